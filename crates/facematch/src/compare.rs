@@ -1,0 +1,76 @@
+//! `facematch compare`: the API's face match, offline.
+
+use std::process::ExitCode;
+
+use facematch_core::{CompareOptions, Status};
+use facematch_models::{load_default_pipeline, BundleOptions};
+use serde::Serialize;
+
+use crate::cli::CompareArgs;
+use crate::input::read_image;
+use crate::CliError;
+
+/// The response body of `POST /v3/face-match/`.
+#[derive(Serialize)]
+struct Response<'a> {
+    request_id: String,
+    face_match: &'a facematch_core::FaceMatch,
+    created_at: String,
+}
+
+/// Runs the comparison and prints the JSON response; the exit code is the decision.
+pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
+    if let Some(review) = args.review_threshold {
+        if review < args.threshold {
+            return Err(CliError::Input(anyhow::anyhow!(
+                "--review-threshold ({review}) must be at least --threshold ({})",
+                args.threshold
+            )));
+        }
+    }
+    // Decode both images before loading models: a bad file fails fast.
+    let user = read_image(&args.user_image)?;
+    let reference = read_image(&args.ref_image)?;
+    let pipeline = load_default_pipeline(&BundleOptions::default(), &mut crate::print_progress)
+        .map_err(|e| CliError::Other(e.into()))?;
+    let options = CompareOptions {
+        decline_threshold: args.threshold,
+        review_threshold: args.review_threshold,
+        rotate: args.rotate,
+    };
+    let face_match = pipeline
+        .compare(&user, &reference, &options)
+        .map_err(|e| CliError::Other(e.into()))?;
+    let response = Response {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        face_match: &face_match,
+        created_at: now_rfc3339_micros(),
+    };
+    let json = if args.pretty {
+        serde_json::to_string_pretty(&response)
+    } else {
+        serde_json::to_string(&response)
+    }
+    .map_err(|e| CliError::Other(e.into()))?;
+    println!("{json}");
+    Ok(ExitCode::from(match face_match.status {
+        Status::Approved => 0,
+        Status::Declined => 1,
+        Status::InReview => 3,
+    }))
+}
+
+/// UTC now as RFC 3339 with microseconds, e.g. `2025-05-01T13:11:07.977806Z`.
+pub fn now_rfc3339_micros() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond()
+    )
+}

