@@ -4,12 +4,14 @@
 
 pub mod error;
 pub mod geometry;
+pub mod input;
 pub mod pipeline;
 pub mod response;
 pub mod score;
 
 pub use error::PipelineError;
 pub use geometry::{nms, BBox, Letterbox, Point};
+pub use input::{image_input, rfc3339_micros, MAX_IMAGE_BYTES};
 pub use pipeline::{
     CompareOptions, Detection, FaceDescriber, FaceDescription, FaceDetector, ImageInput, Pipeline,
 };

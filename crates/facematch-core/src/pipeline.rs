@@ -102,16 +102,6 @@ impl ImageAnalysis {
     }
 }
 
-/// Rotates `image` clockwise by `angle` degrees (0, 90, 180 or 270).
-pub fn rotate_clockwise(image: &RgbImage, angle: u16) -> RgbImage {
-    match angle {
-        90 => image::imageops::rotate90(image),
-        180 => image::imageops::rotate180(image),
-        270 => image::imageops::rotate270(image),
-        _ => image.clone(),
-    }
-}
-
 /// The angles tried with `rotate_image=true`, upright first so that ties keep 0.
 pub const ROTATION_ANGLES: [u16; 4] = [0, 90, 180, 270];
 
@@ -155,7 +145,7 @@ impl Pipeline {
         }
         let mut best: (u16, Option<RgbImage>, Vec<Detection>) = (0, None, faces);
         for angle in ROTATION_ANGLES.into_iter().skip(1) {
-            let turned = rotate_clockwise(image, angle);
+            let turned = facematch_imageio::rotate_clockwise(image, u32::from(angle));
             let mut found = self.detector.detect(&turned)?;
             sort_largest_first(&mut found);
             if largest_confidence(&found) > largest_confidence(&best.2) {

