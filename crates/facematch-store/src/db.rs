@@ -1,0 +1,146 @@
+//! Opening the connection, and the small conversions every module shares.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, ErrorCode, Row};
+use time::OffsetDateTime;
+
+use crate::{migrations, Store, StoreError};
+
+/// How long a statement waits for another process's write lock (e.g. the CLI topping up credits
+/// while the server runs) before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) fn open_file(path: &Path) -> Result<Store, StoreError> {
+    // SQLite's own spelling for an in-memory database; WAL does not apply there, and creating a
+    // file named ":memory:" would surprise whoever passed it.
+    if path.as_os_str() == ":memory:" {
+        return open_memory();
+    }
+    // Create the parent folder so `--database ~/.local/share/facematch/db.sqlite` works on first
+    // start; SQLite itself creates the file.
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)?;
+        }
+    }
+    let conn = Connection::open(path)?;
+    init(conn, true)
+}
+
+pub(crate) fn open_memory() -> Result<Store, StoreError> {
+    init(Connection::open_in_memory()?, false)
+}
+
+fn init(mut conn: Connection, file: bool) -> Result<Store, StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if file {
+        // `journal_mode` answers with the mode in force; a file database that cannot switch to WAL
+        // (e.g. on some network filesystems) would silently lose our durability/concurrency story.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Migration(format!(
+                "could not enable WAL journal mode (got {mode:?})"
+            )));
+        }
+    }
+    // NORMAL is durable against process crashes in WAL mode; only an OS crash can lose the last
+    // commits, which is the trade-off SQLite recommends for WAL.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Foreign keys are off by default in SQLite and per connection.
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrations::migrate(&mut conn)?;
+    Ok(Store {
+        conn: Arc::new(Mutex::new(conn)),
+    })
+}
+
+impl Store {
+    /// The shared connection. A panic while it was held cannot leave a half-done write behind
+    /// (an uncommitted transaction rolls back when dropped), so a poisoned lock is safe to reuse.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Current time, for `created_at` of rows whose API takes no `now`.
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Timestamp to stored integer (Unix nanoseconds; fits years 1677–2262).
+pub(crate) fn to_nanos(t: OffsetDateTime) -> Result<i64, StoreError> {
+    i64::try_from(t.unix_timestamp_nanos())
+        .map_err(|_| StoreError::Invalid(format!("timestamp out of range: {t}")))
+}
+
+/// Optional timestamp to stored integer.
+pub(crate) fn opt_to_nanos(t: Option<OffsetDateTime>) -> Result<Option<i64>, StoreError> {
+    t.map(to_nanos).transpose()
+}
+
+/// Reads a stored timestamp column.
+pub(crate) fn time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<OffsetDateTime> {
+    let n: i64 = row.get(idx)?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
+}
+
+/// Reads a nullable stored timestamp column.
+pub(crate) fn opt_time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
+    let n: Option<i64> = row.get(idx)?;
+    n.map(|n| {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
+    })
+    .transpose()
+}
+
+/// Reads a JSON text column.
+pub(crate) fn json_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<serde_json::Value> {
+    let s: String = row.get(idx)?;
+    serde_json::from_str(&s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+}
+
+/// Which constraint a failed statement violated, so callers can turn it into `Conflict` or
+/// `NotFound` instead of an opaque database error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Violation {
+    /// UNIQUE or PRIMARY KEY.
+    Unique,
+    /// FOREIGN KEY.
+    ForeignKey,
+}
+
+pub(crate) fn violation(e: &rusqlite::Error) -> Option<Violation> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
+            match f.extended_code {
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => Some(Violation::Unique),
+                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Some(Violation::ForeignKey),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// SHA-256 of a secret (API key or e-mail code), as stored.
+pub(crate) fn sha256(s: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(s.as_bytes()).into()
+}
+
+/// Constant-time equality of a computed hash and a stored one: no early exit that would let a
+/// caller learn, by timing, how many leading bytes of a guess were right.
+pub(crate) fn hash_eq(computed: &[u8; 32], stored: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    // Length is not secret (always 32 for rows we wrote); ct_eq on slices of different lengths
+    // returns false anyway.
+    bool::from(computed.as_slice().ct_eq(stored))
+}

@@ -1,0 +1,228 @@
+//! API keys: `fm_<prefix>_<secret>`, stored as SHA-256 of the whole key.
+//!
+//! The prefix is public (shown in listings, safe in logs) and indexes the lookup; the secret part
+//! carries ~256 bits of entropy, so an unsalted fast hash is enough (no one can brute-force it,
+//! unlike a password).
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use secrecy::SecretString;
+use time::OffsetDateTime;
+
+use crate::db::{self, Violation};
+use crate::random::{random_string, BASE62};
+use crate::{AuthError, CreatedKey, KeyRecord, NewKey, Store, StoreError, KEY_PREFIX};
+
+/// Length of the public prefix.
+pub(crate) const PREFIX_LEN: usize = 8;
+/// Length of the secret part: 43 base62 characters ≈ 256 bits.
+pub(crate) const SECRET_LEN: usize = 43;
+/// Longest accepted key name.
+const MAX_NAME_CHARS: usize = 200;
+
+/// Columns read by [`record_from_row`], in order.
+const KEY_COLUMNS: &str =
+    "id, prefix, name, admin, credits, created_at, expires_at, revoked_at, account_id";
+
+fn record_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+    Ok(KeyRecord {
+        id: row.get(0)?,
+        prefix: row.get(1)?,
+        name: row.get(2)?,
+        admin: row.get(3)?,
+        credits: row.get(4)?,
+        created_at: db::time_col(row, 5)?,
+        expires_at: db::opt_time_col(row, 6)?,
+        revoked_at: db::opt_time_col(row, 7)?,
+        account_id: row.get(8)?,
+    })
+}
+
+/// Accepts a key id, a bare prefix, `fm_<prefix>`, or a whole key (only its prefix is used), and
+/// returns the string to match against `id` or `prefix`.
+fn lookup_token(id_or_prefix: &str) -> &str {
+    let s = id_or_prefix.trim();
+    match s.strip_prefix(KEY_PREFIX) {
+        Some(rest) => rest.split('_').next().unwrap_or(rest),
+        None => s,
+    }
+}
+
+pub(crate) fn create_key(store: &Store, new: NewKey) -> Result<CreatedKey, StoreError> {
+    let conn = store.conn();
+    insert_key(&conn, &new, db::now())
+}
+
+/// Inserts a key using an existing connection or transaction (also used by e-mail verification,
+/// which must create the key in the same transaction that consumes the code).
+pub(crate) fn insert_key(
+    conn: &Connection,
+    new: &NewKey,
+    now: OffsetDateTime,
+) -> Result<CreatedKey, StoreError> {
+    if new.credits < 0 {
+        return Err(StoreError::Invalid("credits must not be negative".into()));
+    }
+    if new.name.chars().count() > MAX_NAME_CHARS {
+        return Err(StoreError::Invalid(format!(
+            "key name longer than {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if let Some(account_id) = &new.account_id {
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1)",
+            [account_id],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Err(StoreError::NotFound(format!("account {account_id}")));
+        }
+    }
+    let created_at = db::to_nanos(now)?;
+    let expires_at = db::opt_to_nanos(new.expires_at)?;
+    // A prefix collision (62^8 ≈ 2·10^14 values) is astronomically unlikely, but the UNIQUE
+    // constraint makes it an error rather than an ambiguity; just draw again.
+    for _ in 0..5 {
+        let prefix = random_string(BASE62, PREFIX_LEN)?;
+        let secret_part = random_string(BASE62, SECRET_LEN)?;
+        let full = format!("{KEY_PREFIX}{prefix}_{secret_part}");
+        let hash = db::sha256(&full);
+        let id = uuid::Uuid::new_v4().to_string();
+        let res = conn.execute(
+            "INSERT INTO api_keys (id, prefix, key_hash, name, admin, credits, created_at, \
+             expires_at, revoked_at, account_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)",
+            params![
+                id,
+                prefix,
+                hash.as_slice(),
+                new.name,
+                new.admin,
+                new.credits,
+                created_at,
+                expires_at,
+                new.account_id
+            ],
+        );
+        match res {
+            Ok(_) => {
+                let record = KeyRecord {
+                    id,
+                    prefix,
+                    name: new.name.clone(),
+                    admin: new.admin,
+                    credits: new.credits,
+                    created_at: now,
+                    expires_at: new.expires_at,
+                    revoked_at: None,
+                    account_id: new.account_id.clone(),
+                };
+                return Ok(CreatedKey {
+                    record,
+                    secret: SecretString::from(full),
+                });
+            }
+            Err(e) if db::violation(&e) == Some(Violation::Unique) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Internal(
+        "could not draw a unique key prefix".into(),
+    ))
+}
+
+/// Splits `fm_<prefix>_<secret>` and checks the shape; `None` for anything else.
+fn parse_key(presented: &str) -> Option<&str> {
+    let rest = presented.strip_prefix(KEY_PREFIX)?;
+    let (prefix, secret) = rest.split_once('_')?;
+    let ok = prefix.len() == PREFIX_LEN
+        && prefix.bytes().all(|b| b.is_ascii_alphanumeric())
+        && !secret.is_empty()
+        && secret.bytes().all(|b| b.is_ascii_alphanumeric());
+    ok.then_some(prefix)
+}
+
+pub(crate) fn authenticate(
+    store: &Store,
+    presented: &str,
+    now: OffsetDateTime,
+) -> Result<KeyRecord, AuthError> {
+    let presented = presented.trim();
+    if presented.is_empty() {
+        return Err(AuthError::Missing);
+    }
+    let Some(prefix) = parse_key(presented) else {
+        return Err(AuthError::Unknown);
+    };
+    let computed = db::sha256(presented);
+    let found = {
+        let conn = store.conn();
+        conn.query_row(
+            &format!("SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE prefix = ?1"),
+            [prefix],
+            |row| Ok((record_from_row(row)?, row.get::<_, Vec<u8>>(9)?)),
+        )
+        .optional()
+        .map_err(StoreError::from)?
+    };
+    // Looked up by the public prefix; the secret itself is only ever compared as a hash, in
+    // constant time.
+    let Some((record, stored_hash)) = found else {
+        return Err(AuthError::Unknown);
+    };
+    if !db::hash_eq(&computed, &stored_hash) {
+        return Err(AuthError::Unknown);
+    }
+    if record.revoked_at.is_some() {
+        return Err(AuthError::Revoked);
+    }
+    if record.expires_at.is_some_and(|exp| now >= exp) {
+        return Err(AuthError::Expired);
+    }
+    Ok(record)
+}
+
+pub(crate) fn list_keys(store: &Store) -> Result<Vec<KeyRecord>, StoreError> {
+    let conn = store.conn();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map([], record_from_row)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn get_key(store: &Store, id_or_prefix: &str) -> Result<Option<KeyRecord>, StoreError> {
+    let conn = store.conn();
+    find_key(&conn, id_or_prefix)
+}
+
+/// Looks a key up by id or prefix on an existing connection or transaction.
+pub(crate) fn find_key(
+    conn: &Connection,
+    id_or_prefix: &str,
+) -> Result<Option<KeyRecord>, StoreError> {
+    let token = lookup_token(id_or_prefix);
+    if token.is_empty() {
+        return Ok(None);
+    }
+    Ok(conn
+        .query_row(
+            &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1 OR prefix = ?1"),
+            [token],
+            record_from_row,
+        )
+        .optional()?)
+}
+
+pub(crate) fn revoke_key(store: &Store, id_or_prefix: &str) -> Result<bool, StoreError> {
+    let token = lookup_token(id_or_prefix);
+    if token.is_empty() {
+        return Ok(false);
+    }
+    let now = db::to_nanos(db::now())?;
+    let conn = store.conn();
+    // COALESCE keeps the first revocation time when revoking twice.
+    let n = conn.execute(
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 OR prefix = ?1",
+        params![token, now],
+    )?;
+    Ok(n > 0)
+}

@@ -1,0 +1,610 @@
+//! Behaviour of the public `Store` API.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use facematch_store::{
+    AuthError, ExposeSecret, NewKey, ReviewStatus, SavedDecision, StatusChange, Store, StoreError,
+    VerifyError, MAX_OTP_ATTEMPTS,
+};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+fn key(name: &str, credits: i64) -> NewKey {
+    NewKey {
+        name: name.into(),
+        credits,
+        admin: false,
+        expires_at: None,
+        account_id: None,
+    }
+}
+
+fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap() + Duration::nanoseconds(123_456_789)
+}
+
+// ---- keys ---------------------------------------------------------------------------------
+
+#[test]
+fn key_format_and_authentication() {
+    let s = Store::open_in_memory().unwrap();
+    let created = s.create_key(key("ci", 3)).unwrap();
+    let secret = created.secret.expose_secret();
+    let rest = secret.strip_prefix("fm_").unwrap();
+    let (prefix, tail) = rest.split_once('_').unwrap();
+    assert_eq!(prefix, created.record.prefix);
+    assert_eq!(prefix.len(), 8);
+    assert!(tail.len() >= 32);
+    assert!(rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    assert!(
+        !format!("{created:?}").contains(tail),
+        "Debug leaks the secret"
+    );
+
+    let rec = s.authenticate(secret, OffsetDateTime::now_utc()).unwrap();
+    assert_eq!(rec, created.record);
+    assert_eq!(rec.credits, 3);
+    // Surrounding whitespace from a header is tolerated.
+    assert!(s.authenticate(&format!(" {secret}\n"), t0()).is_ok());
+}
+
+#[test]
+fn authentication_failures() {
+    let s = Store::open_in_memory().unwrap();
+    let created = s.create_key(key("a", 1)).unwrap();
+    let secret = created.secret.expose_secret().to_owned();
+    let now = OffsetDateTime::now_utc();
+
+    assert!(matches!(s.authenticate("", now), Err(AuthError::Missing)));
+    assert!(matches!(s.authenticate("  ", now), Err(AuthError::Missing)));
+    for bad in [
+        "nonsense",
+        "fm_",
+        "fm_abc_def",
+        "fm_ABCDEFGH_",
+        "fm_ABCDEFGH_ab-cd",
+    ] {
+        assert!(
+            matches!(s.authenticate(bad, now), Err(AuthError::Unknown)),
+            "{bad}"
+        );
+    }
+    // Right prefix, wrong secret: still unknown.
+    let mut tampered = secret.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'a' { 'b' } else { 'a' });
+    assert!(matches!(
+        s.authenticate(&tampered, now),
+        Err(AuthError::Unknown)
+    ));
+    // Unknown prefix.
+    let other = format!("fm_ZZZZZZZZ_{}", &secret[12..]);
+    assert!(matches!(
+        s.authenticate(&other, now),
+        Err(AuthError::Unknown)
+    ));
+
+    assert!(s.revoke_key(&created.record.prefix).unwrap());
+    assert!(matches!(
+        s.authenticate(&secret, now),
+        Err(AuthError::Revoked)
+    ));
+    assert!(!s.revoke_key("no-such-key").unwrap());
+
+    let exp = s
+        .create_key(NewKey {
+            expires_at: Some(t0()),
+            ..key("exp", 1)
+        })
+        .unwrap();
+    let exp_secret = exp.secret.expose_secret();
+    assert!(s
+        .authenticate(exp_secret, t0() - Duration::seconds(1))
+        .is_ok());
+    assert!(matches!(
+        s.authenticate(exp_secret, t0()),
+        Err(AuthError::Expired)
+    ));
+    assert!(matches!(
+        s.authenticate(exp_secret, t0() + Duration::days(1)),
+        Err(AuthError::Expired)
+    ));
+}
+
+#[test]
+fn list_get_revoke_keys() {
+    let s = Store::open_in_memory().unwrap();
+    let a = s.create_key(key("a", 1)).unwrap().record;
+    let b = s
+        .create_key(NewKey {
+            admin: true,
+            ..key("b", 2)
+        })
+        .unwrap()
+        .record;
+    let list = s.list_keys().unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(list.contains(&a) && list.contains(&b));
+    assert_eq!(s.get_key(&a.id).unwrap().unwrap(), a);
+    assert_eq!(s.get_key(&format!("fm_{}", b.prefix)).unwrap().unwrap(), b);
+    assert!(s.get_key("nope").unwrap().is_none());
+
+    assert!(s.revoke_key(&a.id).unwrap());
+    let first = s.get_key(&a.id).unwrap().unwrap().revoked_at.unwrap();
+    assert!(s.revoke_key(&a.id).unwrap());
+    assert_eq!(s.get_key(&a.id).unwrap().unwrap().revoked_at, Some(first));
+    assert!(s.get_key(&b.id).unwrap().unwrap().revoked_at.is_none());
+
+    assert!(matches!(
+        s.create_key(key("neg", -1)),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.create_key(NewKey {
+            account_id: Some("missing".into()),
+            ..key("x", 0)
+        }),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn database_file_holds_no_plaintext_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fm.db");
+    let s = Store::open(&path).unwrap();
+    let created = s.create_key(key("k", 1)).unwrap();
+    let code = s
+        .register("ann@example.com", "correct horse", t0())
+        .unwrap();
+    let secret = created.secret.expose_secret().to_owned();
+    let secret_tail = secret.rsplit('_').next().unwrap().to_owned();
+    drop(s);
+    // Scan the database and its WAL (the rows may not be checkpointed yet).
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        contains(created.record.prefix.as_bytes()),
+        "scan sees the file"
+    );
+    assert!(
+        !contains(secret_tail.as_bytes()),
+        "key secret stored in clear"
+    );
+    assert!(!contains(b"correct horse"), "password stored in clear");
+    assert!(!contains(code.expose().as_bytes()), "code stored in clear");
+    assert!(!format!("{code:?}").contains(code.expose()));
+}
+
+// ---- credits ------------------------------------------------------------------------------
+
+fn race(credits: i64, threads: usize) -> usize {
+    let s = Store::open_in_memory().unwrap();
+    let id = s.create_key(key("race", credits)).unwrap().record.id;
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (s, id, barrier) = (s.clone(), id.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                s.reserve_credit(&id).unwrap()
+            })
+        })
+        .collect();
+    let won = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|&w| w)
+        .count();
+    assert_eq!(s.balance(&id).unwrap(), 0);
+    won
+}
+
+#[test]
+fn last_credit_goes_to_exactly_one() {
+    for threads in 2..=8 {
+        assert_eq!(race(1, threads), 1, "{threads} threads");
+    }
+}
+
+#[test]
+fn n_credits_n_plus_five_callers() {
+    for n in [1, 3, 10] {
+        assert_eq!(race(n, n as usize + 5), n as usize);
+    }
+}
+
+#[test]
+fn last_credit_race_across_connections_on_a_file() {
+    // Two Store handles = two SQLite connections, like the server and the CLI.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fm.db");
+    let a = Store::open(&path).unwrap();
+    let b = Store::open(&path).unwrap();
+    let id = a.create_key(key("race", 1)).unwrap().record.id;
+    let barrier = Arc::new(Barrier::new(2));
+    let hs: Vec<_> = [a.clone(), b]
+        .into_iter()
+        .map(|s| {
+            let (id, barrier) = (id.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                s.reserve_credit(&id).unwrap()
+            })
+        })
+        .collect();
+    let won = hs.into_iter().map(|h| h.join().unwrap());
+    assert_eq!(won.filter(|&w| w).count(), 1);
+    assert_eq!(a.balance(&id).unwrap(), 0);
+}
+
+#[test]
+fn reserve_refund_balance_add() {
+    let s = Store::open_in_memory().unwrap();
+    let k = s.create_key(key("k", 1)).unwrap().record;
+    assert!(s.reserve_credit(&k.id).unwrap());
+    assert!(!s.reserve_credit(&k.id).unwrap());
+    assert_eq!(s.balance(&k.id).unwrap(), 0);
+    s.refund_credit(&k.id).unwrap();
+    assert_eq!(s.balance(&k.id).unwrap(), 1);
+
+    assert_eq!(s.add_credits(&k.prefix, 10).unwrap(), 11);
+    assert_eq!(s.add_credits(&k.id, -11).unwrap(), 0);
+    assert!(matches!(
+        s.add_credits(&k.id, -1),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.add_credits(&k.id, i64::MAX)
+            .and_then(|_| s.add_credits(&k.id, 1)),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.add_credits("nope", 1),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.reserve_credit("nope"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.refund_credit("nope"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(s.balance("nope"), Err(StoreError::NotFound(_))));
+}
+
+// ---- decisions ----------------------------------------------------------------------------
+
+fn decision(request_id: &str, key_id: &str, status: &str, at: OffsetDateTime) -> SavedDecision {
+    SavedDecision {
+        request_id: request_id.into(),
+        key_id: key_id.into(),
+        status: status.into(),
+        score: Some(61),
+        decline_threshold: 50.0,
+        review_threshold: Some(70.0),
+        warnings: json!([]),
+        face_match: json!({
+            "status": status,
+            "score": 61,
+            "user_image": {"entities": [{"age": 27.63, "bbox": [40, 40, 100, 100],
+                                         "confidence": 0.717, "gender": "male"}],
+                           "best_angle": 0},
+            "ref_image": {"entities": [], "best_angle": 0},
+            "warnings": []
+        }),
+        vendor_data: Some("user-42 ünïcode".into()),
+        created_at: at,
+        updated_at: at,
+        history: vec![],
+    }
+}
+
+#[test]
+fn decision_round_trip_and_isolation() {
+    let s = Store::open_in_memory().unwrap();
+    let a = s.create_key(key("a", 1)).unwrap().record;
+    let b = s.create_key(key("b", 1)).unwrap().record;
+    let d = decision("req-1", &a.id, "Approved", t0());
+    s.save_decision(&d).unwrap();
+    assert_eq!(s.get_decision("req-1", &a.id).unwrap(), Some(d.clone()));
+    assert_eq!(s.get_decision("req-1", &b.id).unwrap(), None);
+    assert_eq!(s.get_decision("req-2", &a.id).unwrap(), None);
+
+    assert!(matches!(s.save_decision(&d), Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        s.save_decision(&decision("req-3", "ghost", "Approved", t0())),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.save_decision(&decision("req-4", &a.id, "Maybe", t0())),
+        Err(StoreError::Invalid(_))
+    ));
+    let mut no_score = decision("req-5", &a.id, "Declined", t0());
+    no_score.score = None;
+    no_score.review_threshold = None;
+    no_score.vendor_data = None;
+    no_score.warnings = json!([{"feature": "FACE_MATCH", "risk": "NO_FACE_DETECTED"}]);
+    s.save_decision(&no_score).unwrap();
+    assert_eq!(s.get_decision("req-5", &a.id).unwrap(), Some(no_score));
+    // Serializes for the server.
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v["created_at"], "2025-06-15T15:06:40.123456789Z");
+}
+
+#[test]
+fn review_queue_and_update_status() {
+    let s = Store::open_in_memory().unwrap();
+    let a = s.create_key(key("a", 1)).unwrap().record;
+    let b = s.create_key(key("b", 1)).unwrap().record;
+    // Saved out of order: the queue must be oldest first.
+    s.save_decision(&decision(
+        "r2",
+        &a.id,
+        "In Review",
+        t0() + Duration::seconds(2),
+    ))
+    .unwrap();
+    s.save_decision(&decision(
+        "r1",
+        &a.id,
+        "In Review",
+        t0() + Duration::seconds(1),
+    ))
+    .unwrap();
+    s.save_decision(&decision(
+        "r3",
+        &a.id,
+        "In Review",
+        t0() + Duration::seconds(3),
+    ))
+    .unwrap();
+    s.save_decision(&decision("ok", &a.id, "Approved", t0()))
+        .unwrap();
+    s.save_decision(&decision("rb", &b.id, "In Review", t0()))
+        .unwrap();
+
+    let ids = |v: Vec<SavedDecision>| v.into_iter().map(|d| d.request_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.review_queue(&a.id, 10, 0).unwrap()),
+        ["r1", "r2", "r3"]
+    );
+    assert_eq!(ids(s.review_queue(&a.id, 1, 1).unwrap()), ["r2"]);
+    assert_eq!(ids(s.review_queue(&a.id, usize::MAX, 0).unwrap()).len(), 3);
+    assert_eq!(ids(s.review_queue(&b.id, 10, 0).unwrap()), ["rb"]);
+
+    let later = t0() + Duration::hours(1);
+    // Another key cannot touch it.
+    assert_eq!(
+        s.update_status("r1", &b.id, ReviewStatus::Approved, None, later)
+            .unwrap(),
+        None
+    );
+    let updated = s
+        .update_status(
+            "r1",
+            &a.id,
+            ReviewStatus::Declined,
+            Some("not the same person"),
+            later,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.status, "Declined");
+    assert_eq!(updated.face_match["status"], "Declined");
+    assert_eq!(updated.updated_at, later);
+    assert_eq!(
+        updated.history,
+        vec![StatusChange {
+            from: "In Review".into(),
+            to: "Declined".into(),
+            comment: Some("not the same person".into()),
+            at: later,
+        }]
+    );
+    assert_eq!(s.get_decision("r1", &a.id).unwrap(), Some(updated));
+    assert_eq!(ids(s.review_queue(&a.id, 10, 0).unwrap()), ["r2", "r3"]);
+
+    let again = s
+        .update_status(
+            "r1",
+            &a.id,
+            ReviewStatus::Approved,
+            None,
+            later + Duration::minutes(1),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.history.len(), 2);
+    assert_eq!(again.history[1].from, "Declined");
+    assert_eq!(again.history[1].comment, None);
+    assert_eq!(s.get_decision("r1", &a.id).unwrap(), Some(again));
+
+    assert_eq!(
+        "Approved".parse::<ReviewStatus>().unwrap(),
+        ReviewStatus::Approved
+    );
+    assert!("approved".parse::<ReviewStatus>().is_err());
+    assert_eq!(
+        serde_json::to_value(ReviewStatus::Declined).unwrap(),
+        "Declined"
+    );
+}
+
+// ---- accounts -----------------------------------------------------------------------------
+
+#[test]
+fn register_and_verify() {
+    let s = Store::open_in_memory().unwrap();
+    let code = s.register("Ann@Example.com", "password1", t0()).unwrap();
+    let c = code.expose();
+    assert_eq!(c.len(), 6);
+    assert!(c
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+    assert!(!c.contains(['0', 'O', '1', 'I', 'L']));
+
+    let created = s
+        .verify_email(
+            "ann@example.com",
+            &c.to_lowercase(),
+            t0() + Duration::minutes(1),
+            25,
+        )
+        .unwrap();
+    assert_eq!(created.record.credits, 25);
+    assert!(created.record.account_id.is_some());
+    assert!(s.authenticate(created.secret.expose_secret(), t0()).is_ok());
+    // Consumed.
+    assert!(matches!(
+        s.verify_email("ann@example.com", c, t0(), 25),
+        Err(VerifyError::NoPendingCode)
+    ));
+    // Verified: cannot register again.
+    assert!(matches!(
+        s.register("ann@example.com", "password2", t0()),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.verify_email("nobody@example.com", "ABCDEF", t0(), 1),
+        Err(VerifyError::NoPendingCode)
+    ));
+}
+
+#[test]
+fn register_validation() {
+    let s = Store::open_in_memory().unwrap();
+    assert!(matches!(
+        s.register("not-an-email", "password1", t0()),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.register("a@example.com", "short", t0()),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.register("a@example.com", "1234567", t0()),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(s.register("a@example.com", "12345678", t0()).is_ok());
+}
+
+fn wrong(code: &str) -> String {
+    // Any other valid-looking code.
+    if code == "AAAAAA" { "BBBBBB" } else { "AAAAAA" }.to_owned()
+}
+
+#[test]
+fn code_expires_after_15_minutes() {
+    let s = Store::open_in_memory().unwrap();
+    let code = s.register("b@example.com", "password1", t0()).unwrap();
+    assert!(matches!(
+        s.verify_email(
+            "b@example.com",
+            code.expose(),
+            t0() + Duration::minutes(15),
+            1
+        ),
+        Err(VerifyError::Expired)
+    ));
+    // A fresh registration issues a new code that works, and the old one no longer does.
+    let code2 = s
+        .register("b@example.com", "password1", t0() + Duration::minutes(16))
+        .unwrap();
+    let at = t0() + Duration::minutes(30);
+    if code2.expose() != code.expose() {
+        assert!(matches!(
+            s.verify_email("b@example.com", code.expose(), at, 1),
+            Err(VerifyError::WrongCode { .. })
+        ));
+    }
+    assert!(s
+        .verify_email("b@example.com", code2.expose(), at, 1)
+        .is_ok());
+}
+
+#[test]
+fn five_attempts_then_locked_even_with_right_code() {
+    let s = Store::open_in_memory().unwrap();
+    let code = s.register("c@example.com", "password1", t0()).unwrap();
+    let bad = wrong(code.expose());
+    for left in (0..MAX_OTP_ATTEMPTS).rev() {
+        match s.verify_email("c@example.com", &bad, t0(), 1) {
+            Err(VerifyError::WrongCode { attempts_left }) => assert_eq!(attempts_left, left),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(matches!(
+        s.verify_email("c@example.com", code.expose(), t0(), 1),
+        Err(VerifyError::TooManyAttempts)
+    ));
+    // Re-registering resets the counter with a new code.
+    let code2 = s.register("c@example.com", "password1", t0()).unwrap();
+    assert!(s
+        .verify_email("c@example.com", code2.expose(), t0(), 1)
+        .is_ok());
+}
+
+#[test]
+fn right_code_on_fifth_attempt_succeeds() {
+    let s = Store::open_in_memory().unwrap();
+    let code = s.register("d@example.com", "password1", t0()).unwrap();
+    let bad = wrong(code.expose());
+    for _ in 0..MAX_OTP_ATTEMPTS - 1 {
+        assert!(s.verify_email("d@example.com", &bad, t0(), 1).is_err());
+    }
+    assert!(s
+        .verify_email("d@example.com", code.expose(), t0(), 1)
+        .is_ok());
+}
+
+// ---- migrations and persistence -----------------------------------------------------------
+
+#[test]
+fn reopen_is_idempotent_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/fm.db");
+    let (secret, id) = {
+        let s = Store::open(&path).unwrap();
+        let k = s.create_key(key("persist", 5)).unwrap();
+        assert!(s.reserve_credit(&k.record.id).unwrap());
+        s.save_decision(&decision("p1", &k.record.id, "In Review", t0()))
+            .unwrap();
+        s.update_status("p1", &k.record.id, ReviewStatus::Approved, Some("ok"), t0())
+            .unwrap();
+        (k.secret.expose_secret().to_owned(), k.record.id)
+    };
+    // Two more opens: migrations must not be re-applied (CREATE TABLE would fail).
+    let _again = Store::open(&path).unwrap();
+    let s = Store::open(&path).unwrap();
+    let rec = s.authenticate(&secret, t0()).unwrap();
+    assert_eq!(rec.id, id);
+    assert_eq!(s.balance(&id).unwrap(), 4);
+    let d = s.get_decision("p1", &id).unwrap().unwrap();
+    assert_eq!(d.status, "Approved");
+    assert_eq!(d.history.len(), 1);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fm.db");
+    drop(Store::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA user_version = 999").unwrap();
+    drop(conn);
+    assert!(matches!(Store::open(&path), Err(StoreError::Migration(_))));
+}
+
+#[test]
+fn memory_path_opens_in_memory() {
+    let s = Store::open(std::path::Path::new(":memory:")).unwrap();
+    assert!(s.list_keys().unwrap().is_empty());
+    assert!(!std::path::Path::new(":memory:").exists());
+}
