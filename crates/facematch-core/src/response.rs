@@ -5,6 +5,7 @@ use serde::Serialize;
 
 /// The decision on a pair of images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Status {
     /// Score at or above the decline threshold (and the review threshold, if any).
     Approved,
@@ -17,6 +18,7 @@ pub enum Status {
 
 /// The warning tags of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[allow(clippy::enum_variant_names)]
 pub enum WarningTag {
     /// An image part was present but empty.
@@ -32,6 +34,7 @@ pub enum WarningTag {
 
 /// One warning as the contract spells it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Warning {
     /// The machine-readable tag.
     pub risk: WarningTag,
@@ -45,6 +48,7 @@ pub struct Warning {
 
 /// One detected face in the response.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entity {
     /// Estimated age in years, two decimals.
     pub age: f64,
@@ -58,6 +62,7 @@ pub struct Entity {
 
 /// What was found in one of the two images.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageFaces {
     /// Faces found, the compared (largest) one first.
     pub entities: Vec<Entity>,
@@ -67,6 +72,7 @@ pub struct ImageFaces {
 
 /// The `face_match` object of a response.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FaceMatch {
     /// The decision.
     pub status: Status,

@@ -193,7 +193,11 @@ impl ModelStore {
         let mut entry = zip
             .by_name(file.member)
             .map_err(|e| archive_err(e.to_string()))?;
-        let partial = self.dir.join(format!("{}.partial", file.file_name));
+        // Per-process name: two processes fetching at once never write the same file,
+        // and the rename below is atomic, so the cache only ever holds whole files.
+        let partial = self
+            .dir
+            .join(format!("{}.{}.partial", file.file_name, std::process::id()));
         let io = |source| EngineError::Io {
             path: partial.clone(),
             source,

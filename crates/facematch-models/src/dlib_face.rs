@@ -5,7 +5,7 @@
 
 use facematch_core::geometry::BBox;
 use facematch_core::pipeline::{Detection, FaceDescriber, FaceDescription};
-use facematch_core::score::ScoreMapping;
+use facematch_core::score::{CalibrationTable, ScoreMapping};
 use facematch_core::PipelineError;
 use facematch_dlib::chip::{extract_image_chip, get_face_chip_details};
 use facematch_dlib::geometry::{DRect, Point2};
@@ -195,8 +195,25 @@ impl FaceDescriber for DlibDescriber {
     }
 
     fn score_mapping(&self) -> ScoreMapping {
-        ScoreMapping::DLIB_RESNET
+        dlib_resnet_mapping().clone()
     }
+}
+
+/// The calibration table of dlib's ResNet as this pipeline feeds it (built by
+/// `facematch calibrate`; see `docs/accuracy.md`).
+pub const DLIB_RESNET_CALIBRATION: &str = include_str!("../calibration/dlib_resnet_v1.json");
+
+/// The distance → score mapping of [`DLIB_RESNET_CALIBRATION`], parsed once.
+pub fn dlib_resnet_mapping() -> &'static ScoreMapping {
+    static MAPPING: std::sync::OnceLock<ScoreMapping> = std::sync::OnceLock::new();
+    MAPPING.get_or_init(|| {
+        // The table is compiled in and checked by a unit test, so a failure here is a
+        // build defect, not an input problem.
+        serde_json::from_str::<CalibrationTable>(DLIB_RESNET_CALIBRATION)
+            .map_err(|e| e.to_string())
+            .and_then(|t| ScoreMapping::from_table(&t).map_err(|e| e.to_string()))
+            .expect("the embedded dlib calibration table is valid")
+    })
 }
 
 fn describer(msg: &str) -> PipelineError {
@@ -231,4 +248,32 @@ fn run_batch(
     model
         .run(&input)
         .map_err(|e| PipelineError::Describer(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_calibration_is_a_valid_strictly_decreasing_mapping() {
+        let m = dlib_resnet_mapping();
+        assert_eq!(m.metric, facematch_core::score::Metric::Euclidean);
+        assert_eq!(m.score_of_distance(0.0), 100.0);
+        assert_eq!(m.score_of_distance(2.0), 0.0);
+        // Flat at 100 below the score-100 row and at 0 beyond the score-0 row,
+        // strictly decreasing in between.
+        let mut last = f32::MAX;
+        for i in 0..=120 {
+            let s = m.score_of_distance(i as f32 * 0.01);
+            assert!(s < last || s == 0.0 || s == 100.0, "not decreasing at {i}");
+            last = s;
+        }
+        // dlib's own decision threshold 0.6 is accepted at the default decline
+        // threshold 30 and declined at 50.
+        let at_dlib_threshold = m.score_of_distance(0.6);
+        assert!(
+            (30.0..50.0).contains(&at_dlib_threshold),
+            "{at_dlib_threshold}"
+        );
+    }
 }

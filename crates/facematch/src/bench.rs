@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use facematch_core::{CompareOptions, ImageInput};
 use facematch_imageio::{decode, DecodeLimits};
-use facematch_models::{load_default_pipeline, BundleOptions};
+use facematch_models::load_default_pipeline;
+
+use crate::compare::cli_bundle_options;
 
 use crate::cli::BenchArgs;
 use crate::CliError;
@@ -30,8 +32,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .map_err(CliError::Input)?;
     let limits = DecodeLimits::default();
     let t0 = Instant::now();
-    let pipeline = load_default_pipeline(&BundleOptions::default(), &mut crate::print_progress)
-        .map_err(|e| CliError::Other(e.into()))?;
+    let pipeline = load_default_pipeline(&cli_bundle_options(), &mut crate::print_progress)
+        .map_err(|e| CliError::Other(e.into()))?
+        .with_parallel_sides(true);
     println!(
         "model load (verify + build sessions): {:.1} ms",
         ms(t0.elapsed())
@@ -59,6 +62,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     println!("{:<34} {:>9} {:>9}", "stage", "median", "p90");
     report("decode (JPEG → RGB)", n, || {
         decode(&bytes[0], &limits).map(|_| ()).map_err(Into::into)
+    })
+    .map_err(other)?;
+    report("  of which letterbox to 640×640", n, || {
+        facematch_models::yunet::preprocess(&image);
+        Ok(())
     })
     .map_err(other)?;
     report("detect (YuNet, letterbox 640)", n, || {

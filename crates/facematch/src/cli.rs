@@ -29,6 +29,25 @@ pub enum Command {
     },
     /// Time each pipeline stage on real photos and print medians.
     Bench(BenchArgs),
+    /// Accuracy on a pair list (left<TAB>right<TAB>1|0): 10-fold accuracy, AUC, TAR@FAR.
+    Eval(EvalArgs),
+    /// Age MAE and gender accuracy on a label file (image, age and/or gender columns).
+    EvalAttributes(EvalAttributesArgs),
+    /// Measure distance → false-match rate on every pair of the dev photos and write
+    /// the calibration table the score is built from.
+    Calibrate(CalibrateArgs),
+    /// Serve the HTTP API (Didit-compatible face match, keys, credits, review).
+    ///
+    /// Every setting is also read from the environment (FACEMATCH_…). Listening starts
+    /// at once; /health answers 503 until the models are loaded. Stops gracefully on
+    /// SIGTERM or Ctrl-C.
+    Serve(crate::serve::ServeArgs),
+    /// Manage API keys in the server's database.
+    Keys {
+        /// What to do with the keys.
+        #[command(subcommand)]
+        command: crate::keys::KeysCommand,
+    },
 }
 
 /// `facematch models …`
@@ -70,6 +89,58 @@ pub struct BenchArgs {
     /// Repetitions of each timed stage.
     #[arg(long, default_value_t = 30)]
     pub iterations: usize,
+}
+
+/// `facematch eval …`
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Pair list: left<TAB>right<TAB>same(1|0), paths relative to --root.
+    pub pairs: PathBuf,
+    /// Folder the pair list's paths are relative to.
+    #[arg(long, default_value = "../shared/data/faces")]
+    pub root: PathBuf,
+    /// Try 0/90/180/270 degrees (as compare --rotate) and check best_angle.
+    #[arg(long)]
+    pub rotate: bool,
+    /// Decline threshold to report accuracy at (default: compare's default).
+    #[arg(long, value_parser = parse_threshold)]
+    pub threshold: Option<f32>,
+    /// Write every number, the bundle, model hashes and the command to this JSON file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `facematch eval-attributes …`
+#[derive(Debug, Args)]
+pub struct EvalAttributesArgs {
+    /// Tab-separated labels with a header naming `image` and `age` and/or `gender`.
+    pub labels: PathBuf,
+    /// Folder the label file's paths are relative to.
+    #[arg(long, default_value = "../shared/data/faces")]
+    pub root: PathBuf,
+    /// Write every number, the bundle, model hashes and the command to this JSON file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `facematch calibrate …`
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The dev photos (lfw/original, celebs, utkface).
+    #[arg(long, default_value = "../shared/data/faces")]
+    pub root: PathBuf,
+    /// Where to write the calibration table (JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Parses a 0–100 threshold; integers and floats such as `50.0` are accepted.

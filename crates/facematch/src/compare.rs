@@ -18,6 +18,15 @@ struct Response<'a> {
     created_at: String,
 }
 
+/// The bundle as the CLI loads it: two sessions per model so that the two images of a
+/// comparison are analysed in parallel.
+pub fn cli_bundle_options() -> BundleOptions {
+    BundleOptions {
+        sessions: 2,
+        ..BundleOptions::default()
+    }
+}
+
 /// Runs the comparison and prints the JSON response; the exit code is the decision.
 pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
     if let Some(review) = args.review_threshold {
@@ -31,8 +40,9 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
     // Decode both images before loading models: a bad file fails fast.
     let user = read_image(&args.user_image)?;
     let reference = read_image(&args.ref_image)?;
-    let pipeline = load_default_pipeline(&BundleOptions::default(), &mut crate::print_progress)
-        .map_err(|e| CliError::Other(e.into()))?;
+    let pipeline = load_default_pipeline(&cli_bundle_options(), &mut crate::print_progress)
+        .map_err(|e| CliError::Other(e.into()))?
+        .with_parallel_sides(true);
     let options = CompareOptions {
         decline_threshold: args.threshold,
         review_threshold: args.review_threshold,

@@ -4,9 +4,13 @@
 //! 4 any other failure (models, runtime).
 
 mod bench;
+mod calibrate;
 mod cli;
 mod compare;
+mod eval;
 mod input;
+mod keys;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -26,6 +30,11 @@ fn main() -> ExitCode {
             }
         },
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => eval::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::EvalAttributes(args) => eval::run_attributes(&args).map(|()| ExitCode::SUCCESS),
+        Command::Calibrate(args) => calibrate::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run(args),
+        Command::Keys { command } => keys::run(command),
     };
     result.unwrap_or_else(|err| {
         eprintln!("facematch: {err:#}");

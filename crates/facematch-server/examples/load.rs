@@ -1,0 +1,781 @@
+//! A small, bounded HTTP load client for `POST /v3/face-match/`, loopback only.
+//!
+//! Sends the same pair of photos `--requests` times at each `--concurrency` level (one
+//! keep-alive HTTP/1.1 connection per concurrent client) and prints requests/s, latency
+//! percentiles and counts by status. Each level stops after its request count or its
+//! time cap, whichever comes first.
+//!
+//! ```text
+//! cargo run --release -p facematch-server --example load -- \
+//!     --url http://127.0.0.1:8080 --key KEY --user a.jpg --ref b.jpg \
+//!     --requests 200 --concurrency 1,2,4,8
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// Multipart boundary of the request body.
+const BOUNDARY: &str = "facematch-load-boundary-5Jq2Rk8vXw";
+
+/// Largest response body read (a face-match answer is a few KiB).
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(
+    about = "Bounded loopback load test of POST /v3/face-match/",
+    args_override_self = true
+)]
+struct Args {
+    /// Server base URL; the host must be loopback (127.0.0.0/8, localhost or [::1]).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// API key (`x-api-key`).
+    #[arg(long, env = "FACEMATCH_KEY", hide_env_values = true)]
+    key: String,
+    /// Photo sent as `user_image`.
+    #[arg(long)]
+    user: PathBuf,
+    /// Photo sent as `ref_image`.
+    #[arg(long = "ref")]
+    reference: PathBuf,
+    /// Requests per concurrency level (at most 100000).
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    /// Comma-separated concurrency levels (each at most 256).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8", action = clap::ArgAction::Set)]
+    concurrency: Vec<usize>,
+    /// Time cap per level in seconds: no request starts after it.
+    #[arg(long, default_value_t = 120)]
+    max_secs: u64,
+    /// Timeout of one request in seconds (counted as an error).
+    #[arg(long, default_value_t = 60)]
+    request_timeout_secs: u64,
+    /// Unmeasured requests sent before the first level (first-run model warm-up).
+    #[arg(long, default_value_t = 4)]
+    warmup: usize,
+    /// Value of the `save_api_request` form field; left out (server default) if absent.
+    #[arg(long)]
+    save_api_request: Option<bool>,
+    /// PID of the server (Linux): with it, each level also reports the CPU used by the
+    /// server, by this client and by other processes, from /proc (other load distorts
+    /// the numbers).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// After a 429, wait for its Retry-After (capped at 1 s) before that client's next
+    /// request, as a well-behaved client would; without it, retry at once.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    honor_retry_after: bool,
+}
+
+/// Where to send requests.
+#[derive(Debug, Clone)]
+struct Target {
+    addr: SocketAddr,
+    host_header: String,
+    path: String,
+}
+
+/// Parses `http://HOST[:PORT][/PATH]`, refusing any host that is not loopback.
+fn parse_url(url: &str) -> Result<Target, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("--url {url:?}: only http:// URLs are supported"))?;
+    let (authority, base_path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if authority.contains('@') {
+        return Err(format!(
+            "--url {url:?}: credentials in the URL are not supported"
+        ));
+    }
+    let (host, port) = if let Some(after) = authority.strip_prefix('[') {
+        let (h, tail) = after
+            .split_once(']')
+            .ok_or_else(|| format!("--url {url:?}: unclosed IPv6 bracket"))?;
+        let port = match tail {
+            "" => None,
+            t => Some(
+                t.strip_prefix(':')
+                    .ok_or_else(|| format!("--url {url:?}: bad port"))?,
+            ),
+        };
+        (h, port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port: u16 = match port {
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("--url {url:?}: bad port {p:?}"))?,
+        None => 80,
+    };
+    let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        host.parse()
+            .map_err(|_| format!("--url {url:?}: host {host:?} is not loopback"))?
+    };
+    if !ip.is_loopback() {
+        return Err(format!(
+            "--url {url:?}: host {host:?} is not loopback (127.0.0.0/8, localhost or ::1)"
+        ));
+    }
+    let base = base_path.trim_end_matches('/');
+    Ok(Target {
+        addr: SocketAddr::new(ip, port),
+        host_header: authority.to_owned(),
+        path: format!("{base}/v3/face-match/"),
+    })
+}
+
+/// The multipart body with both photos (and `save_api_request` if given).
+fn multipart_body(user: &[u8], reference: &[u8], save: Option<bool>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(user.len() + reference.len() + 1024);
+    for (name, file, bytes) in [
+        ("user_image", "user.jpg", user),
+        ("ref_image", "ref.jpg", reference),
+    ] {
+        out.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                 filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(save) = save {
+        out.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; \
+                 name=\"save_api_request\"\r\n\r\n{save}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    out
+}
+
+/// One response as the client saw it.
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    close: bool,
+    retry_after: Option<u64>,
+    body: Vec<u8>,
+}
+
+/// A keep-alive connection.
+type Conn = BufReader<TcpStream>;
+
+/// Sends `request` on `conn` and reads one response.
+async fn exchange(conn: &mut Conn, request: &[u8]) -> std::io::Result<Response> {
+    // The server may answer (and close) before reading the whole body; still try to read
+    // its answer when the write fails.
+    let written = conn.get_mut().write_all(request).await;
+    let response = read_response(conn).await;
+    match (written, response) {
+        (_, Ok(r)) => Ok(r),
+        (Err(e), Err(_)) | (Ok(()), Err(e)) => Err(e),
+    }
+}
+
+/// Reads one CRLF-terminated line (without the CRLF).
+async fn read_line(conn: &mut Conn) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    let n = conn.read_until(b'\n', &mut line).await?;
+    if n == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    if line.len() > 64 * 1024 {
+        return Err(std::io::Error::other("response line too long"));
+    }
+    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        line.pop();
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// Reads the status line, headers and body (Content-Length or chunked).
+async fn read_response(conn: &mut Conn) -> std::io::Result<Response> {
+    let status_line = read_line(conn).await?;
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
+    let (mut length, mut chunked, mut close, mut retry_after) = (None, false, false, None);
+    loop {
+        let line = read_line(conn).await?;
+        if line.is_empty() {
+            break;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if k.eq_ignore_ascii_case("content-length") {
+            length = v.parse::<usize>().ok();
+        } else if k.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = v.to_ascii_lowercase().contains("chunked");
+        } else if k.eq_ignore_ascii_case("connection") {
+            close = v.eq_ignore_ascii_case("close");
+        } else if k.eq_ignore_ascii_case("retry-after") {
+            retry_after = v.parse().ok();
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let size_line = read_line(conn).await?;
+            let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| std::io::Error::other(format!("bad chunk size {size_line:?}")))?;
+            if size == 0 {
+                // Trailers, up to the empty line.
+                while !read_line(conn).await?.is_empty() {}
+                break;
+            }
+            if body.len() + size > MAX_RESPONSE_BYTES {
+                return Err(std::io::Error::other("response too large"));
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            conn.read_exact(&mut body[start..]).await?;
+            read_line(conn).await?;
+        }
+    } else if let Some(len) = length {
+        if len > MAX_RESPONSE_BYTES {
+            return Err(std::io::Error::other("response too large"));
+        }
+        body.resize(len, 0);
+        conn.read_exact(&mut body).await?;
+    } else {
+        // No length: the body ends with the connection.
+        (&mut *conn)
+            .take(MAX_RESPONSE_BYTES as u64)
+            .read_to_end(&mut body)
+            .await?;
+        close = true;
+    }
+    Ok(Response {
+        status,
+        close,
+        retry_after,
+        body,
+    })
+}
+
+/// What one request ended as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Outcome {
+    Status(u16),
+    /// Connection refused/reset, malformed response or timeout.
+    Error,
+}
+
+/// One finished request.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    outcome: Outcome,
+    latency: Duration,
+}
+
+/// Settings shared by the clients of one level.
+struct Shared {
+    target: Target,
+    request: Vec<u8>,
+    issued: AtomicUsize,
+    limit: usize,
+    deadline: Instant,
+    request_timeout: Duration,
+    honor_retry_after: bool,
+}
+
+/// One client: a keep-alive connection sending requests until the level's count or
+/// time cap is reached.
+async fn client(shared: Arc<Shared>) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut conn: Option<Conn> = None;
+    loop {
+        if Instant::now() >= shared.deadline {
+            break;
+        }
+        if shared.issued.fetch_add(1, Ordering::Relaxed) >= shared.limit {
+            break;
+        }
+        let started = Instant::now();
+        let attempt = async {
+            let c = match conn.take() {
+                Some(c) => c,
+                None => BufReader::new(TcpStream::connect(shared.target.addr).await?),
+            };
+            let mut c = c;
+            let r = exchange(&mut c, &shared.request).await?;
+            Ok::<_, std::io::Error>((c, r))
+        };
+        let result = tokio::time::timeout(shared.request_timeout, attempt).await;
+        let latency = started.elapsed();
+        let mut pause = None;
+        let outcome = match result {
+            Ok(Ok((c, r))) => {
+                if !r.close {
+                    conn = Some(c);
+                }
+                if r.status == 429 && shared.honor_retry_after {
+                    pause = Some(
+                        Duration::from_secs(r.retry_after.unwrap_or(1)).min(Duration::from_secs(1)),
+                    );
+                }
+                if r.status != 200 && r.status != 429 {
+                    let text = String::from_utf8_lossy(&r.body);
+                    eprintln!(
+                        "  HTTP {}: {}",
+                        r.status,
+                        text.chars().take(200).collect::<String>()
+                    );
+                }
+                Outcome::Status(r.status)
+            }
+            Ok(Err(e)) => {
+                eprintln!("  request error: {e}");
+                Outcome::Error
+            }
+            Err(_) => {
+                eprintln!("  request timed out after {:?}", shared.request_timeout);
+                Outcome::Error
+            }
+        };
+        samples.push(Sample { outcome, latency });
+        if let Some(p) = pause {
+            tokio::time::sleep(p).await;
+        }
+    }
+    samples
+}
+
+/// CPU time counters from /proc, in clock ticks.
+#[derive(Debug, Clone, Copy)]
+struct CpuSnapshot {
+    /// All CPUs, busy (not idle or iowait).
+    machine: u64,
+    /// This process (utime + stime).
+    client: u64,
+    /// The server (utime + stime), if its PID is known.
+    server: Option<u64>,
+}
+
+/// utime + stime of a process from /proc/PID/stat.
+fn process_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+impl CpuSnapshot {
+    fn take(server_pid: Option<u32>) -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+        let v: Vec<u64> = cpu
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let busy = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| v.get(i)).sum();
+        Some(Self {
+            machine: busy,
+            client: process_ticks("self")?,
+            server: server_pid.and_then(|p| process_ticks(&p.to_string())),
+        })
+    }
+}
+
+/// CPU used during a level, in cores (CPU seconds per wall second).
+#[derive(Debug, Clone, Copy)]
+struct CpuUse {
+    machine: f64,
+    client: f64,
+    server: Option<f64>,
+}
+
+impl CpuUse {
+    fn between(a: CpuSnapshot, b: CpuSnapshot, wall: Duration) -> Self {
+        // USER_HZ is 100 on Linux.
+        let cores = |t: u64| t as f64 / 100.0 / wall.as_secs_f64().max(1e-9);
+        Self {
+            machine: cores(b.machine.saturating_sub(a.machine)),
+            client: cores(b.client.saturating_sub(a.client)),
+            server: match (a.server, b.server) {
+                (Some(x), Some(y)) => Some(cores(y.saturating_sub(x))),
+                _ => None,
+            },
+        }
+    }
+
+    /// Busy cores not used by the server or this client.
+    fn other(&self) -> Option<f64> {
+        self.server
+            .map(|s| (self.machine - s - self.client).max(0.0))
+    }
+}
+
+/// Results of one level.
+struct LevelResult {
+    concurrency: usize,
+    wall: Duration,
+    samples: Vec<Sample>,
+    capped: bool,
+    cpu: Option<CpuUse>,
+}
+
+/// Nearest-rank percentile of sorted durations, in milliseconds.
+fn percentile_ms(sorted: &[Duration], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    let i = rank.clamp(1, sorted.len()) - 1;
+    Some(sorted[i].as_secs_f64() * 1000.0)
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"))
+}
+
+impl LevelResult {
+    fn counts(&self) -> BTreeMap<Outcome, usize> {
+        let mut counts = BTreeMap::new();
+        for s in &self.samples {
+            *counts.entry(s.outcome).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    fn count(&self, outcome: Outcome) -> usize {
+        self.counts().get(&outcome).copied().unwrap_or(0)
+    }
+
+    fn count_5xx(&self) -> usize {
+        self.samples
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Status(c) if c >= 500))
+            .count()
+    }
+
+    /// Latencies of the 200s, sorted.
+    fn ok_latencies(&self) -> Vec<Duration> {
+        let mut v: Vec<Duration> = self
+            .samples
+            .iter()
+            .filter(|s| s.outcome == Outcome::Status(200))
+            .map(|s| s.latency)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Successful face matches per second.
+    fn ok_per_sec(&self) -> f64 {
+        self.count(Outcome::Status(200)) as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// All responses per second.
+    fn all_per_sec(&self) -> f64 {
+        self.samples.len() as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    fn other(&self) -> usize {
+        self.samples.len()
+            - self.count(Outcome::Status(200))
+            - self.count(Outcome::Status(429))
+            - self.count(Outcome::Status(503))
+    }
+
+    fn print(&self) {
+        let lat = self.ok_latencies();
+        println!(
+            "concurrency {:>3}: {} requests in {:.2} s{} -> {:.1} face matches/s (200s), \
+             {:.1} responses/s",
+            self.concurrency,
+            self.samples.len(),
+            self.wall.as_secs_f64(),
+            if self.capped { " (time cap hit)" } else { "" },
+            self.ok_per_sec(),
+            self.all_per_sec(),
+        );
+        println!(
+            "  latency of 200s (ms): p50 {}  p90 {}  p99 {}  max {}",
+            fmt_ms(percentile_ms(&lat, 50.0)),
+            fmt_ms(percentile_ms(&lat, 90.0)),
+            fmt_ms(percentile_ms(&lat, 99.0)),
+            fmt_ms(lat.last().map(|d| d.as_secs_f64() * 1000.0)),
+        );
+        let detail: Vec<String> = self
+            .counts()
+            .iter()
+            .map(|(o, n)| match o {
+                Outcome::Status(c) => format!("{c}: {n}"),
+                Outcome::Error => format!("errors: {n}"),
+            })
+            .collect();
+        println!("  statuses: {}", detail.join(", "));
+        if let Some(cpu) = self.cpu {
+            let fmt = |v: Option<f64>| v.map_or_else(|| "?".to_owned(), |v| format!("{v:.2}"));
+            println!(
+                "  CPU (cores): machine busy {:.2}, server {}, client {:.2}, other processes {}",
+                cpu.machine,
+                fmt(cpu.server),
+                cpu.client,
+                fmt(cpu.other()),
+            );
+        }
+        let n5xx = self.count_5xx();
+        if n5xx > 0 {
+            println!("  !! {n5xx} responses were 5xx");
+        }
+    }
+}
+
+/// Runs one level: `concurrency` clients sharing `limit` requests.
+async fn run_level(
+    target: &Target,
+    request: &[u8],
+    args: &Args,
+    concurrency: usize,
+    limit: usize,
+) -> LevelResult {
+    let before = CpuSnapshot::take(args.server_pid);
+    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        target: target.clone(),
+        request: request.to_vec(),
+        issued: AtomicUsize::new(0),
+        limit,
+        deadline: started + Duration::from_secs(args.max_secs),
+        request_timeout: Duration::from_secs(args.request_timeout_secs),
+        honor_retry_after: args.honor_retry_after,
+    });
+    let handles: Vec<_> = (0..concurrency)
+        .map(|_| tokio::spawn(client(shared.clone())))
+        .collect();
+    let mut samples = Vec::with_capacity(limit);
+    for h in handles {
+        match h.await {
+            Ok(s) => samples.extend(s),
+            Err(e) => eprintln!("  client task failed: {e}"),
+        }
+    }
+    let wall = started.elapsed();
+    let cpu = match (before, CpuSnapshot::take(args.server_pid)) {
+        (Some(a), Some(b)) => Some(CpuUse::between(a, b, wall)),
+        _ => None,
+    };
+    LevelResult {
+        concurrency,
+        wall,
+        capped: samples.len() < limit,
+        samples,
+        cpu,
+    }
+}
+
+fn validate(args: &Args) -> Result<Target, String> {
+    let target = parse_url(&args.url)?;
+    if args.requests == 0 || args.requests > 100_000 {
+        return Err("--requests must be 1..=100000".into());
+    }
+    if args.concurrency.is_empty() || args.concurrency.iter().any(|&c| c == 0 || c > 256) {
+        return Err("--concurrency levels must be 1..=256".into());
+    }
+    if args.max_secs == 0 || args.max_secs > 3600 {
+        return Err("--max-secs must be 1..=3600".into());
+    }
+    if args.warmup > 100 {
+        return Err("--warmup must be at most 100".into());
+    }
+    if args.key.contains(['\r', '\n']) {
+        return Err("--key must not contain line breaks".into());
+    }
+    Ok(target)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let target = match validate(&args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let read =
+        |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let (user, reference) = match (read(&args.user), read(&args.reference)) {
+        (Ok(u), Ok(r)) => (u, r),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let body = multipart_body(&user, &reference, args.save_api_request);
+    let mut request = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nx-api-key: {}\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
+         Content-Length: {}\r\n\r\n",
+        target.path,
+        target.host_header,
+        args.key,
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+
+    println!(
+        "target {} ({}), body {} bytes (user {} B, ref {} B), save_api_request {}",
+        target.path,
+        target.addr,
+        body.len(),
+        user.len(),
+        reference.len(),
+        args.save_api_request
+            .map_or_else(|| "default".to_owned(), |s| s.to_string()),
+    );
+
+    // One request first, to show what the server answers.
+    let probe = async {
+        let mut conn = BufReader::new(TcpStream::connect(target.addr).await?);
+        exchange(&mut conn, &request).await
+    };
+    match tokio::time::timeout(Duration::from_secs(args.request_timeout_secs), probe).await {
+        Ok(Ok(r)) => {
+            let text = String::from_utf8_lossy(&r.body);
+            println!(
+                "probe: HTTP {} {}",
+                r.status,
+                text.chars().take(300).collect::<String>()
+            );
+        }
+        Ok(Err(e)) => {
+            eprintln!("error: cannot reach {}: {e}", target.addr);
+            return ExitCode::FAILURE;
+        }
+        Err(_) => {
+            eprintln!("error: the probe request timed out");
+            return ExitCode::FAILURE;
+        }
+    }
+
+    if args.warmup > 0 {
+        let warm = run_level(&target, &request, &args, 1, args.warmup).await;
+        let ok = warm.count(Outcome::Status(200));
+        println!("warm-up: {ok}/{} ok", warm.samples.len());
+        if ok == 0 {
+            eprintln!(
+                "error: no warm-up request succeeded; is the server ready and the key valid?"
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+
+    let mut results = Vec::new();
+    for &c in &args.concurrency {
+        let r = run_level(&target, &request, &args, c, args.requests).await;
+        r.print();
+        results.push(r);
+    }
+
+    println!();
+    println!(
+        "| concurrency | requests | face matches/s | p50 ms | p90 ms | p99 ms | 200 | 429 | 503 | other | 5xx | server CPU (cores) | other processes' CPU (cores) |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &results {
+        let lat = r.ok_latencies();
+        let cores = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        println!(
+            "| {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.concurrency,
+            r.samples.len(),
+            r.ok_per_sec(),
+            fmt_ms(percentile_ms(&lat, 50.0)),
+            fmt_ms(percentile_ms(&lat, 90.0)),
+            fmt_ms(percentile_ms(&lat, 99.0)),
+            r.count(Outcome::Status(200)),
+            r.count(Outcome::Status(429)),
+            r.count(Outcome::Status(503)),
+            r.other(),
+            r.count_5xx(),
+            cores(r.cpu.and_then(|c| c.server)),
+            cores(r.cpu.and_then(|c| c.other())),
+        );
+    }
+    let total_5xx: usize = results.iter().map(LevelResult::count_5xx).sum();
+    let errors: usize = results.iter().map(|r| r.count(Outcome::Error)).sum();
+    if total_5xx > 0 || errors > 0 {
+        println!("{total_5xx} responses were 5xx, {errors} requests failed without a response");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_only() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9:1/",
+            "http://localhost:18080",
+            "http://[::1]:8080",
+            "http://LOCALHOST",
+        ] {
+            assert!(parse_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1:8080",
+            "http://example.com",
+            "http://0.0.0.0:8080",
+            "https://127.0.0.1",
+            "http://[::2]:80",
+            "http://localhost.example.com",
+            "http://user@127.0.0.1",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_url("http://127.0.0.1:9/base/")
+                .map(|t| t.path)
+                .unwrap_or_default(),
+            "/base/v3/face-match/"
+        );
+    }
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile_ms(&v, 50.0), Some(50.0));
+        assert_eq!(percentile_ms(&v, 99.0), Some(99.0));
+        assert_eq!(percentile_ms(&[], 50.0), None);
+    }
+}

@@ -1,0 +1,265 @@
+//! The multipart form of `POST /v3/face-match/`, read as a stream and parsed strictly.
+//!
+//! Images are read chunk by chunk and refused (413) as soon as one passes 5 MiB, before
+//! any decoding; the whole body is capped by `DefaultBodyLimit` (413 as well). A field
+//! sent twice is a 400; unknown fields are skipped unread (their bytes still count
+//! towards the body limit). Every bad value is a 400 that names its field.
+
+use std::collections::HashSet;
+
+use axum::body::Bytes;
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::Multipart;
+use axum::http::StatusCode;
+use facematch_core::{CompareOptions, MAX_IMAGE_BYTES};
+
+use crate::error::ApiError;
+
+/// `user_image`.
+pub const USER_IMAGE: &str = "user_image";
+/// `ref_image`.
+pub const REF_IMAGE: &str = "ref_image";
+/// `face_match_score_decline_threshold`.
+pub const DECLINE_THRESHOLD: &str = "face_match_score_decline_threshold";
+/// `face_match_score_review_threshold` (beyond the contract).
+pub const REVIEW_THRESHOLD: &str = "face_match_score_review_threshold";
+/// `rotate_image`.
+pub const ROTATE_IMAGE: &str = "rotate_image";
+/// `save_api_request`.
+pub const SAVE_API_REQUEST: &str = "save_api_request";
+/// `vendor_data`.
+pub const VENDOR_DATA: &str = "vendor_data";
+
+/// Longest `vendor_data`, in characters.
+pub const MAX_VENDOR_DATA_CHARS: usize = 1000;
+/// Largest text field in bytes (1,000 characters of UTF-8 fit in 4,000).
+const MAX_TEXT_BYTES: usize = 4 * MAX_VENDOR_DATA_CHARS;
+/// Default decline threshold of the contract.
+pub const DEFAULT_DECLINE_THRESHOLD: f32 = 30.0;
+
+/// The parsed form.
+#[derive(Debug, Clone)]
+pub struct FaceMatchForm {
+    /// Bytes of `user_image` (possibly empty: NO_REFERENCE_IMAGE).
+    pub user_image: Bytes,
+    /// Bytes of `ref_image`.
+    pub ref_image: Bytes,
+    /// Thresholds and rotation.
+    pub options: CompareOptions,
+    /// Store the decision (default true).
+    pub save: bool,
+    /// The client's `vendor_data`.
+    pub vendor_data: Option<String>,
+}
+
+/// Reads and validates the whole form.
+pub async fn read_form(mut multipart: Multipart) -> Result<FaceMatchForm, ApiError> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut user_image = None;
+    let mut ref_image = None;
+    let mut decline = None;
+    let mut review = None;
+    let mut rotate = None;
+    let mut save = None;
+    let mut vendor_data = None;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        // A part without a name cannot be one of ours: ignored like unknown fields.
+        let Some(name) = field.name().map(str::to_owned) else {
+            continue;
+        };
+        let known = [
+            USER_IMAGE,
+            REF_IMAGE,
+            DECLINE_THRESHOLD,
+            REVIEW_THRESHOLD,
+            ROTATE_IMAGE,
+            SAVE_API_REQUEST,
+            VENDOR_DATA,
+        ]
+        .into_iter()
+        .find(|k| *k == name);
+        let Some(known) = known else {
+            // Unknown field: skipped; `next_field` discards its bytes.
+            continue;
+        };
+        if !seen.insert(name) {
+            return Err(ApiError::DuplicateField(known.to_owned()));
+        }
+        match known {
+            USER_IMAGE => user_image = Some(read_image(field, USER_IMAGE).await?),
+            REF_IMAGE => ref_image = Some(read_image(field, REF_IMAGE).await?),
+            _ => {
+                let text = read_text(field, known).await?;
+                match known {
+                    DECLINE_THRESHOLD => decline = Some(parse_threshold(known, &text)?),
+                    REVIEW_THRESHOLD => review = Some(parse_threshold(known, &text)?),
+                    ROTATE_IMAGE => rotate = Some(parse_bool(known, &text)?),
+                    SAVE_API_REQUEST => save = Some(parse_bool(known, &text)?),
+                    _ => vendor_data = Some(parse_vendor_data(text)?),
+                }
+            }
+        }
+    }
+    let user_image = user_image.ok_or(ApiError::MissingField(USER_IMAGE))?;
+    let ref_image = ref_image.ok_or(ApiError::MissingField(REF_IMAGE))?;
+    let decline_threshold = decline.unwrap_or(DEFAULT_DECLINE_THRESHOLD);
+    if let Some(r) = review {
+        if r < decline_threshold {
+            return Err(ApiError::InvalidField {
+                field: REVIEW_THRESHOLD,
+                reason: format!(
+                    "must be at least {DECLINE_THRESHOLD} ({decline_threshold}), got {r}"
+                ),
+            });
+        }
+    }
+    Ok(FaceMatchForm {
+        user_image,
+        ref_image,
+        options: CompareOptions {
+            decline_threshold,
+            review_threshold: review,
+            rotate: rotate.unwrap_or(false),
+        },
+        save: save.unwrap_or(true),
+        vendor_data,
+    })
+}
+
+/// Maps a multipart failure: the body limit is a 413, anything else a broken body (400).
+pub fn multipart_error(err: MultipartError) -> ApiError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::BodyTooLarge
+    } else {
+        ApiError::Multipart(err.body_text())
+    }
+}
+
+/// Reads an image part chunk by chunk, refusing it as soon as it passes 5 MiB.
+async fn read_image(mut field: Field<'_>, name: &'static str) -> Result<Bytes, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if buf.len() + chunk.len() > MAX_IMAGE_BYTES {
+            return Err(ApiError::FileTooLarge {
+                field: name,
+                limit: MAX_IMAGE_BYTES,
+            });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Reads a text part (at most a few KiB) as UTF-8.
+async fn read_text(mut field: Field<'_>, name: &'static str) -> Result<String, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if buf.len() + chunk.len() > MAX_TEXT_BYTES {
+            return Err(ApiError::InvalidField {
+                field: name,
+                reason: "value is too long".into(),
+            });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf).map_err(|_| ApiError::InvalidField {
+        field: name,
+        reason: "value is not valid UTF-8".into(),
+    })
+}
+
+/// A threshold: an integer or a decimal (`50`, `50.0`, `72.5`) from 0 to 100. Signs,
+/// exponents, `inf` and `NaN` are refused.
+pub fn parse_threshold(field: &'static str, text: &str) -> Result<f32, ApiError> {
+    let t = text.trim();
+    let bad = || ApiError::InvalidField {
+        field,
+        reason: format!("must be a number from 0 to 100, got {:?}", truncate(text)),
+    };
+    let (int, frac) = t.split_once('.').unwrap_or((t, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !digits(frac) {
+        return Err(bad());
+    }
+    let v: f64 = t.parse().map_err(|_| bad())?;
+    if !(0.0..=100.0).contains(&v) {
+        return Err(bad());
+    }
+    Ok(v as f32)
+}
+
+/// A strict boolean: `true/false`, `1/0`, `yes/no`, case-insensitive; anything else
+/// (empty, `on`, `2`, …) is a 400, never silently true.
+pub fn parse_bool(field: &'static str, text: &str) -> Result<bool, ApiError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ApiError::InvalidField {
+            field,
+            reason: format!(
+                "must be true/false, 1/0 or yes/no, got {:?}",
+                truncate(text)
+            ),
+        }),
+    }
+}
+
+fn parse_vendor_data(text: String) -> Result<String, ApiError> {
+    let chars = text.chars().count();
+    if chars > MAX_VENDOR_DATA_CHARS {
+        return Err(ApiError::InvalidField {
+            field: VENDOR_DATA,
+            reason: format!("at most {MAX_VENDOR_DATA_CHARS} characters, got {chars}"),
+        });
+    }
+    Ok(text)
+}
+
+/// The first characters of a bad value, for the error message.
+fn truncate(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_are_strict() {
+        for (s, v) in [
+            ("50", 50.0),
+            ("50.0", 50.0),
+            (" 0 ", 0.0),
+            ("100", 100.0),
+            ("72.5", 72.5),
+        ] {
+            assert_eq!(parse_threshold(DECLINE_THRESHOLD, s).expect(s), v);
+        }
+        for bad in [
+            "", "abc", "-1", "100.5", "101", "NaN", "inf", "1e2", "+5", ".5", "5.", "5,0",
+        ] {
+            let err = parse_threshold(DECLINE_THRESHOLD, bad).expect_err(bad);
+            assert!(err.to_string().contains(DECLINE_THRESHOLD), "{err}");
+        }
+    }
+
+    #[test]
+    fn booleans_are_strict() {
+        for t in ["true", "TRUE", "1", "yes", "Yes"] {
+            assert!(parse_bool(ROTATE_IMAGE, t).expect(t));
+        }
+        for f in ["false", "False", "0", "no", "NO"] {
+            assert!(!parse_bool(ROTATE_IMAGE, f).expect(f));
+        }
+        for bad in ["", "on", "off", "2", "y", "truee", "null"] {
+            let err = parse_bool(SAVE_API_REQUEST, bad).expect_err(bad);
+            assert!(err.to_string().contains(SAVE_API_REQUEST), "{err}");
+        }
+    }
+
+    #[test]
+    fn vendor_data_counts_characters() {
+        assert!(parse_vendor_data("é".repeat(1000)).is_ok());
+        assert!(parse_vendor_data("a".repeat(1001)).is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! facematch's HTTP API: Didit-compatible `POST /v3/face-match/`, API keys and credits,
+//! saved decisions and their review, self-service sign-up, health, Prometheus metrics
+//! and an OpenAPI document — as a library, so that tests (and other programs) can build
+//! the [`app`] router in-process or [`serve_on`] any listener.
+//!
+//! Layout: [`config`] (settings), [`state`] (store, pipeline, bounded worker pool),
+//! [`error`] (the one error type and its status table), [`auth`] (key extractor,
+//! credits), [`form`] (the streamed multipart form), [`routes`] (handlers),
+//! [`metrics`], [`openapi`], [`mail`], [`ratelimit`].
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod form;
+pub mod mail;
+pub mod metrics;
+pub mod openapi;
+pub mod ratelimit;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::Router;
+use facematch_core::Pipeline;
+use facematch_store::Store;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::ServerConfig;
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Largest JSON body accepted by the JSON routes (sign-up, review, top-up).
+const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The state could not be built (metrics, SMTP settings).
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    /// The models could not be loaded.
+    #[error("loading the models failed: {0}")]
+    Models(String),
+}
+
+/// The router with every route and middleware.
+pub fn app(state: AppState) -> Router {
+    let max_body = state.config().max_body_bytes;
+    let timeout = Duration::from_secs(state.config().request_timeout_secs.max(1));
+    // The face match reads up to two 5 MiB images: it alone gets the large body limit
+    // (enforced while streaming, 413); JSON routes keep a small one.
+    let face_match = Router::new()
+        .route("/v3/face-match/", post(routes::face_match::face_match))
+        .layer(DefaultBodyLimit::max(max_body));
+    let api = Router::new()
+        .route(
+            "/v3/session/{request_id}/decision/",
+            get(routes::decisions::get_decision),
+        )
+        .route(
+            "/v3/session/{request_id}/update-status/",
+            patch(routes::decisions::update_status),
+        )
+        .route("/v3/review-queue/", get(routes::decisions::review_queue))
+        .route(
+            "/auth/v2/programmatic/register/",
+            post(routes::accounts::register),
+        )
+        .route(
+            "/auth/v2/programmatic/verify-email/",
+            post(routes::accounts::verify_email),
+        )
+        .route("/v3/billing/balance/", get(routes::billing::balance))
+        .route("/v3/billing/top-up/", post(routes::billing::top_up))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
+    let ops = Router::new()
+        .route("/health", get(routes::ops::health))
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/openapi.json", get(routes::ops::openapi_json))
+        .route("/docs", get(routes::ops::docs));
+    Router::new()
+        .merge(face_match)
+        .merge(api)
+        .merge(ops)
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        // Innermost: the per-request deadline (a slow upload or a stuck request becomes a
+        // 503 JSON). Inside CatchPanic so that the deadline's own response is ordinary.
+        // A face match cut short here drops its handler future: the credit is refunded by
+        // the reservation's Drop and the worker keeps its permit until it really ends.
+        .layer(middleware::from_fn_with_state(timeout, deadline))
+        // Turns a handler panic into a 500 JSON (decoder panics are already caught in
+        // imageio; this is the last net). Inside the metrics and trace layers so that the
+        // 500 is counted and logged like any response.
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        // Counts every response by matched route and status, including 404s and 500s.
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        // Outermost: one span per request (method, path; never headers, which carry the
+        // API key), so that everything below logs inside it.
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Per-request deadline.
+async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(limit.as_secs()).into_response(),
+    }
+}
+
+/// Request metrics: in-flight gauge, count and latency by matched route.
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let metrics = state.metrics().clone();
+    metrics.in_flight.inc();
+    // Decrements even when the request future is dropped (client gone mid-request).
+    let _in_flight = state::GaugeGuard(metrics.in_flight.clone());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .request_seconds
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .with_label_values(&[&route, &method, response.status().as_str()])
+        .inc();
+    response
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then finishes the requests
+/// in flight (graceful shutdown) and returns.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Serves with an already loaded pipeline until SIGTERM or Ctrl-C.
+pub async fn serve(
+    config: ServerConfig,
+    pipeline: Pipeline,
+    store: Store,
+) -> Result<(), ServerError> {
+    serve_loading(config, store, move || {
+        Ok::<_, std::convert::Infallible>(pipeline)
+    })
+    .await
+}
+
+/// Starts listening at once and loads the models in the background with `load`:
+/// `/health` answers 503 and face matches 503 (`not_ready`) until they are loaded.
+/// Runs until SIGTERM or Ctrl-C (graceful), or until loading fails (an error).
+pub async fn serve_loading<F, E>(
+    config: ServerConfig,
+    store: Store,
+    load: F,
+) -> Result<(), ServerError>
+where
+    F: FnOnce() -> Result<Pipeline, E> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let addr = config.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let local = listener.local_addr()?;
+    let workers = config.effective_workers();
+    let queue = config.effective_queue();
+    let state = AppState::new(config, store)?;
+    tracing::info!(%local, workers, queue, "listening; loading models");
+
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
+    let loader_state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        match load() {
+            Ok(pipeline) => {
+                loader_state.set_pipeline(pipeline);
+                tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "models loaded; ready"
+                );
+            }
+            Err(e) => {
+                let _ = failed_tx.send(e.to_string());
+            }
+        }
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<Option<String>>();
+    tokio::spawn(async move {
+        let reason = tokio::select! {
+            () = shutdown_signal() => None,
+            // A dropped sender means loading succeeded: wait for a signal only.
+            Ok(err) = failed_rx => Some(err),
+        };
+        let _ = stop_tx.send(reason);
+    });
+    let (reason_tx, reason_rx) = tokio::sync::oneshot::channel::<Option<String>>();
+    serve_on(listener, state, async move {
+        let reason = stop_rx.await.unwrap_or(None);
+        if reason.is_none() {
+            tracing::info!("shutting down: finishing requests in flight");
+        }
+        let _ = reason_tx.send(reason);
+    })
+    .await?;
+    match reason_rx.await {
+        Ok(Some(err)) => Err(ServerError::Models(err)),
+        _ => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

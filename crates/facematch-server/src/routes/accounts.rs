@@ -1,0 +1,160 @@
+//! Self-service sign-up: register with e-mail and password, receive a 6-character code
+//! (SMTP or the server log), verify it to get an API key with the sign-up credits.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use facematch_store::{ExposeSecret, StoreError, VerifyError, MAX_OTP_ATTEMPTS};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::ClientIp;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::json_error;
+use crate::state::{blocking, AppState};
+
+/// Sign-up request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RegisterRequest {
+    /// The address the code is sent to.
+    #[schema(example = "dev@example.com")]
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+}
+
+/// Sign-up response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RegisterResponse {
+    /// What happened.
+    pub message: String,
+    /// The (normalised) address the code was sent to.
+    pub email: String,
+    /// Minutes the code stays valid.
+    pub expires_in_minutes: i64,
+}
+
+/// Register an account; a verification code is sent to the e-mail address.
+#[utoipa::path(
+    post,
+    path = "/auth/v2/programmatic/register/",
+    tag = "accounts",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Code sent", body = RegisterResponse),
+        (status = 400, description = "Bad e-mail or password", body = ErrorBody),
+        (status = 409, description = "Already verified", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address", body = ErrorBody),
+    )
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Result<Json<RegisterRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
+    let Json(body) = body.map_err(json_error)?;
+    state
+        .register_limiter()
+        .check(ip, std::time::Instant::now())
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let email = body.email.trim().to_lowercase();
+    let store = state.store().clone();
+    let now = time::OffsetDateTime::now_utc();
+    let (address, password) = (email.clone(), body.password);
+    let code = blocking(move || store.register(&address, &password, now))
+        .await?
+        .map_err(store_error)?;
+    state
+        .mailer()
+        .send_code(&email, code.expose())
+        .await
+        .map_err(|e| ApiError::Upstream(e.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RegisterResponse {
+            message: format!("A verification code was sent to {email}."),
+            email,
+            expires_in_minutes: facematch_store::OTP_TTL.whole_minutes(),
+        }),
+    ))
+}
+
+/// Verification request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct VerifyRequest {
+    /// The registered address.
+    pub email: String,
+    /// The 6-character code.
+    pub code: String,
+}
+
+/// Verification response: the new key, shown once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VerifyResponse {
+    /// The API key, to send as `x-api-key`. It is not stored and cannot be shown again.
+    pub api_key: String,
+    /// The key's public prefix (safe to show and log).
+    pub key_prefix: String,
+    /// Credits on the new key.
+    pub credits: i64,
+    /// What happened.
+    pub message: String,
+}
+
+/// Verify the e-mail with its code; returns a new API key.
+#[utoipa::path(
+    post,
+    path = "/auth/v2/programmatic/verify-email/",
+    tag = "accounts",
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "Verified; the key is in api_key", body = VerifyResponse),
+        (status = 400, description = "Wrong or expired code, too many attempts, nothing pending", body = ErrorBody),
+    )
+)]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    body: Result<Json<VerifyRequest>, JsonRejection>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let Json(body) = body.map_err(json_error)?;
+    let store = state.store().clone();
+    let now = time::OffsetDateTime::now_utc();
+    let credits = state.config().signup_credits;
+    let created = blocking(move || store.verify_email(&body.email, &body.code, now, credits))
+        .await?
+        .map_err(|e| match e {
+            VerifyError::NoPendingCode => ApiError::Verification {
+                code: "no_pending_code",
+                detail: "no pending verification code for this e-mail; register first".into(),
+            },
+            VerifyError::Expired => ApiError::Verification {
+                code: "code_expired",
+                detail: "the verification code expired; register again for a new one".into(),
+            },
+            VerifyError::TooManyAttempts => ApiError::Verification {
+                code: "too_many_attempts",
+                detail: format!("{MAX_OTP_ATTEMPTS} wrong attempts; register again for a new code"),
+            },
+            VerifyError::WrongCode { attempts_left } => ApiError::Verification {
+                code: "invalid_code",
+                detail: format!("wrong verification code ({attempts_left} attempts left)"),
+            },
+            VerifyError::Store(e) => store_error(e),
+        })?;
+    Ok(Json(VerifyResponse {
+        api_key: created.secret.expose_secret().to_owned(),
+        key_prefix: created.record.prefix,
+        credits: created.record.credits,
+        message: "E-mail verified. Keep this API key safe: it is shown only once.".into(),
+    }))
+}
+
+/// Maps a store error: the caller's faults keep their (client-safe) message.
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Invalid(m) => ApiError::BadRequest(m),
+        StoreError::NotFound(m) => ApiError::NotFound(m),
+        StoreError::Conflict(m) => ApiError::Conflict(m),
+        other => ApiError::internal(other),
+    }
+}

@@ -1,0 +1,180 @@
+//! Shared state of the server: the store, the pipeline (once loaded), the bounded
+//! worker pool, metrics, the mailer and the sign-up rate limiter.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use facematch_core::Pipeline;
+use facematch_imageio::DecodeLimits;
+use facematch_store::Store;
+use tokio::sync::Semaphore;
+
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::mail::Mailer;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The metrics registry refused a metric (a bug).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The SMTP settings are unusable.
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
+}
+
+/// Handle to the server's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    pipeline: OnceLock<Pipeline>,
+    config: ServerConfig,
+    /// One permit per worker: at most this many face matches compute at once.
+    workers: Arc<Semaphore>,
+    /// Workers + queue permits: face matches admitted (running or waiting). When none is
+    /// left the request is refused at once with 429 instead of waiting in memory.
+    admission: Arc<Semaphore>,
+    metrics: Metrics,
+    mailer: Mailer,
+    register_limiter: RateLimiter,
+    decode_limits: DecodeLimits,
+}
+
+impl AppState {
+    /// State for `config`, with the mailer its SMTP settings describe. The pipeline is
+    /// not loaded yet: face matches answer 503 until [`AppState::set_pipeline`].
+    pub fn new(config: ServerConfig, store: Store) -> Result<Self, StateError> {
+        let mailer = Mailer::from_settings(config.smtp_url.as_ref(), config.smtp_from.as_deref())?;
+        Self::with_mailer(config, store, mailer)
+    }
+
+    /// State with an explicit mailer (tests capture codes with [`Mailer::Memory`]).
+    pub fn with_mailer(
+        config: ServerConfig,
+        store: Store,
+        mailer: Mailer,
+    ) -> Result<Self, StateError> {
+        let workers = config.effective_workers();
+        let queue = config.effective_queue();
+        let register_limiter =
+            RateLimiter::new(config.register_per_hour, Duration::from_secs(3600));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                pipeline: OnceLock::new(),
+                workers: Arc::new(Semaphore::new(workers)),
+                admission: Arc::new(Semaphore::new(workers + queue)),
+                metrics: Metrics::new()?,
+                mailer,
+                register_limiter,
+                decode_limits: DecodeLimits::default(),
+                config,
+            }),
+        })
+    }
+
+    /// Makes the server ready; `false` if a pipeline was already set (it is kept).
+    pub fn set_pipeline(&self, pipeline: Pipeline) -> bool {
+        self.inner.pipeline.set(pipeline).is_ok()
+    }
+
+    /// The pipeline, once loaded.
+    pub fn pipeline(&self) -> Option<&Pipeline> {
+        self.inner.pipeline.get()
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Where verification codes go.
+    pub fn mailer(&self) -> &Mailer {
+        &self.inner.mailer
+    }
+
+    /// The sign-up rate limiter.
+    pub fn register_limiter(&self) -> &RateLimiter {
+        &self.inner.register_limiter
+    }
+
+    /// Limits applied when decoding uploads.
+    pub fn decode_limits(&self) -> DecodeLimits {
+        self.inner.decode_limits
+    }
+
+    /// Runs CPU-heavy `work` (decoding, inference) on the blocking pool, bounded: it is
+    /// admitted only if a worker or a queue place is free (else [`ApiError::Busy`], a 429
+    /// at once), then waits for a worker. Both permits move into the blocking task, so
+    /// a request that times out or whose client goes away keeps its worker busy until
+    /// the computation really ends: capacity is never over-committed.
+    pub async fn run_bounded<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let metrics = self.metrics().clone();
+        let admitted = self
+            .inner
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                metrics.rejected_busy.inc();
+                ApiError::Busy
+            })?;
+        metrics.queued.inc();
+        let queued_gauge = GaugeGuard(metrics.queued.clone());
+        let worker = self
+            .inner
+            .workers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, worker, queued_gauge);
+            work()
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("worker task failed: {e}")))
+    }
+}
+
+/// Decrements a gauge when dropped (however the request ends).
+pub(crate) struct GaugeGuard(pub(crate) prometheus::IntGauge);
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Runs a short synchronous store call on the blocking pool: SQLite does file I/O and
+/// waits on its mutex, which must not stall the async workers.
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))
+}

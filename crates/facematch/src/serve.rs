@@ -1,0 +1,65 @@
+//! `facematch serve`: the HTTP API (facematch-server) with the default model bundle.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use facematch_models::{load_default_pipeline, BundleOptions};
+use facematch_server::ServerConfig;
+use facematch_store::Store;
+
+use crate::CliError;
+
+/// `facematch serve …`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Server settings.
+    #[command(flatten)]
+    pub config: ServerConfig,
+    /// Log filter: a level (`info`, `debug`, …) or `target=level` pairs separated by
+    /// commas. API keys are never logged; without SMTP, verification codes are.
+    #[arg(long, env = "FACEMATCH_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// Opens (or creates) the database, starts listening, loads the models in the
+/// background (`/health` is 503 until then) and serves until SIGTERM or Ctrl-C.
+pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let filter: tracing_subscriber::filter::Targets = args
+        .log
+        .parse()
+        .with_context(|| format!("--log {:?} is not a log filter", args.log))
+        .map_err(CliError::Input)?;
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    // Colours only on a terminal: log files and journald get plain text.
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .with(filter)
+            .init();
+    }
+    let config = args.config;
+    let store = Store::open(&config.database)
+        .with_context(|| format!("cannot open the database {}", config.database.display()))?;
+    // One model session per worker, one thread each: the workers are the parallelism.
+    let bundle = BundleOptions {
+        sessions: config.effective_workers(),
+        intra_threads: 1,
+        ..BundleOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime
+        .block_on(facematch_server::serve_loading(config, store, move || {
+            load_default_pipeline(&bundle, &mut crate::print_progress)
+        }))
+        .context("server failed")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# HTTP load benchmark of `facematch serve` on loopback: builds release, starts a server
+# on a temporary database with a fresh key, runs the `load` example (facematch-server)
+# with two ~1 MP JPEGs of the same person, then stops the server (SIGTERM) and prints
+# its peak RSS.
+#
+#   scripts/bench_load.sh                 # 200 requests at concurrency 1,2,4,8
+#   scripts/bench_load.sh --quick         # a few requests (smoke test, e.g. for CI)
+#   scripts/bench_load.sh -- --requests 50 --concurrency 4   # extra args to `load`
+#
+# Environment: FACEMATCH_WORKERS / FACEMATCH_QUEUE pass through to the server;
+# BENCH_PORT picks the port (default: the first free one from 18080).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=0
+LOAD_ARGS=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --quick) QUICK=1; shift ;;
+        --) shift; LOAD_ARGS+=("$@"); break ;;
+        *) echo "usage: $0 [--quick] [-- LOAD_ARGS...]" >&2; exit 2 ;;
+    esac
+done
+
+FACES=../shared/data/faces/celebs/Barack_Obama
+USER_IMG=$FACES/obama.jpg
+REF_IMG=$FACES/obama1.jpg
+for f in "$USER_IMG" "$REF_IMG"; do
+    [[ -r $f ]] || { echo "missing photo $f" >&2; exit 1; }
+done
+
+echo "== building (release)" >&2
+cargo build --release --quiet -p facematch -p facematch-server --example load
+BIN=target/release/facematch
+LOAD=target/release/examples/load
+
+TMP=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+PORT=${BENCH_PORT:-}
+if [[ -z $PORT ]]; then
+    for p in $(seq 18080 18180); do
+        if port_free "$p"; then PORT=$p; break; fi
+    done
+fi
+[[ -n $PORT ]] || { echo "no free port in 18080-18180" >&2; exit 1; }
+URL=http://127.0.0.1:$PORT
+
+KEY=$("$BIN" keys create --credits 100000 --name bench-load --database "$TMP/db")
+
+echo "== starting facematch serve on $URL (log: server.log in $TMP)" >&2
+"$BIN" serve --listen "127.0.0.1:$PORT" --database "$TMP/db" --log warn \
+    >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+
+# Ready when /health answers 200 (models loaded); give up after 120 s.
+ready=0
+for _ in $(seq 1 240); do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "server exited:" >&2; cat "$TMP/server.log" >&2; exit 1
+    fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/health" || true)
+    if [[ $code == 200 ]]; then ready=1; break; fi
+    sleep 0.5
+done
+[[ $ready == 1 ]] || { echo "server not ready after 120 s" >&2; cat "$TMP/server.log" >&2; exit 1; }
+
+if [[ $QUICK == 1 ]]; then
+    DEFAULTS=(--requests 8 --concurrency 1,2 --warmup 1 --max-secs 60)
+else
+    DEFAULTS=(--requests 200 --concurrency 1,2,4,8 --warmup 4 --max-secs 120)
+fi
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
+    "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo);" \
+    "workers ${FACEMATCH_WORKERS:-default (cores)}, queue ${FACEMATCH_QUEUE:-default (2 x workers)}"
+echo "== $LOAD --url $URL --key *** --user $USER_IMG --ref $REF_IMG ${DEFAULTS[*]} ${LOAD_ARGS[*]:-}"
+status=0
+FACEMATCH_KEY=$KEY "$LOAD" --url "$URL" --user "$USER_IMG" --ref "$REF_IMG" \
+    --server-pid "$SERVER_PID" "${DEFAULTS[@]}" "${LOAD_ARGS[@]}" || status=$?
+
+# Peak RSS before stopping (VmHWM: the high-water mark of resident memory).
+HWM=$(awk '/VmHWM/ {print $2, $3}' "/proc/$SERVER_PID/status" 2>/dev/null || echo "?")
+RSS=$(awk '/VmRSS/ {print $2, $3}' "/proc/$SERVER_PID/status" 2>/dev/null || echo "?")
+echo "== server peak RSS (VmHWM): $HWM (VmRSS now: $RSS)"
+
+kill -TERM "$SERVER_PID"
+if ! wait "$SERVER_PID"; then
+    echo "server exited with an error:" >&2; tail -20 "$TMP/server.log" >&2; status=1
+fi
+SERVER_PID=
+if grep -qiE 'panick|internal error' "$TMP/server.log"; then
+    echo "server log has errors:" >&2; grep -iE 'panick|internal error' "$TMP/server.log" | head >&2
+    status=1
+fi
+exit "$status"
