@@ -234,6 +234,76 @@ async fn the_python_script_works_against_a_live_server() {
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fetch_twin_works_against_a_live_server() {
+    // The JavaScript/TypeScript client path: Node's built-in fetch + FormData.
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("node not found: skipped (.ci/run installs it)");
+        return;
+    }
+    let server = live(|_| {}).await;
+    let key = server.app.key(5);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/match_faces.mjs");
+    let faces = common::faces_dir();
+    let path = |rel: &str| faces.join(rel).display().to_string();
+    let run = |args: Vec<String>, key: String| {
+        let (script, addr) = (script.clone(), server.addr);
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("node")
+                .arg(&script)
+                .args(args)
+                .env("DIDIT_API_KEY", key)
+                .env("FACEMATCH_URL", format!("http://{addr}"))
+                .output()
+                .expect("node runs")
+        })
+    };
+    let out = run(
+        vec![
+            path(HOPPER),
+            path(HOPPER_WEBP),
+            "--threshold".into(),
+            "50".into(),
+        ],
+        key.clone(),
+    )
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(json["face_match"]["status"], "Approved");
+    assert_eq!(json["face_match"]["user_image"]["best_angle"], 0);
+    let out = run(
+        vec![path(HOPPER), path("fixtures/one_face_astronaut.png")],
+        key,
+    )
+    .await
+    .expect("join");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(vec![path(HOPPER), path(HOPPER_WEBP)], "fm_wrong".into())
+        .await
+        .expect("join");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    server.shutdown().await;
+}
+
 /// Sends a head and only part of the body, then reads whatever the server answers.
 async fn partial_upload(addr: SocketAddr, key: &str, declared: usize, sent: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -81,7 +81,7 @@ pub struct FaceMatchRequest {
 )]
 pub async fn face_match(
     State(state): State<AppState>,
-    ApiKey(key): ApiKey,
+    key: Result<ApiKey, ApiError>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<FaceMatchResponse>), ApiError> {
@@ -93,11 +93,27 @@ pub async fn face_match(
     if declared.is_some_and(|len| len > state.config().max_body_bytes as u64) {
         return Err(ApiError::BodyTooLarge);
     }
-    let multipart = multipart.map_err(|e| ApiError::Multipart(e.body_text()))?;
-    let Some(pipeline) = state.pipeline().cloned() else {
-        return Err(ApiError::NotReady);
+    let mut multipart = multipart.map_err(|e| ApiError::Multipart(e.body_text()))?;
+    // 401, 403 and 503 are decided before any image work, but the upload is still
+    // read (and discarded, within the body limit) before answering: closing a socket
+    // that still holds unread request bytes resets the connection, and clients that
+    // stream the body (Node's fetch, for one) then see "fetch failed" instead of the
+    // JSON error.
+    let early = match (key, state.pipeline().cloned()) {
+        (Err(e), _) => Err(e),
+        (Ok(_), None) => Err(ApiError::NotReady),
+        (Ok(ApiKey(key)), Some(pipeline)) => match CreditReservation::take(&state, &key.id).await {
+            Ok(credit) => Ok((key, pipeline, credit)),
+            Err(e) => Err(e),
+        },
     };
-    let credit = CreditReservation::take(&state, &key.id).await?;
+    let (key, pipeline, credit) = match early {
+        Ok(ready) => ready,
+        Err(e) => {
+            drain(&mut multipart).await;
+            return Err(e);
+        }
+    };
     match run(&state, pipeline, &key.id, multipart).await {
         Ok(response) => {
             credit.commit();
@@ -108,6 +124,17 @@ pub async fn face_match(
             Err(e)
         }
     }
+}
+
+/// Reads and drops what is left of an upload, for at most a few seconds (the body
+/// limit bounds the bytes).
+async fn drain(multipart: &mut Multipart) {
+    let discard = async {
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            while let Ok(Some(_)) = field.chunk().await {}
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), discard).await;
 }
 
 async fn run(

@@ -1,0 +1,220 @@
+//! The real server process, killed with SIGKILL in the middle of a load of saved
+//! requests, restarted on the same database: every request that was answered 200 with
+//! `save_api_request=true` can still be read back. Loopback only, bounded in count.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn faces(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/faces")
+        .join(rel)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn start_server(db: &Path, port: u16) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_facematch"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--workers",
+            "2",
+        ])
+        .arg("--database")
+        .arg(db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("facematch serve starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok((200, _)) = request(port, "GET", "/health", &[], None) {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the server did not become healthy within 60 s");
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns (status, body).
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> std::io::Result<(u16, String)> {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some((ctype, bytes)) = body {
+        head.push_str(&format!(
+            "Content-Type: {ctype}\r\nContent-Length: {}\r\n",
+            bytes.len()
+        ));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    if let Some((_, bytes)) = body {
+        s.write_all(bytes)?;
+    }
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+fn multipart(user: &[u8], reference: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "facematchcrashtestboundary";
+    let mut out = Vec::new();
+    for (name, data) in [("user_image", user), ("ref_image", reference)] {
+        out.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"save_api_request\"\r\n\r\ntrue\r\n--{boundary}--\r\n")
+            .as_bytes(),
+    );
+    (format!("multipart/form-data; boundary={boundary}"), out)
+}
+
+#[test]
+fn every_acknowledged_saved_request_survives_kill_9() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("facematch.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_facematch"))
+        .args(["keys", "create", "--credits", "1000", "--database"])
+        .arg(&db)
+        .output()
+        .expect("keys create runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .expect("utf-8 key")
+        .trim()
+        .to_string();
+    assert!(key.starts_with("fm_"), "{key}");
+
+    let port = free_port();
+    let mut server = start_server(&db, port);
+    let user = std::fs::read(faces("fixtures/one_face_hopper.jpg")).expect("photo");
+    let reference = std::fs::read(faces("fixtures/one_face_hopper.webp")).expect("photo");
+    let (ctype, body) = multipart(&user, &reference);
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+
+    // Three clients send requests until the server dies under them (at most 40 s).
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let (acknowledged, key, ctype, body) = (
+                acknowledged.clone(),
+                key.clone(),
+                ctype.clone(),
+                body.clone(),
+            );
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(40) {
+                    match request(
+                        port,
+                        "POST",
+                        "/v3/face-match/",
+                        &[("x-api-key", &key)],
+                        Some((&ctype, &body)),
+                    ) {
+                        Ok((200, body)) => {
+                            let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+                            let id = v["request_id"].as_str().expect("request_id").to_string();
+                            acknowledged.lock().expect("lock").push(id);
+                        }
+                        Ok(_) => {}
+                        Err(_) => break, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let a few requests complete, then kill without warning.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acknowledged.lock().expect("lock").len() < 6 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill().expect("SIGKILL");
+    let _ = server.wait();
+    for c in clients {
+        c.join().expect("client thread");
+    }
+    let saved = acknowledged.lock().expect("lock").clone();
+    assert!(
+        saved.len() >= 6,
+        "only {} requests were answered before the kill",
+        saved.len()
+    );
+
+    let mut server = start_server(&db, port);
+    for id in &saved {
+        let (status, body) = request(
+            port,
+            "GET",
+            &format!("/v3/session/{id}/decision/"),
+            &[("x-api-key", &key)],
+            None,
+        )
+        .expect("decision request");
+        assert_eq!(status, 200, "acknowledged request {id} was lost: {body}");
+        assert!(body.contains("Approved"), "{body}");
+    }
+    // Credits: one per acknowledged request at least, none lost to the crash beyond
+    // the requests in flight.
+    let (status, body) = request(
+        port,
+        "GET",
+        "/v3/billing/balance/",
+        &[("x-api-key", &key)],
+        None,
+    )
+    .expect("balance");
+    assert_eq!(status, 200);
+    let balance = serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["balance"]
+        .as_i64()
+        .expect("balance");
+    assert!(
+        balance <= 1000 - saved.len() as i64,
+        "balance {balance} after {} matches",
+        saved.len()
+    );
+    server.kill().expect("stop");
+    let _ = server.wait();
+}
