@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo run --quiet -p facematch -- models fetch
+# The opt-in buffalo_s recognizer (non-commercial research only) for its tests.
+cargo run --quiet -p facematch -- models fetch --bundle buffalo_s
 cargo test --workspace "$@"

@@ -2,6 +2,7 @@
 //! comparison pipeline, written against small traits so that any detector or face
 //! describer (ONNX Runtime today, something else tomorrow) can stand behind them.
 
+pub mod align;
 pub mod error;
 pub mod geometry;
 pub mod input;

@@ -29,6 +29,9 @@ pub enum FetchEvent {
     Downloading(String),
     /// The file was extracted and verified.
     Installed(&'static str),
+    /// Something the user must read before using the files, such as a licence
+    /// restriction; to be shown prominently.
+    Notice(&'static str),
 }
 
 /// A folder of model files.

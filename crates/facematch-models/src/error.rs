@@ -14,6 +14,17 @@ pub enum ModelError {
         /// What was wrong in it.
         source: facematch_dlib::error::DatError,
     },
+    /// The bundle's settings (name, `FACEMATCH_CUSTOM_*` variables) are unusable.
+    #[error("bundle configuration: {0}")]
+    Config(String),
+    /// A calibration table could not be read or is not a valid mapping.
+    #[error("calibration table {path}: {detail}")]
+    Calibration {
+        /// The file concerned.
+        path: std::path::PathBuf,
+        /// What was wrong.
+        detail: String,
+    },
     /// A model is not the one the pipeline expects.
     #[error(transparent)]
     Pipeline(#[from] facematch_core::PipelineError),

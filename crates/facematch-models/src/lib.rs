@@ -4,13 +4,16 @@
 //! - [`yunet`]: the YuNet face detector.
 //! - [`dlib_face`]: dlib's shape predictor, face chips, ResNet recognizer and the
 //!   age/gender nets, behind [`facematch_core::FaceDescriber`].
-//! - [`bundle`]: fetch-on-first-use loading of the whole default bundle.
+//! - [`arcface`]: ArcFace-style recognizers (`buffalo_s`, a user's own model) on
+//!   112×112 aligned chips.
+//! - [`bundle`]: fetch-on-first-use loading of a whole bundle.
 
+pub mod arcface;
 pub mod bundle;
 pub mod dlib_face;
 pub mod error;
 pub mod resize;
 pub mod yunet;
 
-pub use bundle::{load_default_pipeline, BundleOptions};
+pub use bundle::{load_default_pipeline, load_pipeline, Bundle, BundleOptions, CustomModel};
 pub use error::ModelError;

@@ -36,6 +36,22 @@ pub struct ServerConfig {
     #[arg(long, env = "FACEMATCH_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
+    /// Seconds a client may take to send a complete request head (request line and
+    /// headers), counted from when the server starts waiting for it; beyond that the
+    /// connection is closed without an answer. It also bounds how long an idle
+    /// keep-alive connection is kept. Stops slow-header (slowloris) clients from holding
+    /// connections forever; bodies are bounded by `--request-timeout-secs`.
+    #[arg(long, env = "FACEMATCH_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Connections open at once; further clients wait in the kernel's accept queue
+    /// until one closes. Bounds per-connection memory (a request head may buffer up to
+    /// ~400 KiB before a 431, so 1024 connections ≤ ~400 MiB) and file descriptors;
+    /// face matches themselves are bounded by the workers and `--queue`. Keep it below
+    /// the process's open-file limit (`ulimit -n`).
+    #[arg(long, env = "FACEMATCH_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
     /// Largest accepted request body in bytes (413 beyond); each image is also capped at
     /// 5 MiB.
     #[arg(long, env = "FACEMATCH_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
@@ -52,6 +68,17 @@ pub struct ServerConfig {
     /// Sign-up attempts allowed per client IP and hour (`/register/`); 429 beyond.
     #[arg(long, env = "FACEMATCH_REGISTER_PER_HOUR", default_value_t = 10)]
     pub register_per_hour: u32,
+
+    /// Face matches allowed per API key and second, averaged (a token bucket; 0, the
+    /// default, means no per-key limit). Beyond it the key gets 429 with Retry-After,
+    /// before any credit is taken, so one client cannot keep every worker busy.
+    #[arg(long, env = "FACEMATCH_RATE_PER_KEY", default_value_t = 0.0, value_parser = parse_rate)]
+    pub rate_per_key: f64,
+
+    /// Face matches one key may send at once (the bucket's size) before
+    /// `--rate-per-key` applies.
+    #[arg(long, env = "FACEMATCH_RATE_BURST_PER_KEY", default_value_t = 10)]
+    pub rate_burst_per_key: u32,
 
     /// SMTP server for verification codes, e.g. `smtps://user:pass@smtp.example.com:465`
     /// (or `smtp://…?tls=required` for STARTTLS). Without it, codes are written to the
@@ -90,10 +117,14 @@ impl Default for ServerConfig {
             workers: None,
             queue: None,
             request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            max_connections: 1024,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             signup_credits: 100,
             credits_per_dollar: 10,
             register_per_hour: 10,
+            rate_per_key: 0.0,
+            rate_burst_per_key: 10,
             smtp_url: None,
             smtp_from: None,
         }
@@ -109,10 +140,14 @@ impl fmt::Debug for ServerConfig {
             .field("workers", &self.workers)
             .field("queue", &self.queue)
             .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("header_timeout_secs", &self.header_timeout_secs)
+            .field("max_connections", &self.max_connections)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("signup_credits", &self.signup_credits)
             .field("credits_per_dollar", &self.credits_per_dollar)
             .field("register_per_hour", &self.register_per_hour)
+            .field("rate_per_key", &self.rate_per_key)
+            .field("rate_burst_per_key", &self.rate_burst_per_key)
             .field(
                 "smtp_url",
                 &self
@@ -122,6 +157,17 @@ impl fmt::Debug for ServerConfig {
             )
             .field("smtp_from", &self.smtp_from)
             .finish()
+    }
+}
+
+/// A rate in requests per second: a finite number ≥ 0 (clap would accept `NaN`, `inf`
+/// and negative numbers as an `f64`, which would make the bucket meaningless).
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "{text:?} is not a rate (requests per second, a number ≥ 0)"
+        )),
     }
 }
 
@@ -146,6 +192,15 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("smtps://mail.test:465"), "{shown}");
+    }
+
+    #[test]
+    fn rates_are_finite_and_not_negative() {
+        assert_eq!(parse_rate("2.5"), Ok(2.5));
+        assert_eq!(parse_rate("0"), Ok(0.0));
+        for bad in ["-1", "NaN", "inf", "", "fast"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

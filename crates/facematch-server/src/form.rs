@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::Multipart;
 use axum::http::StatusCode;
+use facematch_core::score::threshold_for_fmr;
 use facematch_core::{CompareOptions, MAX_IMAGE_BYTES};
 
 use crate::error::ApiError;
@@ -23,6 +24,9 @@ pub const REF_IMAGE: &str = "ref_image";
 pub const DECLINE_THRESHOLD: &str = "face_match_score_decline_threshold";
 /// `face_match_score_review_threshold` (beyond the contract).
 pub const REVIEW_THRESHOLD: &str = "face_match_score_review_threshold";
+/// `face_match_target_fmr` (beyond the contract): a false-match rate that sets the
+/// decline threshold from the calibrated scale.
+pub const TARGET_FMR: &str = "face_match_target_fmr";
 /// `rotate_image`.
 pub const ROTATE_IMAGE: &str = "rotate_image";
 /// `save_api_request`.
@@ -46,6 +50,9 @@ pub struct FaceMatchForm {
     pub ref_image: Bytes,
     /// Thresholds and rotation.
     pub options: CompareOptions,
+    /// `face_match_target_fmr` when it was sent (the decline threshold then comes
+    /// from it).
+    pub target_fmr: Option<f64>,
     /// Store the decision (default true).
     pub save: bool,
     /// The client's `vendor_data`.
@@ -59,6 +66,7 @@ pub async fn read_form(mut multipart: Multipart) -> Result<FaceMatchForm, ApiErr
     let mut ref_image = None;
     let mut decline = None;
     let mut review = None;
+    let mut target_fmr = None;
     let mut rotate = None;
     let mut save = None;
     let mut vendor_data = None;
@@ -72,6 +80,7 @@ pub async fn read_form(mut multipart: Multipart) -> Result<FaceMatchForm, ApiErr
             REF_IMAGE,
             DECLINE_THRESHOLD,
             REVIEW_THRESHOLD,
+            TARGET_FMR,
             ROTATE_IMAGE,
             SAVE_API_REQUEST,
             VENDOR_DATA,
@@ -93,6 +102,7 @@ pub async fn read_form(mut multipart: Multipart) -> Result<FaceMatchForm, ApiErr
                 match known {
                     DECLINE_THRESHOLD => decline = Some(parse_threshold(known, &text)?),
                     REVIEW_THRESHOLD => review = Some(parse_threshold(known, &text)?),
+                    TARGET_FMR => target_fmr = Some(parse_fmr(known, &text)?),
                     ROTATE_IMAGE => rotate = Some(parse_bool(known, &text)?),
                     SAVE_API_REQUEST => save = Some(parse_bool(known, &text)?),
                     _ => vendor_data = Some(parse_vendor_data(text)?),
@@ -102,13 +112,27 @@ pub async fn read_form(mut multipart: Multipart) -> Result<FaceMatchForm, ApiErr
     }
     let user_image = user_image.ok_or(ApiError::MissingField(USER_IMAGE))?;
     let ref_image = ref_image.ok_or(ApiError::MissingField(REF_IMAGE))?;
-    let decline_threshold = decline.unwrap_or(DEFAULT_DECLINE_THRESHOLD);
+    // Two ways to set one threshold: refuse the pair rather than guess which wins.
+    let decline_threshold = match (decline, target_fmr) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::InvalidField {
+                field: TARGET_FMR,
+                reason: format!("cannot be combined with {DECLINE_THRESHOLD}; send one of them"),
+            })
+        }
+        (_, Some(fmr)) => threshold_for_fmr(fmr).map_err(|e| ApiError::InvalidField {
+            field: TARGET_FMR,
+            reason: e.to_string(),
+        })?,
+        (Some(d), None) => d,
+        (None, None) => DEFAULT_DECLINE_THRESHOLD,
+    };
     if let Some(r) = review {
         if r < decline_threshold {
             return Err(ApiError::InvalidField {
                 field: REVIEW_THRESHOLD,
                 reason: format!(
-                    "must be at least {DECLINE_THRESHOLD} ({decline_threshold}), got {r}"
+                    "must be at least the decline threshold ({decline_threshold}), got {r}"
                 ),
             });
         }
@@ -121,6 +145,7 @@ pub async fn read_form(mut multipart: Multipart) -> Result<FaceMatchForm, ApiErr
             review_threshold: review,
             rotate: rotate.unwrap_or(false),
         },
+        target_fmr,
         save: save.unwrap_or(true),
         vendor_data,
     })
@@ -188,6 +213,34 @@ pub fn parse_threshold(field: &'static str, text: &str) -> Result<f32, ApiError>
     Ok(v as f32)
 }
 
+/// A false-match rate in (0, 1]: a decimal or scientific number such as `1e-4`,
+/// `0.001` or `1E-3`. `inf`, `NaN`, `0`, negatives and values over 1 are refused.
+pub fn parse_fmr(field: &'static str, text: &str) -> Result<f64, ApiError> {
+    let t = text.trim();
+    let bad = || ApiError::InvalidField {
+        field,
+        reason: format!(
+            "must be a false-match rate in (0, 1] such as 1e-4, got {:?}",
+            truncate(text)
+        ),
+    };
+    // Only digits, one optional '.', and an exponent: Rust's parser alone would also
+    // take "inf", "NaN" and "+1e-4".
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, "0"));
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix('-').unwrap_or(e)));
+    if !digits(int) || !digits(frac) || !exponent_ok {
+        return Err(bad());
+    }
+    let v: f64 = t.parse().map_err(|_| bad())?;
+    threshold_for_fmr(v).map_err(|_| bad())?;
+    Ok(v)
+}
+
 /// A strict boolean: `true/false`, `1/0`, `yes/no`, case-insensitive; anything else
 /// (empty, `on`, `2`, …) is a 400, never silently true.
 pub fn parse_bool(field: &'static str, text: &str) -> Result<bool, ApiError> {
@@ -240,6 +293,27 @@ mod tests {
         ] {
             let err = parse_threshold(DECLINE_THRESHOLD, bad).expect_err(bad);
             assert!(err.to_string().contains(DECLINE_THRESHOLD), "{err}");
+        }
+    }
+
+    #[test]
+    fn target_fmrs_are_strict() {
+        for (s, v) in [
+            ("1e-4", 1e-4),
+            ("1E-3", 1e-3),
+            (" 0.01 ", 0.01),
+            ("1", 1.0),
+            ("1.0", 1.0),
+            ("5e-1", 0.5),
+        ] {
+            assert_eq!(parse_fmr(TARGET_FMR, s).expect(s), v);
+        }
+        for bad in [
+            "", "0", "0.0", "-1e-4", "+1e-4", "1.5", "2", "1e1", "inf", "NaN", "e-4", "1e", "1e-",
+            ".001", "1e-4x", "0,001", "1e+-4",
+        ] {
+            let err = parse_fmr(TARGET_FMR, bad).expect_err(bad);
+            assert!(err.to_string().contains(TARGET_FMR), "{err}");
         }
     }
 

@@ -21,8 +21,10 @@ pub mod state;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +32,12 @@ use axum::routing::{get, patch, post};
 use axum::Router;
 use facematch_core::Pipeline;
 use facematch_store::Store;
-use tokio::net::TcpListener;
+use futures_util::FutureExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -156,16 +163,148 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
 
 /// Serves `state` on `listener` until `shutdown` completes, then finishes the requests
 /// in flight (graceful shutdown) and returns.
+///
+/// A small accept loop over hyper's HTTP/1 connection rather than `axum::serve`, which
+/// sets no timer and so no request-head timeout: a client that never finishes its
+/// headers would hold its connection (and a file descriptor) forever. Here each
+/// connection gets `header_timeout_secs` to send each request head, and at most
+/// `max_connections` are open at once (beyond that, clients wait in the kernel's
+/// accept queue rather than being accepted and dropped).
+///
+/// On shutdown: the connections already waiting in the accept queue are still
+/// accepted (else the kernel would reset them when the listener closes, and their
+/// clients would lose requests they already sent), the listener is closed (new clients
+/// get "connection refused"), idle keep-alive connections are closed, and requests in
+/// flight finish and are answered with `connection: close`. The wait is bounded by the
+/// request deadline plus the header timeout.
 pub async fn serve_on(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let header_timeout = Duration::from_secs(state.config().header_timeout_secs.max(1));
+    let drain_limit = Duration::from_secs(state.config().request_timeout_secs.max(1))
+        + header_timeout
+        + Duration::from_secs(5);
+    // acquire_many takes a u32; 0 would accept nothing.
+    let max_connections = state
+        .config()
+        .max_connections
+        .clamp(1, u32::MAX as usize)
+        .min(Semaphore::MAX_PERMITS);
+    let make_service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conns = Connections {
+        http,
+        make_service,
+        permits: Arc::new(Semaphore::new(max_connections)),
+        stop: tokio::sync::watch::channel(false).0,
+    };
+
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // A permit first, then accept: at the cap, clients queue in the kernel.
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = conns.permits.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                // Never closed; stop accepting if it were.
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, remote)) => conns.spawn(stream, remote, permit),
+            Err(e) => accept_error(e).await,
+        }
+    }
+
+    // Take what already waits in the accept queue (each gets its one request served),
+    // then close the listener.
+    while let Some(Ok((stream, remote))) = listener.accept().now_or_never() {
+        match conns.permits.clone().try_acquire_owned() {
+            Ok(permit) => conns.spawn(stream, remote, permit),
+            // At the cap: these clients were never going to be served promptly anyway.
+            Err(_) => break,
+        }
+    }
+    drop(listener);
+    // Idle connections close now, busy ones after their current response.
+    conns.stop.send_replace(true);
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    match tokio::time::timeout(drain_limit, conns.permits.acquire_many(all)).await {
+        Ok(_) => {}
+        Err(_) => tracing::warn!(
+            seconds = drain_limit.as_secs(),
+            "connections still open after the shutdown grace period; leaving them"
+        ),
+    }
     Ok(())
+}
+
+/// What each connection task needs.
+struct Connections {
+    http: hyper::server::conn::http1::Builder,
+    make_service: IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
+    /// One per open connection; all of them back means every connection has ended.
+    permits: Arc<Semaphore>,
+    /// `true` once shutdown has begun.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Connections {
+    /// Serves one connection on its own task; `permit` is released when it ends.
+    fn spawn(&self, stream: TcpStream, remote: SocketAddr, permit: OwnedSemaphorePermit) {
+        // Small JSON answers: do not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        let make_service = self.make_service.clone();
+        let http = self.http.clone();
+        let mut stop = self.stop.subscribe();
+        tokio::spawn(async move {
+            let _permit = permit;
+            // Adds `ConnectInfo(remote)` to each request (per-IP sign-up limits).
+            let Ok(service) = make_service.oneshot(remote).await;
+            let conn =
+                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            let mut conn = std::pin::pin!(conn);
+            // The borrow guard `wait_for` returns is not Send: drop it inside.
+            let stopping = async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+            };
+            let result = tokio::select! {
+                result = conn.as_mut() => result,
+                () = stopping => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                // Header timeouts, resets, malformed heads (hyper already answered those
+                // it could): the client's business, not an operator's.
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// An `accept` failure never stops the server. Per-connection errors (the client gave
+/// up while queued) are skipped; others (out of file descriptors, memory) get a short
+/// pause so that the loop does not spin while they last.
+async fn accept_error(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accept failed; retrying in 100 ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Serves with an already loaded pipeline until SIGTERM or Ctrl-C.

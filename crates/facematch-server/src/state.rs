@@ -44,6 +44,8 @@ struct Inner {
     metrics: Metrics,
     mailer: Mailer,
     register_limiter: RateLimiter,
+    /// Face matches per key id; `None` when `rate_per_key` is 0 (no limit).
+    key_limiter: Option<RateLimiter<String>>,
     decode_limits: DecodeLimits,
 }
 
@@ -65,6 +67,8 @@ impl AppState {
         let queue = config.effective_queue();
         let register_limiter =
             RateLimiter::new(config.register_per_hour, Duration::from_secs(3600));
+        let key_limiter = (config.rate_per_key > 0.0)
+            .then(|| RateLimiter::per_second(config.rate_per_key, config.rate_burst_per_key));
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -74,6 +78,7 @@ impl AppState {
                 metrics: Metrics::new()?,
                 mailer,
                 register_limiter,
+                key_limiter,
                 decode_limits: DecodeLimits::default(),
                 config,
             }),
@@ -113,6 +118,17 @@ impl AppState {
     /// The sign-up rate limiter.
     pub fn register_limiter(&self) -> &RateLimiter {
         &self.inner.register_limiter
+    }
+
+    /// Takes one face-match token for the key `key_id`: [`ApiError::RateLimited`] when
+    /// its bucket is empty; always `Ok` when no per-key rate is configured.
+    pub fn check_key_rate(&self, key_id: &str) -> Result<(), ApiError> {
+        match &self.inner.key_limiter {
+            None => Ok(()),
+            Some(limiter) => limiter
+                .check(key_id.to_owned(), std::time::Instant::now())
+                .map_err(|retry_after| ApiError::RateLimited { retry_after }),
+        }
     }
 
     /// Limits applied when decoding uploads.

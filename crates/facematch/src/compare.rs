@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use facematch_core::{CompareOptions, Status};
-use facematch_models::{load_default_pipeline, BundleOptions};
+use facematch_models::{load_pipeline, BundleOptions};
 use serde::Serialize;
 
 use crate::cli::CompareArgs;
@@ -29,22 +29,33 @@ pub fn cli_bundle_options() -> BundleOptions {
 
 /// Runs the comparison and prints the JSON response; the exit code is the decision.
 pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
+    // --target-fmr (already checked to lie in (0, 1]) replaces --threshold; clap
+    // refuses the two together.
+    let threshold = match args.target_fmr {
+        Some(fmr) => facematch_core::score::threshold_for_fmr(fmr)
+            .map_err(|e| CliError::Input(anyhow::anyhow!("--target-fmr: {e}")))?,
+        None => args.threshold,
+    };
     if let Some(review) = args.review_threshold {
-        if review < args.threshold {
+        if review < threshold {
             return Err(CliError::Input(anyhow::anyhow!(
-                "--review-threshold ({review}) must be at least --threshold ({})",
-                args.threshold
+                "--review-threshold ({review}) must be at least the decline threshold ({threshold})"
             )));
         }
     }
+    let bundle = crate::eval::parse_bundle(&args.bundle)?;
     // Decode both images before loading models: a bad file fails fast.
     let user = read_image(&args.user_image)?;
     let reference = read_image(&args.ref_image)?;
-    let pipeline = load_default_pipeline(&cli_bundle_options(), &mut crate::print_progress)
+    let options = BundleOptions {
+        bundle,
+        ..cli_bundle_options()
+    };
+    let pipeline = load_pipeline(&options, &mut crate::print_progress)
         .map_err(|e| CliError::Other(e.into()))?
         .with_parallel_sides(true);
     let options = CompareOptions {
-        decline_threshold: args.threshold,
+        decline_threshold: threshold,
         review_threshold: args.review_threshold,
         rotate: args.rotate,
     };

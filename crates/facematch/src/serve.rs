@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use facematch_models::{load_default_pipeline, BundleOptions};
+use facematch_models::{load_pipeline, BundleOptions};
 use facematch_server::ServerConfig;
 use facematch_store::Store;
 
@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// commas. API keys are never logged; without SMTP, verification codes are.
     #[arg(long, env = "FACEMATCH_LOG", default_value = "info")]
     pub log: String,
+    /// Model bundle: `default`, `buffalo_s` (non-commercial research only) or `custom`
+    /// (FACEMATCH_CUSTOM_MODEL, FACEMATCH_CUSTOM_SHA256, …).
+    #[arg(long, env = "FACEMATCH_BUNDLE", default_value = "default")]
+    pub bundle: String,
 }
 
 /// Opens (or creates) the database, starts listening, loads the models in the
@@ -43,11 +47,18 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             .with(filter)
             .init();
     }
+    let bundle = crate::eval::parse_bundle(&args.bundle)?;
+    if bundle == facematch_models::Bundle::BuffaloS {
+        // Said at every start, not only on the first fetch: whoever runs the server
+        // must know what its weights allow.
+        eprintln!("{}", facematch_engine::manifest::BUFFALO_S_NOTICE);
+    }
     let config = args.config;
     let store = Store::open(&config.database)
         .with_context(|| format!("cannot open the database {}", config.database.display()))?;
     // One model session per worker, one thread each: the workers are the parallelism.
     let bundle = BundleOptions {
+        bundle,
         sessions: config.effective_workers(),
         intra_threads: 1,
         ..BundleOptions::default()
@@ -58,7 +69,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         .context("cannot start the async runtime")?;
     runtime
         .block_on(facematch_server::serve_loading(config, store, move || {
-            load_default_pipeline(&bundle, &mut crate::print_progress)
+            load_pipeline(&bundle, &mut crate::print_progress)
         }))
         .context("server failed")?;
     Ok(ExitCode::SUCCESS)

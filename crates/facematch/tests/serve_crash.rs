@@ -23,7 +23,7 @@ fn free_port() -> u16 {
 }
 
 fn start_server(db: &Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_facematch"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facematch"))
         .args([
             "serve",
             "--listen",
@@ -44,6 +44,9 @@ fn start_server(db: &Path, port: u16) -> Child {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Reap it before failing: no stray server (or zombie) outlives the test.
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not become healthy within 60 s");
 }
 

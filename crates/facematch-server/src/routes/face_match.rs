@@ -1,11 +1,11 @@
 //! `POST /v3/face-match/`: the contract's face match.
 //!
 //! Order of work, and why: authenticate (401) → refuse early what cannot fit (413 by
-//! `Content-Length`, 503 while models load) → take one credit (403, before any image
-//! work) → read the form as a stream (400/413) → admit into the bounded worker pool
-//! (429) → decode and compare on a worker → save the decision (before answering, so an
-//! acknowledged request is durable) → spend the credit. Any failure after the credit
-//! was taken gives it back.
+//! `Content-Length`, 503 while models load, 429 over the key's rate) → take one credit
+//! (403, before any image work) → read the form as a stream (400/413) → admit into the
+//! bounded worker pool (429) → decode and compare on a worker → save the decision
+//! (before answering, so an acknowledged request is durable) → spend the credit. Any
+//! failure after the credit was taken gives it back.
 
 use std::time::Instant;
 
@@ -32,6 +32,23 @@ pub struct FaceMatchResponse {
     pub face_match: FaceMatch,
     /// UTC, RFC 3339 with microseconds.
     pub created_at: String,
+    /// Beyond the contract, only when `face_match_target_fmr` was sent: the
+    /// thresholds the decision used (Didit clients ignore extra fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Thresholds>,
+}
+
+/// The thresholds a decision used, reported when they were derived from
+/// `face_match_target_fmr`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Thresholds {
+    /// The requested false-match rate.
+    pub target_fmr: f64,
+    /// The decline threshold derived from it (unrounded score on the calibrated scale;
+    /// the integer score is compared with it).
+    pub decline_threshold: f32,
+    /// The review threshold, when one was sent.
+    pub review_threshold: Option<f32>,
 }
 
 /// The multipart form (documentation only: the handler reads it as a stream).
@@ -51,6 +68,12 @@ pub struct FaceMatchRequest {
     /// `In Review`.
     #[schema(minimum = 0, maximum = 100)]
     face_match_score_review_threshold: Option<f64>,
+    /// Beyond the contract: a false-match rate in (0, 1], e.g. `1e-4`, that sets the
+    /// decline threshold from the calibrated score scale (1e-2 → 30, 1e-3 → 70,
+    /// 1e-4 → 90). Not together with `face_match_score_decline_threshold` (400). The
+    /// 200 body then reports the threshold used in `thresholds`.
+    #[schema(value_type = Option<String>, example = "1e-4")]
+    face_match_target_fmr: Option<String>,
     /// `true/false`, `1/0`, `yes/no` (case-insensitive); default false.
     #[schema(value_type = Option<String>, example = "false")]
     rotate_image: Option<String>,
@@ -74,7 +97,7 @@ pub struct FaceMatchRequest {
         (status = 401, description = "x-api-key absent, unknown, revoked or expired", body = ErrorBody),
         (status = 403, description = "No credits left", body = ErrorBody),
         (status = 413, description = "An image over 5 MiB or a body over the limit", body = ErrorBody),
-        (status = 429, description = "At capacity; retry after Retry-After seconds", body = ErrorBody),
+        (status = 429, description = "At capacity, or this key is over its rate; retry after Retry-After seconds", body = ErrorBody),
         (status = 503, description = "Models loading or request timed out", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -102,9 +125,13 @@ pub async fn face_match(
     let early = match (key, state.pipeline().cloned()) {
         (Err(e), _) => Err(e),
         (Ok(_), None) => Err(ApiError::NotReady),
-        (Ok(ApiKey(key)), Some(pipeline)) => match CreditReservation::take(&state, &key.id).await {
-            Ok(credit) => Ok((key, pipeline, credit)),
+        // The per-key rate comes before the credit: a refused request costs nothing.
+        (Ok(ApiKey(key)), Some(pipeline)) => match state.check_key_rate(&key.id) {
             Err(e) => Err(e),
+            Ok(()) => match CreditReservation::take(&state, &key.id).await {
+                Ok(credit) => Ok((key, pipeline, credit)),
+                Err(e) => Err(e),
+            },
         },
     };
     let (key, pipeline, credit) = match early {
@@ -145,6 +172,11 @@ async fn run(
 ) -> Result<FaceMatchResponse, ApiError> {
     let form = read_form(multipart).await?;
     let (save, vendor_data, options) = (form.save, form.vendor_data.clone(), form.options);
+    let thresholds = form.target_fmr.map(|target_fmr| Thresholds {
+        target_fmr,
+        decline_threshold: options.decline_threshold,
+        review_threshold: options.review_threshold,
+    });
     let metrics = state.metrics().clone();
     let limits = state.decode_limits();
     let face_match = state
@@ -181,6 +213,7 @@ async fn run(
         request_id,
         face_match,
         created_at: facematch_core::rfc3339_micros(now),
+        thresholds,
     })
 }
 

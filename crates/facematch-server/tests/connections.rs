@@ -1,0 +1,176 @@
+//! Real-socket tests of the accept loop (`serve_on`): the request-head timeout closes
+//! half-sent heads (slowloris) while other clients are served, the connection cap makes
+//! extra clients wait instead of failing, and shutdown still finishes.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::TestApp;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// A live server without models (the routes used here do not need them).
+struct Live {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<Result<(), facematch_server::ServerError>>,
+}
+
+async fn live(tweak: impl FnOnce(&mut facematch_server::ServerConfig)) -> Live {
+    let app = TestApp::loading(tweak);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(facematch_server::serve_on(
+        listener,
+        app.state.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Live { addr, stop, done }
+}
+
+impl Live {
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(30), self.done)
+            .await
+            .expect("shutdown finishes")
+            .expect("task")
+            .expect("server");
+    }
+}
+
+/// `GET /openapi.json` on a new connection, within `limit`: its status.
+async fn openapi(addr: SocketAddr, limit: Duration) -> u16 {
+    tokio::time::timeout(limit, common::http(addr, "GET", "/openapi.json", &[], b""))
+        .await
+        .unwrap_or_else(|_| panic!("no answer within {limit:?}"))
+        .expect("http")
+        .status
+        .as_u16()
+}
+
+/// A connection that sends half a request head and stops.
+async fn half_head(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"POST /v3/face-match/ HTTP/1.1\r\nHost: x\r\nx-slow: ")
+        .await
+        .expect("write");
+    stream
+}
+
+/// Waits for the server to close `stream`; returns when (from `since`) and what it sent.
+async fn closed_after(
+    mut stream: TcpStream,
+    since: Instant,
+    limit: Duration,
+) -> (Duration, Vec<u8>) {
+    let mut got = Vec::new();
+    tokio::time::timeout(limit, async {
+        let mut buf = [0_u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the connection was still open after {limit:?}"));
+    (since.elapsed(), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn half_sent_heads_are_closed_at_the_header_timeout_and_others_are_served() {
+    let server = live(|c| c.header_timeout_secs = 1).await;
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..50 {
+        stalled.push(half_head(server.addr).await);
+    }
+    // One that connects and sends nothing at all.
+    stalled.push(TcpStream::connect(server.addr).await.expect("connect"));
+    // Others are served at once meanwhile, including while the stalled ones are cut.
+    for _ in 0..5 {
+        assert_eq!(openapi(server.addr, Duration::from_secs(1)).await, 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (i, stream) in stalled.into_iter().enumerate() {
+        let (after, got) = closed_after(stream, started, Duration::from_secs(5)).await;
+        // Closed by the header timeout (1 s), not earlier, and well before 5 s.
+        assert!(
+            after >= Duration::from_millis(900),
+            "{i}: closed after {after:?}"
+        );
+        assert!(
+            after < Duration::from_secs(4),
+            "{i}: closed after {after:?}"
+        );
+        // hyper closes without an answer (or with a 408): never a 2xx/5xx.
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            got.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{i}: {text}"
+        );
+    }
+    eprintln!("51 stalled heads closed within {:?}", started.elapsed());
+    assert_eq!(openapi(server.addr, Duration::from_secs(1)).await, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn at_the_connection_cap_clients_wait_and_are_served_when_a_slot_frees() {
+    let server = live(|c| {
+        c.header_timeout_secs = 1;
+        c.max_connections = 2;
+    })
+    .await;
+    let started = Instant::now();
+    let a = half_head(server.addr).await;
+    let b = half_head(server.addr).await;
+    // Both slots are held by stalled heads: the third client waits in the accept queue
+    // (it is not refused or reset) and is served once the header timeout frees a slot.
+    assert_eq!(openapi(server.addr, Duration::from_secs(5)).await, 200);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "served after {waited:?}: the cap did not apply"
+    );
+    drop((a, b));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_closes_idle_keep_alive_connections_and_refuses_new_ones() {
+    let server = live(|c| c.header_timeout_secs = 30).await;
+    let addr = server.addr;
+    // A keep-alive connection that got one answer and stays idle.
+    let mut idle = TcpStream::connect(addr).await.expect("connect");
+    idle.write_all(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = vec![0_u8; 64 * 1024];
+    let n = idle.read(&mut buf).await.expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let started = Instant::now();
+    server.shutdown().await;
+    // Shutdown did not wait for the idle connection's 30 s header timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(2), idle.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the idle connection was not closed");
+    let refused = TcpStream::connect(addr).await;
+    assert!(refused.is_err(), "the listener is still open");
+}

@@ -1,0 +1,973 @@
+//! Hostile inputs through the API: decompression bombs built in code for each format,
+//! truncated and bit-flipped fixtures, polyglots, empty parts, 10,000 tiny fields,
+//! non-UTF-8 and absurd field values (in-process), header floods and stalled bodies (real
+//! socket). Every one must get a JSON `{"detail","code"}` 4xx (or, for a file that is
+//! still a decodable image, a 200) within a time limit — never a 5xx, never a dropped
+//! connection where a response is possible — and the server's peak RSS over the batch
+//! must stay bounded (the test process hosts the server, so `/proc/self` is the server).
+//!
+//! The tests take one lock each: the peak-RSS figure is process-wide and must not
+//! include another test's work.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{photo, Form, Reply, TestApp, BOUNDARY};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+const HOPPER: &str = "fixtures/one_face_hopper.jpg";
+const HOPPER_PROGRESSIVE: &str = "fixtures/one_face_hopper_progressive.jpg";
+const ASTRONAUT_PNG: &str = "fixtures/one_face_astronaut.png";
+const HOPPER_WEBP: &str = "fixtures/one_face_hopper.webp";
+const ASTRONAUT_TIFF: &str = "fixtures/one_face_astronaut.tiff";
+
+/// Longest any single hostile request may take (debug build, 2 shared cores). The
+/// refusals themselves take milliseconds; the margin is for partially decodable files
+/// that go through the models.
+const PER_REQUEST_LIMIT: Duration = Duration::from_secs(10);
+
+/// Growth of the peak RSS allowed over the hostile batch. Measured: ~160 MB, almost all
+/// of it the 7000×7000 JPEG whose short scan still decodes (49 MP of RGB is 147 MB):
+/// any image within the 50 MP limit may legitimately cost that much. The bound leaves
+/// ~2× margin for allocator noise while staying far below what one honoured bomb would
+/// take (60000×60000 RGB is 10.8 GB; the 30000×30000 fixture 2.7 GB).
+const RSS_GROWTH_LIMIT_MB: u64 = 300;
+
+/// One test at a time (see the module doc).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Image error codes a hostile file may legitimately get.
+const IMAGE_CODES: [&str; 5] = [
+    "unsupported_format",
+    "corrupt_image",
+    "image_too_large",
+    "unsupported_image_feature",
+    "empty_image",
+];
+
+// ---------------------------------------------------------------------------------
+// Building hostile files.
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFF_u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&u32::try_from(data.len()).expect("small").to_be_bytes());
+    let mut typed = kind.to_vec();
+    typed.extend_from_slice(data);
+    out.extend_from_slice(&typed);
+    out.extend_from_slice(&crc32(&typed).to_be_bytes());
+}
+
+/// A zlib stream holding `data` in one stored (uncompressed) deflate block: valid, tiny.
+fn zlib_stored(data: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(data.len()).expect("under 64 KiB");
+    let mut out = vec![0x78, 0x01, 0x01];
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
+    let (mut a, mut b) = (1_u32, 0_u32);
+    for &x in data {
+        a = (a + u32::from(x)) % 65521;
+        b = (b + a) % 65521;
+    }
+    out.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    out
+}
+
+/// A PNG declaring `width`×`height` 8-bit RGB (`interlace` 1: Adam7) with a tiny IDAT.
+fn png_bomb(width: u32, height: u32, interlace: u8) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, interlace]);
+    png_chunk(&mut out, b"IHDR", &ihdr);
+    png_chunk(&mut out, b"IDAT", &zlib_stored(&[0; 64]));
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// A real JPEG with its frame header (SOF0/1/2) patched to `width`×`height`: the
+/// scan data stays that of the small original.
+fn jpeg_with_dims(original: &[u8], width: u16, height: u16) -> Vec<u8> {
+    let mut out = original.to_vec();
+    let mut i = 2;
+    while i + 9 < out.len() {
+        assert_eq!(out[i], 0xFF, "JPEG segment walk lost sync at {i}");
+        let marker = out[i + 1];
+        let len = usize::from(u16::from_be_bytes([out[i + 2], out[i + 3]]));
+        if (0xC0..=0xC2).contains(&marker) {
+            out[i + 5..i + 7].copy_from_slice(&height.to_be_bytes());
+            out[i + 7..i + 9].copy_from_slice(&width.to_be_bytes());
+            return out;
+        }
+        i += 2 + len;
+    }
+    panic!("no SOF marker found");
+}
+
+/// SOI, a baseline frame header of `width`×`height` with three components, EOI.
+fn jpeg_header_only(width: u16, height: u16) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08];
+    out.extend_from_slice(&height.to_be_bytes());
+    out.extend_from_slice(&width.to_be_bytes());
+    out.extend_from_slice(&[3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xFF, 0xD9]);
+    out
+}
+
+/// A little-endian TIFF: one 8-bit grey uncompressed strip of 16 bytes, declaring
+/// `width`×`height`.
+fn tiff_bomb(width: u32, height: u32) -> Vec<u8> {
+    const ENTRIES: usize = 8;
+    let strip_offset = u32::try_from(8 + 2 + ENTRIES * 12 + 4).expect("small");
+    let entries: [(u16, u16, u32); ENTRIES] = [
+        (256, 4, width),        // ImageWidth, LONG
+        (257, 4, height),       // ImageLength, LONG
+        (258, 3, 8),            // BitsPerSample, SHORT
+        (259, 3, 1),            // Compression: none
+        (262, 3, 1),            // PhotometricInterpretation: BlackIsZero
+        (273, 4, strip_offset), // StripOffsets
+        (278, 4, height),       // RowsPerStrip: one strip
+        (279, 4, 16),           // StripByteCounts
+    ];
+    let mut out = b"II*\0".to_vec();
+    out.extend_from_slice(&8_u32.to_le_bytes());
+    out.extend_from_slice(&u16::try_from(ENTRIES).expect("small").to_le_bytes());
+    for (tag, kind, value) in entries {
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&1_u32.to_le_bytes());
+        // A SHORT sits in the first two bytes of the value field: little-endian u32
+        // bytes of a small value are exactly that.
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    out.extend_from_slice(&0_u32.to_le_bytes()); // no next IFD
+    out.extend_from_slice(&[0x80; 16]);
+    out
+}
+
+/// A RIFF/WEBP container around `chunks` (`(fourcc, payload)`, padded to even sizes).
+fn webp(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+    let mut body = b"WEBP".to_vec();
+    for (fourcc, payload) in chunks {
+        body.extend_from_slice(*fourcc);
+        body.extend_from_slice(&u32::try_from(payload.len()).expect("small").to_le_bytes());
+        body.extend_from_slice(payload);
+        if payload.len() % 2 == 1 {
+            body.push(0);
+        }
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&u32::try_from(body.len()).expect("small").to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A lossless (VP8L) bitstream header of `width`×`height` followed by a few bytes.
+fn vp8l(width: u32, height: u32) -> Vec<u8> {
+    let bits = (width - 1) | ((height - 1) << 14);
+    let mut out = vec![0x2F];
+    out.extend_from_slice(&bits.to_le_bytes());
+    out.extend_from_slice(&[0x00, 0x10, 0x07, 0x10, 0x11, 0x11, 0x88, 0x88]);
+    out
+}
+
+/// An extended-format WebP (VP8X) declaring the largest canvas (2^24 × 2^24).
+fn webp_vp8x_max_canvas() -> Vec<u8> {
+    let mut vp8x = vec![0; 4];
+    vp8x.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+    webp(&[(b"VP8X", vp8x), (b"VP8L", vp8l(16, 16))])
+}
+
+/// A lossy (VP8) key frame header declaring 16383×16383.
+fn webp_vp8_huge() -> Vec<u8> {
+    // Frame tag: key frame, version 0, shown, first partition of 16 bytes.
+    let tag = (16_u32 << 5) | (1 << 4);
+    let mut vp8 = tag.to_le_bytes()[..3].to_vec();
+    vp8.extend_from_slice(&[0x9D, 0x01, 0x2A]);
+    vp8.extend_from_slice(&0x3FFF_u16.to_le_bytes());
+    vp8.extend_from_slice(&0x3FFF_u16.to_le_bytes());
+    vp8.extend_from_slice(&[0; 32]);
+    webp(&[(b"VP8 ", vp8)])
+}
+
+/// A minimal ZIP archive (one stored file), as appended to or prepended to a polyglot.
+fn tiny_zip() -> Vec<u8> {
+    let name = b"a.txt";
+    let data = b"polyglot";
+    let crc = crc32(data);
+    let mut out = b"PK\x03\x04".to_vec();
+    out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(name);
+    out.extend_from_slice(data);
+    let cd_offset = out.len() as u32;
+    let mut cd = b"PK\x01\x02".to_vec();
+    cd.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    cd.extend_from_slice(&crc.to_le_bytes());
+    cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    cd.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    cd.extend_from_slice(&[0; 12]);
+    cd.extend_from_slice(&0_u32.to_le_bytes());
+    cd.extend_from_slice(name);
+    out.extend_from_slice(&cd);
+    out.extend_from_slice(b"PK\x05\x06");
+    out.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+    out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+/// `bytes` with `count` bytes past the first `skip` XOR-ed, at deterministic places.
+fn flipped(bytes: &[u8], skip: usize, count: usize, seed: u64) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut state = seed | 1;
+    for _ in 0..count {
+        // xorshift64: reproducible without a rand dependency.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let at = skip + (state as usize) % (out.len() - skip);
+        out[at] ^= 0xFF ^ (state >> 56) as u8;
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------
+// Checking answers.
+
+/// What a case must get.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    /// Exactly this 4xx and code.
+    Error(u16, &'static str),
+    /// A 200 whose `user_image` has at least one face (the file is still that image).
+    Face,
+    /// A 200 (still decodable) or a 400 with an image code.
+    DecodableOr400,
+    /// A 400 with an image code.
+    Refused,
+}
+
+/// Peak and current resident set of this process in KiB.
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/self/status"))
+}
+
+/// Resets the peak RSS (`VmHWM`) to the current RSS; `false` where not permitted.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Sends `bytes` as `user_image` (with an empty `ref_image`, so that a file that does
+/// decode is analysed once and answered with NO_REFERENCE_IMAGE) and checks the answer.
+async fn check_user_image(app: &TestApp, key: &str, name: &str, bytes: Vec<u8>, expect: Expect) {
+    let form = Form::new()
+        .file("user_image", "upload.bin", bytes)
+        .file("ref_image", "empty.bin", vec![])
+        .text("save_api_request", "false");
+    let started = Instant::now();
+    let reply = app.face_match(key, &form).await;
+    let took = started.elapsed();
+    let ctx = format!("{name}: {} {} after {took:?}", reply.status, reply.text());
+    if std::env::var_os("HOSTILE_VERBOSE").is_some() {
+        eprintln!("{ctx}");
+    }
+    assert!(took < PER_REQUEST_LIMIT, "too slow: {ctx}");
+    check(&reply, "user_image", expect, &ctx);
+}
+
+fn check(reply: &Reply, field: &str, expect: Expect, ctx: &str) {
+    let status = reply.status.as_u16();
+    assert!(status < 500, "never a 5xx: {ctx}");
+    match expect {
+        Expect::Error(want, code) => {
+            assert_eq!((status, reply.code()), (want, code), "{ctx}");
+            let detail = reply.assert_error(want, code);
+            if IMAGE_CODES.contains(&code) {
+                assert!(detail.contains(field), "the message names the field: {ctx}");
+            }
+        }
+        Expect::Face => {
+            assert_eq!(status, 200, "{ctx}");
+            let faces = reply.json["face_match"]["user_image"]["entities"]
+                .as_array()
+                .map_or(0, Vec::len);
+            assert!(faces >= 1, "the image inside the polyglot was used: {ctx}");
+        }
+        Expect::Refused | Expect::DecodableOr400 => {
+            if status == 200 && expect == Expect::DecodableOr400 {
+                assert!(reply.json["face_match"]["status"].is_string(), "{ctx}");
+            } else {
+                let detail = reply.assert_error(400, reply.code());
+                assert!(IMAGE_CODES.contains(&reply.code()), "{ctx}");
+                assert!(detail.contains(field), "{ctx}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// In-process tests.
+
+#[tokio::test]
+async fn hostile_files_are_4xx_in_time_and_memory_stays_bounded() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::new(|_| {});
+    let key = app.key(10_000);
+    let hopper = photo(HOPPER);
+
+    // Warm up (models, allocator arenas) with an ordinary request, then measure from
+    // here: the baseline includes the loaded models.
+    check_user_image(&app, &key, "warm-up", hopper.clone(), Expect::Face).await;
+    let reset = reset_peak_rss();
+    let baseline = if reset {
+        rss_kib("VmRSS:")
+    } else {
+        rss_kib("VmHWM:")
+    };
+    let batch_started = Instant::now();
+    let mut cases = 0;
+
+    // Decompression bombs: declared dimensions far over the limits, refused from the
+    // header before any pixel buffer exists.
+    let bombs: Vec<(&str, Vec<u8>)> = vec![
+        ("png 60000x60000", png_bomb(60_000, 60_000, 0)),
+        ("png 60000x60000 adam7", png_bomb(60_000, 60_000, 1)),
+        ("png 2^31-1 square", png_bomb(0x7FFF_FFFF, 0x7FFF_FFFF, 0)),
+        ("png 1x50M strip", png_bomb(1, 50_000_000, 0)),
+        (
+            "png fixture 30000x30000",
+            photo("fixtures/bomb_30000x30000.png"),
+        ),
+        (
+            "jpeg SOF 65000x65000",
+            jpeg_with_dims(&hopper, 65_000, 65_000),
+        ),
+        (
+            "progressive jpeg SOF 65535x65535",
+            jpeg_with_dims(&photo(HOPPER_PROGRESSIVE), 65_535, 65_535),
+        ),
+        ("tiff 100000x100000", tiff_bomb(100_000, 100_000)),
+        ("tiff u32::MAX square", tiff_bomb(u32::MAX, u32::MAX)),
+        ("webp VP8 16383x16383", webp_vp8_huge()),
+    ];
+    // A frame header with nothing after it: the JPEG decoder wants its tables before it
+    // reports dimensions, so this one is refused as incomplete (corrupt_image).
+    let bombs = bombs
+        .into_iter()
+        .map(|(name, bytes)| (name, bytes, Expect::Error(400, "image_too_large")));
+    let header_only = (
+        "jpeg header only 65000x65000",
+        jpeg_header_only(65_000, 65_000),
+        Expect::Refused,
+    );
+    // image-webp refuses a 2^24 × 2^24 canvas itself, as a format error ("Image too
+    // large"), before we see the dimensions: a 400, though coded corrupt_image.
+    let vp8x = (
+        "webp VP8X max canvas",
+        webp_vp8x_max_canvas(),
+        Expect::Refused,
+    );
+    for (name, bytes, expect) in bombs.chain([header_only, vp8x]) {
+        check_user_image(&app, &key, name, bytes.clone(), expect).await;
+        // The same file as ref_image: the check must not depend on the field.
+        let form = Form::new()
+            .file("user_image", "a.jpg", vec![])
+            .file("ref_image", "b.bin", bytes)
+            .text("save_api_request", "false");
+        let reply = app.face_match(&key, &form).await;
+        check(&reply, "ref_image", expect, &format!("{name} as ref_image"));
+        cases += 2;
+    }
+
+    // Bombs within the pixel limits (49 MP) whose data stops short: the decoder may
+    // allocate the frame, then must fail (or decode what there is) without blowing up.
+    let within_limits: Vec<(&str, Vec<u8>)> = vec![
+        ("png 7000x7000 tiny IDAT", png_bomb(7000, 7000, 0)),
+        ("png 7000x7000 adam7 tiny IDAT", png_bomb(7000, 7000, 1)),
+        (
+            "jpeg 7000x7000 short scan",
+            jpeg_with_dims(&hopper, 7000, 7000),
+        ),
+        ("jpeg header only 7000x7000", jpeg_header_only(7000, 7000)),
+        ("tiff 7000x7000 16-byte strip", tiff_bomb(7000, 7000)),
+        ("webp VP8L 7000x7000", webp(&[(b"VP8L", vp8l(7000, 7000))])),
+    ];
+    for (name, bytes) in within_limits {
+        check_user_image(&app, &key, name, bytes, Expect::DecodableOr400).await;
+        cases += 1;
+    }
+
+    // Truncations of every accepted format at header, early-data and late-data points,
+    // and byte flips in the header and the data.
+    for fixture in [
+        HOPPER,
+        HOPPER_PROGRESSIVE,
+        ASTRONAUT_PNG,
+        HOPPER_WEBP,
+        ASTRONAUT_TIFF,
+    ] {
+        let bytes = photo(fixture);
+        let n = bytes.len();
+        for cut in [1, 3, 8, 16, 30, 100, 400, n / 3, n / 2, n - 1] {
+            let name = format!("{fixture} cut at {cut}/{n}");
+            let expect = if cut < 8 {
+                // Too short to hold an image: unrecognised, or a bare magic number.
+                Expect::Refused
+            } else {
+                Expect::DecodableOr400
+            };
+            check_user_image(&app, &key, &name, bytes[..cut].to_vec(), expect).await;
+            cases += 1;
+        }
+        for (skip, count, seed) in [(8, 4, 1), (12, 2, 2), (n / 4, 16, 3), (64, 200, 4)] {
+            let name = format!("{fixture} with {count} bytes flipped after {skip}");
+            let corrupt = flipped(&bytes, skip, count, seed);
+            check_user_image(&app, &key, &name, corrupt, Expect::DecodableOr400).await;
+            cases += 1;
+        }
+        // The middle zeroed out.
+        let mut zeroed = bytes.clone();
+        zeroed[n / 3..2 * n / 3].fill(0);
+        let name = format!("{fixture} zeroed middle");
+        check_user_image(&app, &key, &name, zeroed, Expect::DecodableOr400).await;
+        cases += 1;
+    }
+
+    // Polyglots: the server decides from the first bytes, so a file is the format its
+    // magic says and is decoded as that or refused — never a crash, never "guessed".
+    let png = photo(ASTRONAUT_PNG);
+    let cat = |a: &[u8], b: &[u8]| [a, b].concat();
+    let mut jpeg_comment = vec![0xFF, 0xD8, 0xFF, 0xFE];
+    let html = b"<html><script>alert(1)</script></html>";
+    jpeg_comment.extend_from_slice(&u16::try_from(html.len() + 2).expect("small").to_be_bytes());
+    jpeg_comment.extend_from_slice(html);
+    jpeg_comment.extend_from_slice(&hopper[2..]);
+    let polyglots: Vec<(&str, Vec<u8>, Expect)> = vec![
+        (
+            "jpeg + zip appended",
+            cat(&hopper, &tiny_zip()),
+            Expect::Face,
+        ),
+        ("jpeg with html comment", jpeg_comment, Expect::Face),
+        (
+            "png + trailing garbage",
+            cat(
+                &png,
+                &[b"<?php system($_GET[0]); ?>".as_slice(), &[0xAB; 4096]].concat(),
+            ),
+            Expect::Face,
+        ),
+        (
+            "zip first, jpeg after",
+            cat(&tiny_zip(), &hopper),
+            Expect::Error(400, "unsupported_format"),
+        ),
+        (
+            "html first, jpeg after",
+            cat(b"<!DOCTYPE html><html>", &hopper),
+            Expect::Error(400, "unsupported_format"),
+        ),
+        (
+            "pdf header + jpeg",
+            cat(b"%PDF-1.4\n", &hopper),
+            Expect::Error(400, "unsupported_format"),
+        ),
+        (
+            "gif header + jpeg body",
+            cat(b"GIF89a", &hopper),
+            Expect::Error(400, "unsupported_format"),
+        ),
+        (
+            "jpeg magic + png body",
+            cat(&[0xFF, 0xD8, 0xFF], &png),
+            Expect::Refused,
+        ),
+        (
+            "tiff magic + jpeg body",
+            cat(b"II*\0", &hopper),
+            Expect::Refused,
+        ),
+        (
+            "riff/webp header + jpeg body",
+            cat(b"RIFF\x10\x00\x00\x00WEBPVP8 ", &hopper),
+            Expect::Refused,
+        ),
+    ];
+    for (name, bytes, expect) in polyglots {
+        check_user_image(&app, &key, name, bytes, expect).await;
+        cases += 1;
+    }
+    let batch_secs = batch_started.elapsed().as_secs_f64();
+
+    let peak = rss_kib("VmHWM:");
+    let grown_mb = peak.saturating_sub(baseline) / 1024;
+    eprintln!(
+        "hostile batch: {cases} files in {batch_secs:.1} s; RSS baseline {} MB, peak {} MB, \
+         growth {grown_mb} MB (peak reset before the batch: {reset})",
+        baseline / 1024,
+        peak / 1024
+    );
+    assert!(
+        grown_mb < RSS_GROWTH_LIMIT_MB,
+        "peak RSS grew by {grown_mb} MB over the hostile batch"
+    );
+    // Every refusal was free: only the warm-up and the decodable files cost a credit,
+    // and none of them can exceed the requests sent.
+    let spent = 10_000 - app.balance(&key);
+    assert!(spent >= 1 && spent <= cases + 1, "{spent} credits spent");
+}
+
+#[tokio::test]
+async fn empty_parts_many_fields_and_odd_field_values() {
+    let _serial = SERIAL.lock().await;
+    let app = TestApp::new(|_| {});
+    let key = app.key(1000);
+    let empty = || {
+        Form::new()
+            .file("user_image", "a.jpg", vec![])
+            .file("ref_image", "b.jpg", vec![])
+    };
+    let timed = |form: Form| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let started = Instant::now();
+            let reply = app.face_match(&key, &form).await;
+            let took = started.elapsed();
+            assert!(took < PER_REQUEST_LIMIT, "{took:?}: {}", reply.text());
+            assert!(reply.status.as_u16() < 500, "{}", reply.text());
+            reply
+        }
+    };
+
+    // 0-byte parts: the contract's NO_REFERENCE_IMAGE, a 200.
+    let reply = timed(empty()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json["face_match"]["status"], "Declined");
+    assert_eq!(
+        reply.json["face_match"]["warnings"][0]["risk"],
+        "NO_REFERENCE_IMAGE"
+    );
+
+    // 10,000 tiny unknown fields around the images: skipped, still a 200.
+    let mut form = empty();
+    for i in 0..10_000 {
+        form = form.text(&format!("f{i}"), "x");
+    }
+    let started = Instant::now();
+    let reply = timed(form).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    eprintln!("10,000 unknown fields: 200 in {:?}", started.elapsed());
+    // 10,000 copies of one known field: refused at the second.
+    let mut form = empty();
+    for _ in 0..10_000 {
+        form = form.text("vendor_data", "x");
+    }
+    let detail = timed(form).await.assert_error(400, "duplicate_field");
+    assert!(detail.contains("vendor_data"), "{detail}");
+    // 10,000 parts without a name (not ours): skipped; the images are then missing.
+    let mut body = Vec::new();
+    for _ in 0..10_000 {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data\r\n\r\nx\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let request = axum::http::Request::post("/v3/face-match/")
+        .header("x-api-key", &key)
+        .header("content-type", Form::content_type())
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    let detail = app.call(request).await.assert_error(400, "missing_field");
+    assert!(detail.contains("user_image"), "{detail}");
+
+    // Non-UTF-8 text values: a 400 naming the field.
+    let latin1: &[u8] = b"\xff\xfe\xc3\x28caf\xe9";
+    for field in [
+        "face_match_score_decline_threshold",
+        "face_match_score_review_threshold",
+        "rotate_image",
+        "save_api_request",
+        "vendor_data",
+    ] {
+        let detail = timed(empty().text(field, latin1))
+            .await
+            .assert_error(400, "invalid_field");
+        assert!(
+            detail.contains(field) && detail.contains("UTF-8"),
+            "{detail}"
+        );
+    }
+    // A non-UTF-8 field *name* cannot be one of ours: a 200 (ignored) or a 400 for
+    // the framing, never a 5xx.
+    let mut body = empty().body();
+    body.truncate(body.len() - format!("--{BOUNDARY}--\r\n").len());
+    body.extend_from_slice(
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"").as_bytes(),
+    );
+    body.extend_from_slice(b"\xff\xfe\xc3\x28\"\r\n\r\n1\r\n");
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let request = axum::http::Request::post("/v3/face-match/")
+        .header("x-api-key", &key)
+        .header("content-type", Form::content_type())
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    let reply = app.call(request).await;
+    if reply.status != 200 {
+        reply.assert_error(400, "invalid_multipart");
+    }
+
+    // Thresholds: only plain decimals from 0 to 100.
+    for bad in [
+        "-1",
+        "-0",
+        "NaN",
+        "nan",
+        "inf",
+        "-inf",
+        "Infinity",
+        "1e2",
+        "1e309",
+        "99999999999999999999999999",
+        "100.0000001",
+        "0x32",
+        "0x1F",
+        "",
+        " ",
+        "50%",
+        "5 0",
+        "+50",
+        "1_0",
+        "٥٠",
+        "５０",
+        "50\0",
+    ] {
+        for field in [
+            "face_match_score_decline_threshold",
+            "face_match_score_review_threshold",
+        ] {
+            let detail = timed(empty().text(field, bad))
+                .await
+                .assert_error(400, "invalid_field");
+            assert!(detail.contains(field), "{bad:?}: {detail}");
+        }
+    }
+    let long = "9".repeat(5000);
+    timed(empty().text("face_match_score_decline_threshold", long))
+        .await
+        .assert_error(400, "invalid_field");
+    for good in ["0", "100", "50.0", " 42 ", "0.000"] {
+        let reply = timed(empty().text("face_match_score_decline_threshold", good)).await;
+        assert_eq!(reply.status, 200, "{good:?}: {}", reply.text());
+    }
+
+    // Booleans: true/false, 1/0, yes/no in any case; surrounding spaces are trimmed
+    // ("TRUE " is true); anything else is a 400, never silently true.
+    for good in ["TRUE ", " false", "Yes", "NO", "1", "0"] {
+        for field in ["rotate_image", "save_api_request"] {
+            let reply = timed(empty().text(field, good)).await;
+            assert_eq!(reply.status, 200, "{field}={good:?}: {}", reply.text());
+        }
+    }
+    for bad in [
+        "2",
+        "",
+        "on",
+        "off",
+        "y",
+        "t",
+        "-1",
+        "true!",
+        "ｔｒｕｅ",
+        "tru\0e",
+        "null",
+        "[]",
+    ] {
+        for field in ["rotate_image", "save_api_request"] {
+            let detail = timed(empty().text(field, bad))
+                .await
+                .assert_error(400, "invalid_field");
+            assert!(detail.contains(field), "{bad:?}: {detail}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Real-socket tests.
+
+/// A live server on a free loopback port.
+struct Live {
+    app: TestApp,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<Result<(), facematch_server::ServerError>>,
+}
+
+async fn live(tweak: impl FnOnce(&mut facematch_server::ServerConfig)) -> Live {
+    let app = TestApp::new(tweak);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(facematch_server::serve_on(
+        listener,
+        app.state.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Live {
+        app,
+        addr,
+        stop: Some(stop),
+        done,
+    }
+}
+
+impl Live {
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.done)
+            .await
+            .expect("graceful shutdown finishes")
+            .expect("task")
+            .expect("server");
+    }
+
+    /// `GET /health` on a new connection: its status and how long it took.
+    async fn health(&self) -> (u16, Duration) {
+        let started = Instant::now();
+        let reply = tokio::time::timeout(
+            Duration::from_secs(5),
+            common::http(self.addr, "GET", "/health", &[], b""),
+        )
+        .await
+        .expect("health answers within 5 s")
+        .expect("health");
+        (reply.status.as_u16(), started.elapsed())
+    }
+}
+
+/// Writes `raw` while reading the answer (the server may answer and close before it
+/// has read everything); returns what was read before EOF, or an error if the
+/// connection was reset before any byte of an answer.
+async fn send_raw(addr: SocketAddr, raw: Vec<u8>) -> std::io::Result<String> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        // The server may close while we still write: that is its right.
+        let _ = wr.write_all(&raw).await;
+        wr
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0_u8; 8192];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if answer.is_empty() => return Err(e),
+                Err(_) => return Ok(()),
+            }
+        }
+    })
+    .await
+    .map_err(|_| std::io::Error::other("no answer within 10 s"))?;
+    read?;
+    let _ = writer.await;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn header_floods_get_431_or_400_and_the_server_lives_on() {
+    let _serial = SERIAL.lock().await;
+    let server = live(|_| {}).await;
+    let head = |extra: &str| {
+        format!("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}\r\n")
+            .as_bytes()
+            .to_vec()
+    };
+    let many: String = (0..1000).map(|i| format!("x-flood-{i}: v\r\n")).collect();
+    let huge = format!("x-huge: {}\r\n", "a".repeat(1024 * 1024));
+    let mid = format!("x-big: {}\r\n", "b".repeat(300 * 1024));
+    let long_uri = format!(
+        "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "u".repeat(128 * 1024)
+    )
+    .into_bytes();
+    // What hyper answers: over 100 headers or a head over its ~400 KiB buffer is a
+    // 431, a malformed head a 400; a big head within the buffer is served normally.
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        ("1000 headers", head(&many), &["431"]),
+        ("one 1 MiB header", head(&huge), &["431"]),
+        ("one 300 KiB header", head(&mid), &["200"]),
+        (
+            "128 KiB request line",
+            long_uri,
+            &["414", "431", "400", "404"],
+        ),
+        ("binary garbage head", vec![0xC3; 64 * 1024], &["400"]),
+        ("header without colon", head("no colon here\r\n"), &["400"]),
+    ];
+    for (name, raw, expected) in cases {
+        let started = Instant::now();
+        let answer = send_raw(server.addr, raw)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: the connection was dropped: {e}"));
+        let status = answer.get(9..12).unwrap_or_default();
+        eprintln!("{name}: {status} in {:?}", started.elapsed());
+        assert!(
+            expected.contains(&status),
+            "{name}: {}",
+            answer.chars().take(200).collect::<String>()
+        );
+        let (health, took) = server.health().await;
+        assert_eq!(health, 200, "{name}: the server still answers");
+        assert!(
+            took < Duration::from_secs(2),
+            "{name}: health took {took:?}"
+        );
+    }
+    server.shutdown().await;
+}
+
+/// Opens a face-match upload that declares `declared` bytes, sends a few, and stalls.
+async fn stalled_upload(addr: SocketAddr, key: &str, declared: usize) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /v3/face-match/ HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\n\
+         content-type: {}\r\ncontent-length: {declared}\r\n\r\n--{BOUNDARY}\r\n\
+         Content-Disposition: form-data; name=\"user_image\"; filename=\"a.jpg\"\r\n\r\n",
+        Form::content_type()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    // The first bytes of a JPEG, then nothing more.
+    stream.write_all(&[0xFF, 0xD8, 0xFF]).await.expect("write");
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_bodies_are_cut_at_the_deadline_and_others_are_served() {
+    let _serial = SERIAL.lock().await;
+    const TIMEOUT_SECS: u64 = 2;
+    let server = live(|c| c.request_timeout_secs = TIMEOUT_SECS).await;
+    let key = server.app.key(100);
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..30 {
+        stalled.push(stalled_upload(server.addr, &key, 1_000_000).await);
+    }
+    // Meanwhile other clients are served at once: health and a whole face match.
+    let (health, took) = server.health().await;
+    assert_eq!(health, 200);
+    assert!(took < Duration::from_secs(1), "health took {took:?}");
+    let form = Form::pair(HOPPER, HOPPER_WEBP).text("save_api_request", "false");
+    let reply = common::http(
+        server.addr,
+        "POST",
+        "/v3/face-match/",
+        &[
+            ("x-api-key", key.clone()),
+            ("content-type", Form::content_type()),
+        ],
+        &form.body(),
+    )
+    .await
+    .expect("face match");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json["face_match"]["status"], "Approved");
+
+    // Each stalled upload gets its 503 JSON at the deadline and the connection closed.
+    for (i, mut stream) in stalled.into_iter().enumerate() {
+        let mut raw = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(TIMEOUT_SECS + 8), async {
+            let mut buf = [0_u8; 4096];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => raw.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        let text = String::from_utf8_lossy(&raw);
+        assert!(closed.is_ok(), "stalled upload {i} was not closed: {text}");
+        assert!(text.starts_with("HTTP/1.1 503"), "upload {i}: {text}");
+        assert!(text.contains("\"code\":\"timeout\""), "upload {i}: {text}");
+    }
+    let all_done = started.elapsed();
+    eprintln!("30 stalled uploads answered and closed within {all_done:?}");
+    assert!(all_done < Duration::from_secs(TIMEOUT_SECS + 10));
+    // Only the one real face match cost a credit (refunds run on the blocking pool).
+    for _ in 0..100 {
+        if server.app.balance(&key) == 99 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.app.balance(&key), 99);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_heads_do_not_block_other_clients() {
+    let _serial = SERIAL.lock().await;
+    let server = live(|_| {}).await;
+    // 200 connections that send half a request head and stop (classic slowloris).
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(server.addr)
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"POST /v3/face-match/ HTTP/1.1\r\nHost: x\r\nx-slow: ")
+            .await
+            .expect("write");
+        stalled.push(stream);
+    }
+    for _ in 0..5 {
+        let (health, took) = server.health().await;
+        assert_eq!(health, 200);
+        assert!(took < Duration::from_secs(1), "health took {took:?}");
+    }
+    assert_eq!(
+        server.app.state.metrics().in_flight.get(),
+        0,
+        "half-sent heads never reach the router"
+    );
+    drop(stalled);
+    server.shutdown().await;
+}
