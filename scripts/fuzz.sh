@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]   # default 60
 #   scripts/fuzz.sh --ci                   # 10 s per target
 #   FUZZ_TARGETS="decode_image dat_reader" scripts/fuzz.sh 300
+#   FUZZ_SKIP_BUILD=1 scripts/fuzz.sh 60   # reuse the last build
 #
 # Stable Rust only: cargo-fuzz's nightly-only `-Zsanitizer` is not needed, because the
 # coverage instrumentation libFuzzer feeds on (SanitizerCoverage) is reachable through
@@ -49,8 +50,12 @@ fi
 export RUSTFLAGS
 
 # --target keeps RUSTFLAGS off build scripts and proc macros (as cargo-fuzz does).
-echo "== building fuzz targets ($TRIPLE)"
-cargo build --release --manifest-path fuzz/Cargo.toml --target "$TRIPLE" --bins
+# FUZZ_SKIP_BUILD=1 reuses the binaries of the last build (e.g. while the tree does not
+# build, or to rerun without waiting for cargo).
+if [[ "${FUZZ_SKIP_BUILD:-0}" != 1 ]]; then
+    echo "== building fuzz targets ($TRIPLE)"
+    cargo build --release --manifest-path fuzz/Cargo.toml --target "$TRIPLE" --bins
+fi
 BIN=$ROOT/fuzz/target/$TRIPLE/release
 
 # Largest input per target: big enough for a small photo or a form with two of them,
