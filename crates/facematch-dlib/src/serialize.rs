@@ -44,6 +44,10 @@ pub struct Matrix<T> {
     pub data: Vec<T>,
 }
 
+/// Most elements of a generic vector or matrix reserved before they are read (see
+/// [`DatReader::read_vec`]).
+const PREALLOCATE_MAX: usize = 4096;
+
 /// A cursor over a byte slice holding dlib-serialized data.
 ///
 /// After an error the cursor position is unspecified and the reader should be dropped,
@@ -330,7 +334,10 @@ impl<'a> DatReader<'a> {
         mut elem: impl FnMut(&mut Self) -> DatResult<T>,
     ) -> DatResult<Vec<T>> {
         let n = self.read_len("vector length", max, 1)?;
-        let mut out = Vec::with_capacity(n);
+        // The length is only a claim: reserve a bounded amount up front and let the
+        // vector grow as elements really arrive, so a hostile length cannot make us
+        // allocate `n × size_of::<T>()` bytes for a file that holds a few bytes each.
+        let mut out = Vec::with_capacity(n.min(PREALLOCATE_MAX));
         for _ in 0..n {
             out.push(elem(self)?);
         }
@@ -412,7 +419,7 @@ impl<'a> DatReader<'a> {
     ) -> DatResult<Matrix<T>> {
         let (rows, cols) = self.read_matrix_dims(max, 1)?;
         let n = rows * cols;
-        let mut data = Vec::with_capacity(n);
+        let mut data = Vec::with_capacity(n.min(PREALLOCATE_MAX));
         for _ in 0..n {
             data.push(elem(self)?);
         }

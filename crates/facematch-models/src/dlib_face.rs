@@ -145,33 +145,13 @@ pub fn dlib_attributes(
     image: &RgbImage,
     points: &[Point2; 5],
 ) -> Result<(f32, f32), PipelineError> {
-    let age_chip = extract_image_chip(image, &get_face_chip_details(points, 64, 0.2));
+    let years = expected_age(&dlib_age_probabilities(age, image, points)?);
     let gender_chip = extract_image_chip(image, &get_face_chip_details(points, 32, 0.2));
-    let age_out = run_batch(
-        age,
-        vec![chip_tensor_data(&age_chip, Some(ATTRIBUTE_MEANS))],
-        64,
-    )?;
     let gender_out = run_batch(
         gender,
         vec![chip_tensor_data(&gender_chip, Some(ATTRIBUTE_MEANS))],
         32,
     )?;
-    let probs = &age_out
-        .first()
-        .ok_or_else(|| describer("age net gave no output"))?
-        .data;
-    if probs.len() != 81 {
-        return Err(describer(&format!(
-            "age net gave {} values, not 81",
-            probs.len()
-        )));
-    }
-    let years = probs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| p * age_of_class(i))
-        .sum();
     let g = &gender_out
         .first()
         .ok_or_else(|| describer("gender net gave no output"))?
@@ -183,6 +163,43 @@ pub fn dlib_attributes(
         )));
     }
     Ok((years, g[1]))
+}
+
+/// The age net's 81 class probabilities (class 0 = 0.25 years, class i = i years) for
+/// the face whose dlib landmarks are `points`. Public so that the age decoding can be
+/// studied offline (`examples/fit_age_calibration.rs`) on exactly the served inputs.
+pub fn dlib_age_probabilities(
+    age: &dyn InferenceModel,
+    image: &RgbImage,
+    points: &[Point2; 5],
+) -> Result<Vec<f32>, PipelineError> {
+    let age_chip = extract_image_chip(image, &get_face_chip_details(points, 64, 0.2));
+    let age_out = run_batch(
+        age,
+        vec![chip_tensor_data(&age_chip, Some(ATTRIBUTE_MEANS))],
+        64,
+    )?;
+    let probs = age_out
+        .into_iter()
+        .next()
+        .ok_or_else(|| describer("age net gave no output"))?
+        .data;
+    if probs.len() != 81 {
+        return Err(describer(&format!(
+            "age net gave {} values, not 81",
+            probs.len()
+        )));
+    }
+    Ok(probs)
+}
+
+/// dlib's own age decoding: the probability-weighted mean of the class ages.
+pub fn expected_age(probs: &[f32]) -> f32 {
+    probs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| p * age_of_class(i))
+        .sum()
 }
 
 impl FaceDescriber for DlibDescriber {
@@ -265,6 +282,21 @@ fn run_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_age_decoding_is_the_expected_class_age() {
+        // Class 0 stands for a quarter of a year, class i for i years.
+        let mut one_hot = vec![0.0; 81];
+        one_hot[0] = 1.0;
+        assert_eq!(expected_age(&one_hot), 0.25);
+        one_hot[0] = 0.0;
+        one_hot[40] = 1.0;
+        assert_eq!(expected_age(&one_hot), 40.0);
+        let mut split = vec![0.0; 81];
+        split[20] = 0.5;
+        split[60] = 0.5;
+        assert!((expected_age(&split) - 40.0).abs() < 1e-4);
+    }
 
     #[test]
     fn the_embedded_calibration_is_a_valid_strictly_decreasing_mapping() {
