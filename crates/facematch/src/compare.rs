@@ -44,14 +44,26 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
         }
     }
     let bundle = crate::eval::parse_bundle(&args.bundle)?;
-    // Decode both images before loading models: a bad file fails fast.
-    let user = read_image(&args.user_image)?;
-    let reference = read_image(&args.ref_image)?;
     let options = BundleOptions {
         bundle,
         ..cli_bundle_options()
     };
-    let pipeline = load_pipeline(&options, &mut crate::print_progress)
+    // Models load (hash checks, ResNet conversion, sessions) on their own thread while
+    // the two images decode on two others; a bad file still ends the run as soon as
+    // it is decoded, without waiting for the models.
+    let loader = std::thread::spawn(move || load_pipeline(&options, &mut crate::print_progress));
+    let (user, reference) = std::thread::scope(|scope| {
+        let reference = scope.spawn(|| read_image(&args.ref_image));
+        let user = read_image(&args.user_image);
+        let reference = reference
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (user, reference)
+    });
+    let (user, reference) = (user?, reference?);
+    let pipeline = loader
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         .map_err(|e| CliError::Other(e.into()))?
         .with_parallel_sides(true);
     let options = CompareOptions {
