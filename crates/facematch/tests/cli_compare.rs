@@ -1,14 +1,11 @@
 //! `facematch compare` end to end, as a user runs it: real binary, real models, real
 //! photos; JSON on stdout, the decision in the exit code, input errors on stderr.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::{Command, Output};
 
-fn faces(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/faces")
-        .join(rel)
-}
+use common::faces;
 
 fn facematch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_facematch"))

@@ -5,17 +5,13 @@
 //! no run of any uploaded image. Also checks that `serve --help` documents the per-key
 //! rate limit.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn faces(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/faces")
-        .join(rel)
-}
+use common::{faces, free_port, multipart, request, spawn_healthy};
 
 /// Where the models are for the real user: resolved before HOME is pointed elsewhere.
 fn models_dir() -> PathBuf {
@@ -40,83 +36,6 @@ fn confined(dir: &Path) -> Command {
         .env("XDG_CONFIG_HOME", dir)
         .env("FACEMATCH_MODELS", models_dir());
     cmd
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns (status, body).
-fn request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<(&str, &[u8])>,
-) -> std::io::Result<(u16, String)> {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some((ctype, bytes)) = body {
-        head.push_str(&format!(
-            "Content-Type: {ctype}\r\nContent-Length: {}\r\n",
-            bytes.len()
-        ));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    if let Some((_, bytes)) = body {
-        s.write_all(bytes)?;
-    }
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
-fn multipart(user: &[u8], reference: &[u8], save: bool, vendor: &str) -> (String, Vec<u8>) {
-    let boundary = "facematchnoimagesatrestboundary";
-    let mut out = Vec::new();
-    for (name, data) in [("user_image", user), ("ref_image", reference)] {
-        out.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
-                 filename=\"{name}.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
-    }
-    for (name, value) in [
-        ("save_api_request", if save { "true" } else { "false" }),
-        ("vendor_data", vendor),
-    ] {
-        out.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), out)
 }
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -169,7 +88,8 @@ fn no_image_bytes_are_written_anywhere() {
         .to_string();
 
     let port = free_port();
-    let mut server = confined(&root)
+    let mut serve = confined(&root);
+    serve
         .args([
             "serve",
             "--listen",
@@ -180,17 +100,8 @@ fn no_image_bytes_are_written_anywhere() {
         .arg("--database")
         .arg(&db)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("facematch serve starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !matches!(request(port, "GET", "/health", &[], None), Ok((200, _))) {
-        if Instant::now() > deadline {
-            let _ = server.kill();
-            panic!("the server did not become healthy within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        .stderr(Stdio::null());
+    let server = spawn_healthy(serve, port);
 
     let pairs = [
         (
@@ -222,7 +133,14 @@ fn no_image_bytes_are_written_anywhere() {
             std::fs::read(faces(reference)).expect("photo"),
         );
         let vendor = format!("vendor-marker-{i}");
-        let (ctype, body) = multipart(&u, &r, save, &vendor);
+        let (ctype, body) = multipart(
+            &u,
+            &r,
+            &[
+                ("save_api_request", if save { "true" } else { "false" }),
+                ("vendor_data", &vendor),
+            ],
+        );
         let (status, text) = request(
             port,
             "POST",

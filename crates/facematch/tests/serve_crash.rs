@@ -2,28 +2,18 @@
 //! requests, restarted on the same database: every request that was answered 200 with
 //! `save_api_request=true` can still be read back. Loopback only, bounded in count.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn faces(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/faces")
-        .join(rel)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+use common::{faces, free_port, multipart, request, spawn_healthy};
 
 fn start_server(db: &Path, port: u16) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facematch"))
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_facematch"));
+    serve
         .args([
             "serve",
             "--listen",
@@ -34,81 +24,8 @@ fn start_server(db: &Path, port: u16) -> Child {
         .arg("--database")
         .arg(db)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("facematch serve starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok((200, _)) = request(port, "GET", "/health", &[], None) {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // Reap it before failing: no stray server (or zombie) outlives the test.
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not become healthy within 60 s");
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns (status, body).
-fn request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<(&str, &[u8])>,
-) -> std::io::Result<(u16, String)> {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some((ctype, bytes)) = body {
-        head.push_str(&format!(
-            "Content-Type: {ctype}\r\nContent-Length: {}\r\n",
-            bytes.len()
-        ));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    if let Some((_, bytes)) = body {
-        s.write_all(bytes)?;
-    }
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
-fn multipart(user: &[u8], reference: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "facematchcrashtestboundary";
-    let mut out = Vec::new();
-    for (name, data) in [("user_image", user), ("ref_image", reference)] {
-        out.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"save_api_request\"\r\n\r\ntrue\r\n--{boundary}--\r\n")
-            .as_bytes(),
-    );
-    (format!("multipart/form-data; boundary={boundary}"), out)
+        .stderr(Stdio::null());
+    spawn_healthy(serve, port)
 }
 
 #[test]
@@ -135,7 +52,7 @@ fn every_acknowledged_saved_request_survives_kill_9() {
     let mut server = start_server(&db, port);
     let user = std::fs::read(faces("fixtures/one_face_hopper.jpg")).expect("photo");
     let reference = std::fs::read(faces("fixtures/one_face_hopper.webp")).expect("photo");
-    let (ctype, body) = multipart(&user, &reference);
+    let (ctype, body) = multipart(&user, &reference, &[("save_api_request", "true")]);
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
 
     // Three clients send requests until the server dies under them (at most 40 s).
