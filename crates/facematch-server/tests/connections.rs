@@ -7,44 +7,13 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::TestApp;
+use common::{live_app, Live, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
 /// A live server without models (the routes used here do not need them).
-struct Live {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    done: tokio::task::JoinHandle<Result<(), facematch_server::ServerError>>,
-}
-
 async fn live(tweak: impl FnOnce(&mut facematch_server::ServerConfig)) -> Live {
-    let app = TestApp::loading(tweak);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(facematch_server::serve_on(
-        listener,
-        app.state.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    Live { addr, stop, done }
-}
-
-impl Live {
-    async fn shutdown(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(30), self.done)
-            .await
-            .expect("shutdown finishes")
-            .expect("task")
-            .expect("server");
-    }
+    live_app(TestApp::loading(tweak)).await
 }
 
 /// `GET /openapi.json` on a new connection, within `limit`: its status.

@@ -14,9 +14,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{photo, Form, Reply, TestApp, BOUNDARY};
+use common::{live, photo, Form, Live, Reply, TestApp, BOUNDARY};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 
 const HOPPER: &str = "fixtures/one_face_hopper.jpg";
 const HOPPER_PROGRESSIVE: &str = "fixtures/one_face_hopper_progressive.jpg";
@@ -725,48 +724,7 @@ async fn empty_parts_many_fields_and_odd_field_values() {
 // ---------------------------------------------------------------------------------
 // Real-socket tests.
 
-/// A live server on a free loopback port.
-struct Live {
-    app: TestApp,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<Result<(), facematch_server::ServerError>>,
-}
-
-async fn live(tweak: impl FnOnce(&mut facematch_server::ServerConfig)) -> Live {
-    let app = TestApp::new(tweak);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(facematch_server::serve_on(
-        listener,
-        app.state.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    Live {
-        app,
-        addr,
-        stop: Some(stop),
-        done,
-    }
-}
-
 impl Live {
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), self.done)
-            .await
-            .expect("graceful shutdown finishes")
-            .expect("task")
-            .expect("server");
-    }
-
     /// `GET /health` on a new connection: its status and how long it took.
     async fn health(&self) -> (u16, Duration) {
         let started = Instant::now();

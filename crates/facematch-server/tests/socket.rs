@@ -6,41 +6,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{http, Form, Reply, TestApp};
-use tokio::sync::oneshot;
+use common::{http, live, Form, Live, Reply};
 
 const HOPPER: &str = "fixtures/one_face_hopper.jpg";
 const HOPPER_WEBP: &str = "fixtures/one_face_hopper.webp";
-
-/// A live server on a free loopback port.
-struct Live {
-    app: TestApp,
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<Result<(), facematch_server::ServerError>>,
-}
-
-async fn live(tweak: impl FnOnce(&mut facematch_server::ServerConfig)) -> Live {
-    let app = TestApp::new(tweak);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(facematch_server::serve_on(
-        listener,
-        app.state.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    Live {
-        app,
-        addr,
-        stop: Some(stop),
-        done,
-    }
-}
 
 impl Live {
     async fn face_match(&self, key: &str, form: &Form) -> Reply {
@@ -56,17 +25,6 @@ impl Live {
         )
         .await
         .expect("http")
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(30), self.done)
-            .await
-            .expect("graceful shutdown finishes")
-            .expect("task")
-            .expect("server");
     }
 }
 

@@ -372,3 +372,54 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A live server on a free loopback port, stopped with [`Live::shutdown`].
+pub struct Live {
+    /// The app it serves (its state, store and outbox).
+    pub app: TestApp,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<Result<(), facematch_server::ServerError>>,
+}
+
+/// Serves `app` on 127.0.0.1 with a free port.
+pub async fn live_app(app: TestApp) -> Live {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(facematch_server::serve_on(
+        listener,
+        app.state.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Live {
+        app,
+        addr,
+        stop: Some(stop),
+        done,
+    }
+}
+
+/// A live server with the real models and `tweak`ed settings.
+pub async fn live(tweak: impl FnOnce(&mut facematch_server::ServerConfig)) -> Live {
+    live_app(TestApp::new(tweak)).await
+}
+
+impl Live {
+    /// Graceful shutdown; fails the test unless it finishes within 30 s.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.done)
+            .await
+            .expect("graceful shutdown finishes")
+            .expect("task")
+            .expect("server");
+    }
+}
