@@ -30,14 +30,13 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use futures_util::FutureExt;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-/// Multipart boundary of the request body.
-const BOUNDARY: &str = "facematch-faults-boundary-q8Zr2LkW";
+#[path = "support/http1.rs"]
+mod http1;
 
-/// Largest response body read (a face-match answer is a few KiB).
-const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+use http1::{multipart_body, read_response, Conn, Response, BOUNDARY};
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -116,127 +115,6 @@ fn loopback(addr: SocketAddr) -> Result<SocketAddr, String> {
 /// A request_id as the server makes them (a UUID): also keeps the GET path clean.
 fn plausible_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
-}
-
-/// The multipart body with both photos (and `save_api_request` if given).
-fn multipart_body(user: &[u8], reference: &[u8], save: Option<bool>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(user.len() + reference.len() + 1024);
-    for (name, file, bytes) in [
-        ("user_image", "user.jpg", user),
-        ("ref_image", "ref.jpg", reference),
-    ] {
-        out.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; \
-                 filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(bytes);
-        out.extend_from_slice(b"\r\n");
-    }
-    if let Some(save) = save {
-        out.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; \
-                 name=\"save_api_request\"\r\n\r\n{save}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    out
-}
-
-/// A keep-alive connection.
-type Conn = BufReader<TcpStream>;
-
-/// One response.
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    close: bool,
-    body: Vec<u8>,
-}
-
-/// Reads one CRLF-terminated line (without the CRLF).
-async fn read_line(conn: &mut Conn) -> std::io::Result<String> {
-    let mut line = Vec::new();
-    let n = (&mut *conn)
-        .take(64 * 1024)
-        .read_until(b'\n', &mut line)
-        .await?;
-    if n == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        line.pop();
-    }
-    Ok(String::from_utf8_lossy(&line).into_owned())
-}
-
-/// Reads the status line, headers and body (Content-Length, chunked or to EOF).
-async fn read_response(conn: &mut Conn) -> std::io::Result<Response> {
-    let status_line = read_line(conn).await?;
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
-    let (mut length, mut chunked, mut close) = (None, false, false);
-    loop {
-        let line = read_line(conn).await?;
-        if line.is_empty() {
-            break;
-        }
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim(), v.trim());
-        if k.eq_ignore_ascii_case("content-length") {
-            length = v.parse::<usize>().ok();
-        } else if k.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = v.to_ascii_lowercase().contains("chunked");
-        } else if k.eq_ignore_ascii_case("connection") {
-            close = v.eq_ignore_ascii_case("close");
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let size_line = read_line(conn).await?;
-            let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| std::io::Error::other(format!("bad chunk size {size_line:?}")))?;
-            if size == 0 {
-                while !read_line(conn).await?.is_empty() {}
-                break;
-            }
-            if body.len() + size > MAX_RESPONSE_BYTES {
-                return Err(std::io::Error::other("response too large"));
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            conn.read_exact(&mut body[start..]).await?;
-            read_line(conn).await?;
-        }
-    } else if let Some(len) = length {
-        if len > MAX_RESPONSE_BYTES {
-            return Err(std::io::Error::other("response too large"));
-        }
-        body.resize(len, 0);
-        conn.read_exact(&mut body).await?;
-    } else {
-        (&mut *conn)
-            .take(MAX_RESPONSE_BYTES as u64)
-            .read_to_end(&mut body)
-            .await?;
-        close = true;
-    }
-    Ok(Response {
-        status,
-        close,
-        body,
-    })
 }
 
 /// How sending on one connection ended.
