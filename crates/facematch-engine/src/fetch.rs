@@ -248,13 +248,11 @@ fn find_wheel(dir: &Path, file: &ModelFile) -> Result<PathBuf, EngineError> {
         })
 }
 
-/// The manylinux platform tag for this machine's architecture.
+/// The manylinux platform tag of the pinned ONNX Runtime wheel. The manifest pins the
+/// sha256 of the x86_64 library, so that is the only build that can verify; another
+/// architecture would need its own pinned entry.
 fn platform_tag() -> &'static str {
-    if cfg!(target_arch = "aarch64") {
-        "manylinux_2_28_aarch64"
-    } else {
-        "manylinux_2_28_x86_64"
-    }
+    "manylinux_2_28_x86_64"
 }
 
 /// Lower-case hex sha256 of a file, streamed.
