@@ -115,47 +115,42 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
     assert!(store.get_decision(id, &owner).expect("get").is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_python_script_works_against_a_live_server() {
-    if std::process::Command::new("python3")
+/// Runs a client script (`interpreter script USER REF [args]`, key from `DIDIT_API_KEY`,
+/// server from `FACEMATCH_URL`) against a live server: Approved exits 0 with the JSON on
+/// stdout, Declined exits 1, a bad key exits 2 with the server's 401 on stderr.
+async fn check_client_script(interpreter: &'static str, script: &str, skip_hint: &str) {
+    if std::process::Command::new(interpreter)
         .arg("--version")
         .output()
         .is_err()
     {
-        eprintln!("python3 not found: skipped");
+        eprintln!("{interpreter} not found: skipped{skip_hint}");
         return;
     }
     let server = live(|_| {}).await;
     let key = server.app.key(5);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/match_faces.py");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script);
     let faces = common::faces_dir();
+    let path = |rel: &str| faces.join(rel).display().to_string();
     let run = |args: Vec<String>, key: String| {
-        let script = script.clone();
-        let addr = server.addr;
+        let (script, addr) = (script.clone(), server.addr);
         tokio::task::spawn_blocking(move || {
-            std::process::Command::new("python3")
+            std::process::Command::new(interpreter)
                 .arg(&script)
                 .args(args)
                 .env("DIDIT_API_KEY", key)
                 .env("FACEMATCH_URL", format!("http://{addr}"))
                 .output()
-                .expect("python3 runs")
+                .expect("the client script runs")
         })
     };
-    let path = |rel: &str| faces.join(rel).display().to_string();
-    let out = run(
-        vec![
-            path(HOPPER),
-            path(HOPPER_WEBP),
-            "--threshold".into(),
-            "50".into(),
-            "--rotate".into(),
-        ],
-        key.clone(),
-    )
-    .await
-    .expect("join");
+    let threshold = || ["--threshold".to_string(), "50".to_string()];
+    let mut args = vec![path(HOPPER), path(HOPPER_WEBP)];
+    args.extend(threshold());
+    args.push("--rotate".into());
+    let out = run(args, key.clone()).await.expect("join");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -165,18 +160,11 @@ async fn the_python_script_works_against_a_live_server() {
     );
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
     assert_eq!(json["face_match"]["status"], "Approved");
+    assert_eq!(json["face_match"]["user_image"]["best_angle"], 0);
     // Different people: Declined, exit 1.
-    let out = run(
-        vec![
-            path(HOPPER),
-            path("fixtures/one_face_astronaut.png"),
-            "--threshold".into(),
-            "50".into(),
-        ],
-        key.clone(),
-    )
-    .await
-    .expect("join");
+    let mut args = vec![path(HOPPER), path("fixtures/one_face_astronaut.png")];
+    args.extend(threshold());
+    let out = run(args, key).await.expect("join");
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -193,73 +181,14 @@ async fn the_python_script_works_against_a_live_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_python_script_works_against_a_live_server() {
+    check_client_script("python3", "match_faces.py", "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_fetch_twin_works_against_a_live_server() {
     // The JavaScript/TypeScript client path: Node's built-in fetch + FormData.
-    if std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("node not found: skipped (.ci/run installs it)");
-        return;
-    }
-    let server = live(|_| {}).await;
-    let key = server.app.key(5);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/match_faces.mjs");
-    let faces = common::faces_dir();
-    let path = |rel: &str| faces.join(rel).display().to_string();
-    let run = |args: Vec<String>, key: String| {
-        let (script, addr) = (script.clone(), server.addr);
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new("node")
-                .arg(&script)
-                .args(args)
-                .env("DIDIT_API_KEY", key)
-                .env("FACEMATCH_URL", format!("http://{addr}"))
-                .output()
-                .expect("node runs")
-        })
-    };
-    let out = run(
-        vec![
-            path(HOPPER),
-            path(HOPPER_WEBP),
-            "--threshold".into(),
-            "50".into(),
-        ],
-        key.clone(),
-    )
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
-    assert_eq!(json["face_match"]["status"], "Approved");
-    assert_eq!(json["face_match"]["user_image"]["best_angle"], 0);
-    let out = run(
-        vec![path(HOPPER), path("fixtures/one_face_astronaut.png")],
-        key,
-    )
-    .await
-    .expect("join");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let out = run(vec![path(HOPPER), path(HOPPER_WEBP)], "fm_wrong".into())
-        .await
-        .expect("join");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
-    server.shutdown().await;
+    check_client_script("node", "match_faces.mjs", " (.ci/run installs it)").await;
 }
 
 /// Sends a head and only part of the body, then reads whatever the server answers.
