@@ -23,12 +23,9 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-FACES=../shared/data/faces/celebs/Barack_Obama
-USER_IMG=$FACES/obama.jpg
-REF_IMG=$FACES/obama1.jpg
-for f in "$USER_IMG" "$REF_IMG"; do
-    [[ -r $f ]] || { echo "missing photo $f" >&2; exit 1; }
-done
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+require_photos
 
 echo "== building (release)" >&2
 cargo build --release --quiet -p facematch -p facematch-server --example load
@@ -46,16 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-PORT=${BENCH_PORT:-}
-if [[ -z $PORT ]]; then
-    for p in $(seq 18080 18180); do
-        if port_free "$p"; then PORT=$p; break; fi
-    done
-fi
-[[ -n $PORT ]] || { echo "no free port in 18080-18180" >&2; exit 1; }
+PORT=${BENCH_PORT:-$(first_free_port 18080 18180)}
 URL=http://127.0.0.1:$PORT
 
 KEY=$("$BIN" keys create --credits 100000 --name bench-load --database "$TMP/db")

@@ -39,12 +39,9 @@ P99_MAX_MS=${P99_MAX_MS:-2000}
 RSS_MAX_MIB=${RSS_MAX_MIB:-1024}
 RSS_GROWTH_MIB=${RSS_GROWTH_MIB:-64}
 
-FACES=../shared/data/faces/celebs/Barack_Obama
-USER_IMG=$FACES/obama.jpg
-REF_IMG=$FACES/obama1.jpg
-for f in "$USER_IMG" "$REF_IMG"; do
-    [[ -r $f ]] || { echo "missing photo $f" >&2; exit 1; }
-done
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+require_photos
 
 echo "== building (release)" >&2
 cargo build --release --quiet -p facematch -p facematch-server --example faults
@@ -65,14 +62,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=${OVERLOAD_PORT:-}
-if [[ -z $PORT ]]; then
-    for p in $(seq 18200 18300); do
-        if port_free "$p"; then PORT=$p; break; fi
-    done
-fi
-[[ -n $PORT ]] || { echo "no free port in 18200-18300" >&2; exit 1; }
+PORT=${OVERLOAD_PORT:-$(first_free_port 18200 18300)}
 ADDR=127.0.0.1:$PORT
 export FACEMATCH_KEY
 FACEMATCH_KEY=$("$BIN" keys create --credits 1000000 --name overload --database "$DB" 2>/dev/null)
