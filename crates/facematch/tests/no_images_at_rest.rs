@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{faces, free_port, multipart, request, spawn_healthy};
+use common::{create_key, faces, free_port, multipart, request, spawn_healthy};
 
 /// Where the models are for the real user: resolved before HOME is pointed elsewhere.
 fn models_dir() -> PathBuf {
@@ -72,20 +72,7 @@ fn no_image_bytes_are_written_anywhere() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().to_path_buf();
     let db = root.join("facematch.db");
-    let out = confined(&root)
-        .args(["keys", "create", "--credits", "100", "--database"])
-        .arg(&db)
-        .output()
-        .expect("keys create runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout)
-        .expect("utf-8 key")
-        .trim()
-        .to_string();
+    let key = create_key(confined(&root), &db, 100);
 
     let port = free_port();
     let mut serve = confined(&root);

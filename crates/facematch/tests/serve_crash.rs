@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{faces, free_port, multipart, request, spawn_healthy};
+use common::{create_key, faces, free_port, multipart, request, spawn_healthy};
 
 fn start_server(db: &Path, port: u16) -> Child {
     let mut serve = Command::new(env!("CARGO_BIN_EXE_facematch"));
@@ -32,20 +32,7 @@ fn start_server(db: &Path, port: u16) -> Child {
 fn every_acknowledged_saved_request_survives_kill_9() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("facematch.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_facematch"))
-        .args(["keys", "create", "--credits", "1000", "--database"])
-        .arg(&db)
-        .output()
-        .expect("keys create runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout)
-        .expect("utf-8 key")
-        .trim()
-        .to_string();
+    let key = create_key(Command::new(env!("CARGO_BIN_EXE_facematch")), &db, 1000);
     assert!(key.starts_with("fm_"), "{key}");
 
     let port = free_port();

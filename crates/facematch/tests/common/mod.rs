@@ -24,6 +24,31 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Runs `keys_create` (a prepared `facematch` command) as `keys create --credits N
+/// --database DB` and returns the key it prints.
+pub fn create_key(mut keys_create: Command, db: &std::path::Path, credits: u32) -> String {
+    let out = keys_create
+        .args([
+            "keys",
+            "create",
+            "--credits",
+            &credits.to_string(),
+            "--database",
+        ])
+        .arg(db)
+        .output()
+        .expect("keys create runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8 key")
+        .trim()
+        .to_string()
+}
+
 /// Spawns `serve` (a prepared command) and waits until `/health` answers 200; a server
 /// that never gets there is killed and reaped before the test fails.
 pub fn spawn_healthy(mut serve: Command, port: u16) -> Child {
