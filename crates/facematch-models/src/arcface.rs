@@ -14,7 +14,8 @@ use facematch_dlib::shape_predictor::ShapePredictor;
 use facematch_engine::{InferenceModel, Tensor};
 use image::RgbImage;
 
-use crate::dlib_face::{dlib_attributes, BoxMapping};
+use crate::age::AgeNet;
+use crate::dlib_face::{face_attributes, BoxMapping};
 
 /// Side of the aligned chip ArcFace models take.
 pub const ARCFACE_SIDE: u32 = 112;
@@ -84,8 +85,8 @@ pub struct ArcFaceDescriber {
     pub predictor: ShapePredictor,
     /// YuNet → dlib box framing for the shape predictor.
     pub box_mapping: BoxMapping,
-    /// Age net (as in the default bundle).
-    pub age: Box<dyn InferenceModel>,
+    /// Age estimator (as in the default bundle).
+    pub age: AgeNet,
     /// Gender net (as in the default bundle).
     pub gender: Box<dyn InferenceModel>,
 }
@@ -146,7 +147,7 @@ impl FaceDescriber for ArcFaceDescriber {
             .predict5(image, self.box_mapping.to_dlib(&face.bbox))
             .ok_or_else(|| describer("the shape predictor does not give 5 points"))?;
         let (age, male_probability) =
-            dlib_attributes(self.age.as_ref(), self.gender.as_ref(), image, &points)?;
+            face_attributes(&self.age, self.gender.as_ref(), image, face, &points)?;
         let embedding = if with_embedding {
             Some(self.embed(image, face)?)
         } else {

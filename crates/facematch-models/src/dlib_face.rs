@@ -1,7 +1,7 @@
 //! Face description with dlib's models: the detector's box is mapped onto the framing
 //! dlib's shape predictor was trained on, the five dlib landmarks place the chips, and
-//! the chips feed the ResNet recognizer (150×150, padding 0.25) and the age (64×64) and
-//! gender (32×32) nets (padding 0.2).
+//! the chips feed the ResNet recognizer (150×150, padding 0.25) and the gender net
+//! (32×32, padding 0.2). Ages come from [`crate::age::AgeNet`].
 
 use facematch_core::geometry::BBox;
 use facematch_core::pipeline::{Detection, FaceDescriber, FaceDescription};
@@ -12,6 +12,8 @@ use facematch_dlib::geometry::{DRect, Point2};
 use facematch_dlib::shape_predictor::ShapePredictor;
 use facematch_engine::{InferenceModel, Tensor};
 use image::RgbImage;
+
+use crate::age::AgeNet;
 
 /// Channel means (R, G, B) that the age and gender nets subtract before dividing by
 /// 256, from the models' `manifest.json`.
@@ -74,8 +76,8 @@ pub struct DlibDescriber {
     pub predictor: ShapePredictor,
     /// dlib's ResNet, converted to ONNX: 1×3×150×150 raw RGB → 128-d.
     pub recognizer: Box<dyn InferenceModel>,
-    /// Age net: N×3×64×64 normalised RGB → 81 class probabilities.
-    pub age: Box<dyn InferenceModel>,
+    /// Age estimator.
+    pub age: AgeNet,
     /// Gender net: N×3×32×32 normalised RGB → (female, male) probabilities.
     pub gender: Box<dyn InferenceModel>,
     /// YuNet → dlib box framing.
@@ -126,26 +128,34 @@ impl DlibDescriber {
         Ok(mean)
     }
 
-    /// (age in years, probability of male) of the face whose landmarks are `points`.
+    /// (age in years, probability of male) of `face`, whose landmarks are `points`.
     pub fn attributes(
         &self,
         image: &RgbImage,
+        face: &Detection,
         points: &[Point2; 5],
     ) -> Result<(f32, f32), PipelineError> {
-        dlib_attributes(self.age.as_ref(), self.gender.as_ref(), image, points)
+        face_attributes(&self.age, self.gender.as_ref(), image, face, points)
     }
 }
 
-/// (age in years, probability of male) from dlib's age and gender nets, for the face
-/// whose dlib landmarks are `points`: shared by every bundle, whatever recognizer it
-/// uses.
-pub fn dlib_attributes(
-    age: &dyn InferenceModel,
+/// (age in years, probability of male) of `face`, whose dlib landmarks are `points`,
+/// from the age estimator and dlib's gender net: shared by every bundle, whatever
+/// recognizer it uses.
+///
+/// When the age estimator is face-api.js's net, which classifies gender as well, the
+/// probability is the plain mean of both nets: they err on different faces (dlib's
+/// on children and tight crops, face-api.js's on news photos), and the mean is
+/// right more often than either on the LFW and UTKFace dev photos together
+/// (`examples/gender_ensemble_study.rs`, `docs/accuracy.md`).
+pub fn face_attributes(
+    age: &AgeNet,
     gender: &dyn InferenceModel,
     image: &RgbImage,
+    face: &Detection,
     points: &[Point2; 5],
 ) -> Result<(f32, f32), PipelineError> {
-    let years = expected_age(&dlib_age_probabilities(age, image, points)?);
+    let estimate = age.estimate(image, &face.bbox, points)?;
     let gender_chip = extract_image_chip(image, &get_face_chip_details(points, 32, 0.2));
     let gender_out = run_batch(
         gender,
@@ -162,7 +172,11 @@ pub fn dlib_attributes(
             g.len()
         )));
     }
-    Ok((years, g[1]))
+    let male = match estimate.male_probability {
+        Some(p) => (p + g[1]) / 2.0,
+        None => g[1],
+    };
+    Ok((estimate.years, male))
 }
 
 /// The age net's 81 class probabilities (class 0 = 0.25 years, class i = i years) for
@@ -210,7 +224,7 @@ impl FaceDescriber for DlibDescriber {
         with_embedding: bool,
     ) -> Result<FaceDescription, PipelineError> {
         let points = self.landmarks(image, face)?;
-        let (age, male_probability) = self.attributes(image, &points)?;
+        let (age, male_probability) = self.attributes(image, face, &points)?;
         let embedding = if with_embedding {
             Some(self.embed(image, &points)?)
         } else {

@@ -14,6 +14,14 @@ pub enum ModelError {
         /// What was wrong in it.
         source: facematch_dlib::error::DatError,
     },
+    /// face-api.js's weight files could not be read or converted.
+    #[error("face-api.js model {file}: {source}")]
+    FaceApi {
+        /// The file concerned.
+        file: &'static str,
+        /// What was wrong in it.
+        source: facematch_faceapi::FaceApiError,
+    },
     /// The bundle's settings (name, `FACEMATCH_CUSTOM_*` variables) are unusable.
     #[error("bundle configuration: {0}")]
     Config(String),

@@ -11,7 +11,7 @@ use common::{load, pairs};
 use facematch_core::{CompareOptions, Pipeline, Status};
 use facematch_engine::{ModelStore, BUFFALO_S_RECOGNIZER};
 use facematch_models::arcface::Preprocessing;
-use facematch_models::{load_pipeline, Bundle, BundleOptions, CustomModel, ModelError};
+use facematch_models::{load_pipeline, AgeModel, Bundle, BundleOptions, CustomModel, ModelError};
 
 const HOPPER: &str = "fixtures/one_face_hopper.jpg";
 const HOPPER_WEBP: &str = "fixtures/one_face_hopper.webp";
@@ -193,13 +193,18 @@ fn bundle_names_parse() {
         Bundle::BuffaloS
     );
     assert!(Bundle::from_name("buffalo_l").is_err());
-    let files = Bundle::BuffaloS.files();
-    assert!(files.contains(&BUFFALO_S_RECOGNIZER));
-    assert_eq!(
-        files
-            .iter()
-            .filter(|f| f.role == facematch_engine::ModelRole::Recognizer)
-            .count(),
-        1
-    );
+    for age in [AgeModel::FaceApi, AgeModel::Dlib] {
+        let files = Bundle::BuffaloS.files(age);
+        assert!(files.contains(&BUFFALO_S_RECOGNIZER));
+        let count = |role| files.iter().filter(|f| f.role == role).count();
+        assert_eq!(count(facematch_engine::ModelRole::Recognizer), 1);
+        // face-api.js's net comes as two files (manifest + weights), dlib's as one.
+        let ages = if age == AgeModel::Dlib { 1 } else { 2 };
+        assert_eq!(count(facematch_engine::ModelRole::Age), ages);
+        assert_eq!(
+            Bundle::Default.files(age).len(),
+            files.len(),
+            "a bundle swaps the recognizer, it does not add or drop files"
+        );
+    }
 }

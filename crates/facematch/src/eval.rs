@@ -53,7 +53,7 @@ pub struct ModelHash {
 /// The bundle's model files and their sha256.
 pub fn model_hashes(bundle: &Bundle) -> Vec<ModelHash> {
     let mut hashes: Vec<ModelHash> = bundle
-        .files()
+        .files(BundleOptions::default().age_model)
         .iter()
         .map(|f| ModelHash {
             role: format!("{:?}", f.role),

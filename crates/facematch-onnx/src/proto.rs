@@ -10,7 +10,7 @@ const WIRE_VARINT: u8 = 0;
 const WIRE_LEN: u8 = 2;
 
 /// Appends `value` to `out` as a base-128 varint (least significant group first).
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         // Low 7 bits with the continuation bit set; truncation is the point here.
         out.push((value as u8 & 0x7f) | 0x80);
@@ -21,18 +21,18 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 
 /// One protobuf message under construction; fields are appended in call order.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Msg {
+pub struct Msg {
     buf: Vec<u8>,
 }
 
 impl Msg {
     /// An empty message.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
     /// The encoded bytes of the message (without any length prefix).
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
 
@@ -42,7 +42,7 @@ impl Msg {
 
     /// An `int64` field. Negative values take ten bytes (two's complement), as
     /// protobuf specifies for non-zigzag signed types.
-    pub(crate) fn int64(&mut self, field: u32, value: i64) -> &mut Self {
+    pub fn int64(&mut self, field: u32, value: i64) -> &mut Self {
         self.key(field, WIRE_VARINT);
         // Reinterpreting the bits is exactly protobuf's int64 encoding.
         put_varint(&mut self.buf, value as u64);
@@ -50,7 +50,7 @@ impl Msg {
     }
 
     /// A `bytes` field.
-    pub(crate) fn bytes(&mut self, field: u32, value: &[u8]) -> &mut Self {
+    pub fn bytes(&mut self, field: u32, value: &[u8]) -> &mut Self {
         self.key(field, WIRE_LEN);
         put_varint(&mut self.buf, value.len() as u64);
         self.buf.extend_from_slice(value);
@@ -58,12 +58,12 @@ impl Msg {
     }
 
     /// A `string` field (UTF-8 bytes, length-delimited).
-    pub(crate) fn string(&mut self, field: u32, value: &str) -> &mut Self {
+    pub fn string(&mut self, field: u32, value: &str) -> &mut Self {
         self.bytes(field, value.as_bytes())
     }
 
     /// An embedded message field.
-    pub(crate) fn message(&mut self, field: u32, value: &Msg) -> &mut Self {
+    pub fn message(&mut self, field: u32, value: &Msg) -> &mut Self {
         self.bytes(field, &value.buf)
     }
 }
