@@ -51,6 +51,7 @@ fn main() -> anyhow::Result<()> {
     let mut names = vec!["dlib net".to_string()];
     names.extend(paddings.iter().map(|p| format!("chip padding {p}")));
     names.extend(scales.iter().map(|s| format!("box scale {s}")));
+    names.extend(scales.iter().map(|s| format!("box {s} + mirror")));
     let mut preds: Vec<Vec<f32>> = vec![Vec::new(); names.len()];
     let mut truth = Vec::new();
     let text = std::fs::read_to_string(format!("{root}/utkface_dev_labels.tsv"))?;
@@ -69,6 +70,11 @@ fn main() -> anyhow::Result<()> {
         }
         for s in scales {
             row.push(faceapi_age(&square_crop(&img, &face.bbox, s, 112))?);
+        }
+        for s in scales {
+            let crop = square_crop(&img, &face.bbox, s, 112);
+            let mirrored = image::imageops::flip_horizontal(&crop);
+            row.push((faceapi_age(&crop)? + faceapi_age(&mirrored)?) / 2.0);
         }
         for (p, v) in preds.iter_mut().zip(row) {
             p.push(v);

@@ -145,8 +145,8 @@ impl DlibDescriber {
 ///
 /// When the age estimator is face-api.js's net, which classifies gender as well, the
 /// probability is the plain mean of both nets: they err on different faces (dlib's
-/// on children and tight crops, face-api.js's on news photos), and the mean is
-/// right more often than either on the LFW and UTKFace dev photos together
+/// on children and tight crops, face-api.js's on news photos of adults), and the
+/// mean is right more often than either on the LFW and UTKFace dev photos together
 /// (`examples/gender_ensemble_study.rs`, `docs/accuracy.md`).
 pub fn face_attributes(
     age: &AgeNet,
