@@ -21,8 +21,7 @@ use crate::dlib_face::{dlib_age_probabilities, expected_age};
 pub const AGE_MODEL_ENV: &str = "FACEMATCH_AGE_MODEL";
 
 /// Side of face-api.js's crop over the detector box's mean side. Chosen on the
-/// UTKFace dev crops among 1.0, 1.2, 1.4 and 1.6 (MAE 6.5, 5.2, 5.0, 5.6 on the crop
-/// alone; 6.4, 5.1, 5.0, 5.3 averaged with its mirror image) by
+/// UTKFace dev crops among 1.0, 1.2, 1.4 and 1.6 (MAE 6.5, 5.2, 5.0, 5.6) by
 /// `examples/age_crop_study.rs`; dlib-aligned chips did worse at every padding
 /// (7.7 at best), so the net wants the loose, unrotated framing it was trained on.
 pub const FACEAPI_CROP_SCALE: f32 = 1.4;
@@ -109,23 +108,15 @@ impl AgeNet {
             AgeNet::FaceApi(model) => {
                 let side = facematch_faceapi::INPUT_SIZE;
                 let crop = square_crop(image, bbox, FACEAPI_CROP_SCALE, side as u32);
-                // The crop and its mirror image in one batch of two; their mean is what
-                // is reported (a free variance reduction: MAE 5.03 → 4.99 on the dev
-                // crops, and less sensitive to the crop scale).
-                let mirrored = image::imageops::flip_horizontal(&crop);
-                let data = [planar_rgb(&crop), planar_rgb(&mirrored)].concat();
-                let input = Tensor::new(vec![2, 3, side, side], data)
+                let input = Tensor::new(vec![1, 3, side, side], planar_rgb(&crop))
                     .map_err(|e| PipelineError::Describer(e.to_string()))?;
                 let out = model
                     .run(&input)
                     .map_err(|e| PipelineError::Describer(e.to_string()))?;
-                // Mean over the batch of the first value of each row of `output`
-                // (age: rows of 1; gender: rows of (male, female)).
-                let mean_first = |output: usize| {
-                    let t = out.get(output).filter(|t| t.shape.first() == Some(&2));
-                    let row = t.map_or(0, |t| t.data.len() / 2);
-                    t.filter(|_| row > 0)
-                        .map(|t| (t.data[0] + t.data[row]) / 2.0)
+                let value = |output: usize| {
+                    out.get(output)
+                        .and_then(|t| t.data.first())
+                        .copied()
                         .filter(|v| v.is_finite())
                         .ok_or_else(|| {
                             PipelineError::Describer("face-api.js net gave no output".into())
@@ -133,8 +124,8 @@ impl AgeNet {
                 };
                 Ok(AgeEstimate {
                     // A regressor can stray below zero on a baby's face.
-                    years: mean_first(0)?.max(0.0),
-                    male_probability: Some(mean_first(1)?.clamp(0.0, 1.0)),
+                    years: value(0)?.max(0.0),
+                    male_probability: Some(value(1)?.clamp(0.0, 1.0)),
                 })
             }
         }
