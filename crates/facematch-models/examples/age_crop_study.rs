@@ -13,6 +13,7 @@ use facematch_models::age::square_crop;
 use facematch_models::bundle::{
     load_age_net, load_describer, load_detector, prepare_runtime, BundleOptions,
 };
+use facematch_models::dlib_face::chip_tensor_data;
 use facematch_models::{AgeModel, AgeNet};
 use image::RgbImage;
 
@@ -37,14 +38,8 @@ fn main() -> anyhow::Result<()> {
     };
     let faceapi_age = |crop: &RgbImage| -> anyhow::Result<f32> {
         let side = crop.width() as usize;
-        let plane = side * side;
-        let mut data = vec![0f32; 3 * plane];
-        for (i, p) in crop.pixels().enumerate() {
-            for c in 0..3 {
-                data[c * plane + i] = f32::from(p[c]);
-            }
-        }
-        Ok(net.run(&Tensor::new(vec![1, 3, side, side], data)?)?[0].data[0])
+        let input = Tensor::new(vec![1, 3, side, side], chip_tensor_data(crop, None))?;
+        Ok(net.run(&input)?[0].data[0])
     };
     let paddings = [0.2, 0.3, 0.4, 0.5];
     let scales = [1.0f32, 1.2, 1.4, 1.6];

@@ -3,7 +3,7 @@
 //! face-api.js's `AgeGenderNet` (MIT, from npm) regresses the age from a square,
 //! axis-aligned crop around the face; dlib's age net (CC0, from PyPI) classifies a
 //! 64×64 aligned chip into 81 one-year classes. On the UTKFace dev crops the first
-//! errs by 5.0 years on average, the second by 10.8 (`facematch eval-attributes`,
+//! errs by 4.9 years on average, the second by 10.8 (`facematch eval-attributes`,
 //! `docs/accuracy.md`), so face-api.js's net is the default and dlib's remains for a
 //! machine without the npm client (`FACEMATCH_AGE_MODEL=dlib`).
 
@@ -11,17 +11,18 @@ use std::str::FromStr;
 
 use facematch_core::geometry::BBox;
 use facematch_core::PipelineError;
-use facematch_dlib::geometry::Point2;
+use facematch_dlib::chip::{extract_image_chip, ChipDetails};
+use facematch_dlib::geometry::{DRect, Point2};
 use facematch_engine::{InferenceModel, Tensor};
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 
-use crate::dlib_face::{dlib_age_probabilities, expected_age};
+use crate::dlib_face::{chip_tensor_data, dlib_age_probabilities, expected_age};
 
 /// Environment variable choosing the age model: `faceapi` (default) or `dlib`.
 pub const AGE_MODEL_ENV: &str = "FACEMATCH_AGE_MODEL";
 
 /// Side of face-api.js's crop over the detector box's mean side. Chosen on the
-/// UTKFace dev crops among 1.0, 1.2, 1.4 and 1.6 (MAE 6.5, 5.2, 5.0, 5.6) by
+/// UTKFace dev crops among 1.0, 1.2, 1.4 and 1.6 (MAE 6.4, 5.2, 4.9, 5.3) by
 /// `examples/age_crop_study.rs`; dlib-aligned chips did worse at every padding
 /// (7.7 at best), so the net wants the loose, unrotated framing it was trained on.
 pub const FACEAPI_CROP_SCALE: f32 = 1.4;
@@ -108,7 +109,7 @@ impl AgeNet {
             AgeNet::FaceApi(model) => {
                 let side = facematch_faceapi::INPUT_SIZE;
                 let crop = square_crop(image, bbox, FACEAPI_CROP_SCALE, side as u32);
-                let input = Tensor::new(vec![1, 3, side, side], planar_rgb(&crop))
+                let input = Tensor::new(vec![1, 3, side, side], chip_tensor_data(&crop, None))
                     .map_err(|e| PipelineError::Describer(e.to_string()))?;
                 let out = model
                     .run(&input)
@@ -132,54 +133,32 @@ impl AgeNet {
     }
 }
 
-/// Planar RGB floats (0–255) of an image, channel by channel.
-fn planar_rgb(image: &RgbImage) -> Vec<f32> {
-    let plane = (image.width() * image.height()) as usize;
-    let mut data = vec![0f32; 3 * plane];
-    for (i, p) in image.pixels().enumerate() {
-        for c in 0..3 {
-            data[c * plane + i] = f32::from(p[c]);
-        }
-    }
-    data
-}
-
-/// A `side`×`side` bilinear resample of the square of side `scale` × the box's mean
-/// side, centred on the box. Outside the image is black, as face-api.js pads a face
-/// to a square with zeros.
+/// A `side`×`side` crop of the square of side `scale` × the box's mean side, centred on
+/// the box, unrotated. It is cut by dlib's `extract_image_chip` (the one used for every
+/// other chip here): bilinear, an image pyramid first when the face is much larger than
+/// the crop (no aliasing on a big selfie), and black outside the image, as face-api.js
+/// pads a face to a square with zeros.
 pub fn square_crop(image: &RgbImage, bbox: &BBox, scale: f32, side: u32) -> RgbImage {
-    let extent = scale * (bbox.width() + bbox.height()) / 2.0;
-    let step = extent / side as f32;
-    let x0 = (bbox.x1 + bbox.x2) / 2.0 - extent / 2.0;
-    let y0 = (bbox.y1 + bbox.y2) / 2.0 - extent / 2.0;
-    let (w, h) = (image.width() as i64, image.height() as i64);
-    let pixel = |x: i64, y: i64| -> [f32; 3] {
-        if x < 0 || y < 0 || x >= w || y >= h {
-            return [0.0; 3];
-        }
-        // In bounds: both fit u32.
-        let p = image.get_pixel(x as u32, y as u32);
-        [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])]
+    let extent = f64::from(scale * (bbox.width() + bbox.height()) / 2.0);
+    // The box is in continuous coordinates (pixel centres at +0.5); dlib's rectangles
+    // are in pixel indices.
+    let centre = Point2::new(
+        f64::from((bbox.x1 + bbox.x2) / 2.0) - 0.5,
+        f64::from((bbox.y1 + bbox.y2) / 2.0) - 0.5,
+    );
+    let details = ChipDetails {
+        rect: DRect::centered(centre, extent, extent),
+        angle: 0.0,
+        rows: side,
+        cols: side,
     };
-    RgbImage::from_fn(side, side, |cx, cy| {
-        // Sample at output pixel centres.
-        let sx = x0 + (cx as f32 + 0.5) * step - 0.5;
-        let sy = y0 + (cy as f32 + 0.5) * step - 0.5;
-        let (fx, fy) = (sx - sx.floor(), sy - sy.floor());
-        let (ix, iy) = (sx.floor() as i64, sy.floor() as i64);
-        let (a, b) = (pixel(ix, iy), pixel(ix + 1, iy));
-        let (c, d) = (pixel(ix, iy + 1), pixel(ix + 1, iy + 1));
-        Rgb(std::array::from_fn(|k| {
-            let top = a[k] + (b[k] - a[k]) * fx;
-            let bottom = c[k] + (d[k] - c[k]) * fx;
-            (top + (bottom - top) * fy).round().clamp(0.0, 255.0) as u8
-        }))
-    })
+    extract_image_chip(image, &details)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Rgb;
 
     #[test]
     fn age_model_names_parse() {

@@ -265,7 +265,7 @@ fn describer(msg: &str) -> PipelineError {
 
 /// Planar RGB floats of a chip: raw 0–255 values, or `(v − mean) / 256` when `means`
 /// are given.
-fn chip_tensor_data(chip: &RgbImage, means: Option<[f32; 3]>) -> Vec<f32> {
+pub fn chip_tensor_data(chip: &RgbImage, means: Option<[f32; 3]>) -> Vec<f32> {
     let plane = (chip.width() * chip.height()) as usize;
     let mut data = vec![0f32; 3 * plane];
     for (i, p) in chip.pixels().enumerate() {
