@@ -53,7 +53,7 @@ pub struct ModelHash {
 /// The bundle's model files and their sha256.
 pub fn model_hashes(bundle: &Bundle) -> Vec<ModelHash> {
     let mut hashes: Vec<ModelHash> = bundle
-        .files(BundleOptions::default().age_model)
+        .files(facematch_models::AgeModel::from_env().unwrap_or_default())
         .iter()
         .map(|f| ModelHash {
             role: format!("{:?}", f.role),
