@@ -13,10 +13,10 @@ use facematch_core::geometry::BBox;
 use facematch_core::PipelineError;
 use facematch_dlib::chip::{extract_image_chip, ChipDetails};
 use facematch_dlib::geometry::{DRect, Point2};
-use facematch_engine::{InferenceModel, Tensor};
+use facematch_engine::InferenceModel;
 use image::RgbImage;
 
-use crate::dlib_face::{chip_tensor_data, dlib_age_probabilities, expected_age};
+use crate::dlib_face::{chip_tensor_data, dlib_age_probabilities, expected_age, run_batch};
 
 /// Environment variable choosing the age model: `faceapi` (default) or `dlib`.
 pub const AGE_MODEL_ENV: &str = "FACEMATCH_AGE_MODEL";
@@ -109,11 +109,7 @@ impl AgeNet {
             AgeNet::FaceApi(model) => {
                 let side = facematch_faceapi::INPUT_SIZE;
                 let crop = square_crop(image, bbox, FACEAPI_CROP_SCALE, side as u32);
-                let input = Tensor::new(vec![1, 3, side, side], chip_tensor_data(&crop, None))
-                    .map_err(|e| PipelineError::Describer(e.to_string()))?;
-                let out = model
-                    .run(&input)
-                    .map_err(|e| PipelineError::Describer(e.to_string()))?;
+                let out = run_batch(model.as_ref(), vec![chip_tensor_data(&crop, None)], side)?;
                 let value = |output: usize| {
                     out.get(output)
                         .and_then(|t| t.data.first())

@@ -280,7 +280,9 @@ pub fn chip_tensor_data(chip: &RgbImage, means: Option<[f32; 3]>) -> Vec<f32> {
     data
 }
 
-fn run_batch(
+/// Runs `model` on a batch of planar chips of `side`×`side`; errors become describer
+/// errors.
+pub(crate) fn run_batch(
     model: &dyn InferenceModel,
     chips: Vec<Vec<f32>>,
     side: usize,
