@@ -23,7 +23,7 @@ pub const AGE_MODEL_ENV: &str = "FACEMATCH_AGE_MODEL";
 
 /// Side of face-api.js's crop over the detector box's mean side. Chosen on the
 /// UTKFace dev crops among 1.0, 1.2, 1.4 and 1.6 (MAE 6.4, 5.2, 4.9, 5.3) by
-/// `examples/age_crop_study.rs`; dlib-aligned chips did worse at every padding
+/// `examples/attribute_study.rs`; dlib-aligned chips did worse at every padding
 /// (7.7 at best), so the net wants the loose, unrotated framing it was trained on.
 pub const FACEAPI_CROP_SCALE: f32 = 1.4;
 

@@ -147,7 +147,7 @@ impl DlibDescriber {
 /// probability is the plain mean of both nets: they err on different faces (dlib's
 /// on children and tight crops, face-api.js's on news photos of adults), and the
 /// mean is right more often than either on the LFW and UTKFace dev photos together
-/// (`examples/gender_ensemble_study.rs`, `docs/accuracy.md`).
+/// (`examples/attribute_study.rs`, `docs/accuracy.md`).
 pub fn face_attributes(
     age: &AgeNet,
     gender: &dyn InferenceModel,
