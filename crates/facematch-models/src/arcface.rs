@@ -15,7 +15,7 @@ use facematch_engine::{InferenceModel, Tensor};
 use image::RgbImage;
 
 use crate::age::AgeNet;
-use crate::dlib_face::{face_attributes, BoxMapping};
+use crate::dlib_face::{dlib_landmarks, face_attributes, BoxMapping};
 
 /// Side of the aligned chip ArcFace models take.
 pub const ARCFACE_SIDE: u32 = 112;
@@ -142,10 +142,7 @@ impl FaceDescriber for ArcFaceDescriber {
         face: &Detection,
         with_embedding: bool,
     ) -> Result<FaceDescription, PipelineError> {
-        let points = self
-            .predictor
-            .predict5(image, self.box_mapping.to_dlib(&face.bbox))
-            .ok_or_else(|| describer("the shape predictor does not give 5 points"))?;
+        let points = dlib_landmarks(&self.predictor, self.box_mapping, image, face)?;
         let (age, male_probability) =
             face_attributes(&self.age, self.gender.as_ref(), image, face, &points)?;
         let embedding = if with_embedding {

@@ -93,9 +93,7 @@ impl DlibDescriber {
         image: &RgbImage,
         face: &Detection,
     ) -> Result<[Point2; 5], PipelineError> {
-        self.predictor
-            .predict5(image, self.box_mapping.to_dlib(&face.bbox))
-            .ok_or_else(|| describer("the shape predictor does not give 5 points"))
+        dlib_landmarks(&self.predictor, self.box_mapping, image, face)
     }
 
     /// The 128-d descriptor of the face whose dlib landmarks are `points`.
@@ -137,6 +135,20 @@ impl DlibDescriber {
     ) -> Result<(f32, f32), PipelineError> {
         face_attributes(&self.age, self.gender.as_ref(), image, face, points)
     }
+}
+
+/// dlib's five landmarks for a detected face: the detector's box mapped onto dlib's
+/// framing by `mapping`, then the shape predictor. Every bundle places its age and
+/// gender chips with them.
+pub fn dlib_landmarks(
+    predictor: &ShapePredictor,
+    mapping: BoxMapping,
+    image: &RgbImage,
+    face: &Detection,
+) -> Result<[Point2; 5], PipelineError> {
+    predictor
+        .predict5(image, mapping.to_dlib(&face.bbox))
+        .ok_or_else(|| describer("the shape predictor does not give 5 points"))
 }
 
 /// (age in years, probability of male) of `face`, whose dlib landmarks are `points`,
