@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # HTTP load benchmark of `facematch serve` on loopback: builds release, starts a server
-# on a temporary database with a fresh key, runs the `load` example (facematch-server)
+# on a temporary database with a fresh key, runs the `load` example (facematch-lab)
 # with two ~1 MP JPEGs of the same person, then stops the server (SIGTERM) and prints
 # its peak RSS.
 #
@@ -28,7 +28,7 @@ source scripts/lib.sh
 require_photos
 
 echo "== building (release)" >&2
-cargo build --release --quiet -p facematch -p facematch-server --example load
+cargo build --release --quiet -p facematch -p facematch-lab --example load
 BIN=target/release/facematch
 LOAD=target/release/examples/load
 

@@ -44,7 +44,7 @@ source scripts/lib.sh
 require_photos
 
 echo "== building (release)" >&2
-cargo build --release --quiet -p facematch -p facematch-server --example faults
+cargo build --release --quiet -p facematch -p facematch-lab --example faults
 BIN=target/release/facematch
 FAULTS=target/release/examples/faults
 

@@ -1,13 +1,103 @@
-//! Errors raised while running the face pipeline on an already decoded image.
+//! Errors of a comparison: a part that does not decode (the caller's fault) and a
+//! failure inside a pipeline stage (ours).
+
+use std::fmt;
+
+use facematch_imageio::ImageError;
+
+use crate::response::Side;
+
+/// What made a stage fail (an engine error, a message), kept whole.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A failure inside a pipeline stage: these are faults of the models or the runtime,
 /// never of the user's input (input problems are reported as warnings or decode errors).
-#[derive(Debug, thiserror::Error)]
+///
+/// The message names the stage and the cause (`face detection failed: <cause>`), and
+/// [`source`](std::error::Error::source) continues with the cause's own source, so a
+/// printed chain holds every cause once.
+#[derive(Debug)]
 pub enum PipelineError {
     /// The face detector failed to run.
-    #[error("face detection failed: {0}")]
-    Detector(String),
+    Detector(Cause),
     /// Landmarks, chip extraction or a recognition/attribute model failed.
-    #[error("face description failed: {0}")]
-    Describer(String),
+    Describer(Cause),
+}
+
+impl PipelineError {
+    /// A failure of the detector stage.
+    pub fn detector(cause: impl Into<Cause>) -> Self {
+        PipelineError::Detector(cause.into())
+    }
+
+    /// A failure of the describer stage.
+    pub fn describer(cause: impl Into<Cause>) -> Self {
+        PipelineError::Describer(cause.into())
+    }
+
+    /// What made the stage fail.
+    pub fn cause(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        match self {
+            PipelineError::Detector(cause) | PipelineError::Describer(cause) => cause.as_ref(),
+        }
+    }
+}
+
+impl fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match self {
+            PipelineError::Detector(_) => "face detection",
+            PipelineError::Describer(_) => "face description",
+        };
+        write!(f, "{stage} failed: {}", self.cause())
+    }
+}
+
+impl std::error::Error for PipelineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause().source()
+    }
+}
+
+/// Why [`Pipeline::compare_uploads`](crate::Pipeline::compare_uploads) gave no decision.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// One uploaded image is not a usable JPEG, PNG, WebP or TIFF (a client error).
+    #[error("{side} cannot be decoded")]
+    Decode {
+        /// The image that failed.
+        side: Side,
+        /// What the decoder said.
+        #[source]
+        source: ImageError,
+    },
+    /// A model or the runtime failed (a server error).
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("session failed")]
+    struct Engine(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_holds_each_cause_once() {
+        let e = PipelineError::describer(Engine(std::io::Error::other("disk")));
+        assert_eq!(e.to_string(), "face description failed: session failed");
+        let chain: Vec<String> =
+            std::iter::successors(std::error::Error::source(&e), |s| s.source())
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(chain, ["disk"]);
+        let e = PipelineError::detector(format!("YuNet output {} missing", "loc"));
+        assert_eq!(
+            e.to_string(),
+            "face detection failed: YuNet output loc missing"
+        );
+        assert!(std::error::Error::source(&e).is_none());
+    }
 }

@@ -187,16 +187,36 @@ mod tests {
         ];
         let scores = [0.8, 0.95, 0.7, 0.9];
         assert_eq!(nms(&boxes, &scores, 0.3), vec![1, 2]);
-        // With a permissive threshold, nothing overlapping less than 0.99 is removed.
-        assert_eq!(nms(&boxes, &scores, 0.99).len(), 4);
+        // With a permissive threshold nothing overlapping less than 0.99 is removed,
+        // and all come back best first.
+        assert_eq!(nms(&boxes, &scores, 0.99), vec![1, 3, 0, 2]);
+        // Overlaps: IoU(1, 3) = 85.5/114.5 ≈ 0.75, IoU(1, 0) = 81/119 ≈ 0.68 and
+        // IoU(3, 0) = 95/105 ≈ 0.90. A box goes only when it overlaps a kept one by
+        // strictly more than the threshold.
+        let iou30 = boxes[3].iou(&boxes[0]);
+        assert!((iou30 - 95.0 / 105.0).abs() < 1e-6);
+        assert_eq!(nms(&boxes, &scores, iou30), vec![1, 3, 0, 2]);
+        assert_eq!(nms(&boxes, &scores, 0.9), vec![1, 3, 2]);
+        assert_eq!(nms(&boxes, &scores, 0.7), vec![1, 0, 2]);
+        assert_eq!(nms(&boxes, &scores, 0.6), vec![1, 2]);
         assert!(nms(&[], &[], 0.3).is_empty());
+        // Extra scores (or boxes) beyond the shorter list are ignored.
+        assert_eq!(nms(&boxes[..2], &scores, 0.99), vec![1, 0]);
     }
 
     #[test]
     fn nms_survives_nan_scores() {
         let boxes = [BBox::new(0.0, 0.0, 1.0, 1.0); 3];
-        let kept = nms(&boxes, &[f32::NAN, 0.5, 0.2], 0.5);
-        assert_eq!(kept.len(), 1);
+        // `total_cmp` orders a (positive) NaN above every number, so the NaN-scored box
+        // comes first and suppresses the identical others: deterministic, no panic.
+        assert_eq!(nms(&boxes, &[f32::NAN, 0.5, 0.2], 0.5), vec![0]);
+        // Apart from one another, all three are kept, the NaN first.
+        let apart = [
+            BBox::new(0.0, 0.0, 1.0, 1.0),
+            BBox::new(5.0, 5.0, 6.0, 6.0),
+            BBox::new(9.0, 9.0, 10.0, 10.0),
+        ];
+        assert_eq!(nms(&apart, &[0.5, f32::NAN, 0.2], 0.5), vec![1, 0, 2]);
     }
 
     #[test]

@@ -1,8 +1,17 @@
 //! Engine-free domain of facematch: geometry, scoring, the response model and the
 //! comparison pipeline, written against small traits so that any detector or face
 //! describer (ONNX Runtime today, something else tomorrow) can stand behind them.
+//!
+//! Read in the order a request flows: [`input`] (bytes → image) → [`analysis`] (the
+//! model stages and what they find) → [`pipeline`] (running them) → [`decision`] (score
+//! and status) → [`response`] / [`envelope`] (the contract's JSON), with
+//! [`comparison`] (decision plus stage timings) and [`error`] beside them.
 
 pub mod align;
+pub mod analysis;
+pub mod comparison;
+pub mod decision;
+pub mod envelope;
 pub mod error;
 pub mod geometry;
 pub mod input;
@@ -10,10 +19,15 @@ pub mod pipeline;
 pub mod response;
 pub mod score;
 
-pub use error::PipelineError;
+pub use analysis::{Detection, FaceDescriber, FaceDescription, FaceDetector, ImageAnalysis};
+pub use comparison::{Comparison, Stage, StageTimings};
+pub use decision::CompareOptions;
+pub use envelope::{rfc3339_micros, FaceMatchResponse, Thresholds};
+pub use error::{CompareError, PipelineError};
 pub use geometry::{nms, BBox, Letterbox, Point};
-pub use input::{image_input, rfc3339_micros, MAX_IMAGE_BYTES};
-pub use pipeline::{
-    CompareOptions, Detection, FaceDescriber, FaceDescription, FaceDetector, ImageInput, Pipeline,
+pub use input::{image_input, ImageInput, MAX_IMAGE_BYTES};
+pub use pipeline::Pipeline;
+pub use response::{
+    Entity, FaceMatch, Gender, ImageFaces, LogType, Side, Status, UnknownStatus, Warning,
+    WarningTag,
 };
-pub use response::{Entity, FaceMatch, ImageFaces, Status, Warning, WarningTag};

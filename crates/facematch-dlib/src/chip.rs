@@ -429,13 +429,23 @@ mod tests {
         };
         let chip = extract_image_chip(&img, &d);
         assert_eq!(chip.get_pixel(1, 0).0, [15, 10, 7]);
-        // Degenerate sizes do not panic.
+        // Degenerate regions give a chip of the asked size, black where nothing of
+        // the source can be sampled (an infinite region maps every sample to NaN/∞).
         let d = ChipDetails {
             rect: DRect::new(f64::NEG_INFINITY, 0.0, f64::INFINITY, 1.0),
             angle: 0.3,
             rows: 3,
             cols: 1,
         };
-        let _ = extract_image_chip(&img, &d);
+        let chip = extract_image_chip(&img, &d);
+        assert_eq!(chip.dimensions(), (1, 3));
+        assert!(chip.pixels().all(|p| p.0 == [0, 0, 0]));
+        // A zero-sized chip is empty.
+        let d = ChipDetails {
+            rows: 0,
+            cols: 5,
+            ..d
+        };
+        assert_eq!(extract_image_chip(&img, &d).dimensions(), (5, 0));
     }
 }

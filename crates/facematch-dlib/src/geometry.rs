@@ -347,8 +347,11 @@ mod tests {
 
     #[test]
     fn similarity_least_squares_with_reflection() {
-        // Mirrored points: the best proper similarity still has to be found (dlib flips a
-        // singular value); a mirror image of a symmetric set maps best with scale 0 here.
+        // Mirrored points: no proper similarity maps them, so the least-squares one must
+        // be found (dlib flips the smaller singular value). By hand: both sets have mean
+        // (0, 2/3), variance σ² = 14/9 and cross-covariance diag(−2/3, 8/9), whose best
+        // rotation is the identity with scale (8/9 − 2/3)/σ² = 1/7; the translation
+        // then maps mean to mean: b = (0, 2/3 − 2/21) = (0, 4/7).
         let from = [
             Point2::new(-1.0, 0.0),
             Point2::new(1.0, 0.0),
@@ -360,7 +363,45 @@ mod tests {
             Point2::new(0.0, 2.0),
         ];
         let t = find_similarity_transform(&from, &to);
-        assert!(t.m.iter().flatten().all(|v| v.is_finite()));
+        let want = Affine2 {
+            m: [[1.0 / 7.0, 0.0], [0.0, 1.0 / 7.0]],
+            b: [0.0, 4.0 / 7.0],
+        };
+        for i in 0..2 {
+            for j in 0..2 {
+                assert!((t.m[i][j] - want.m[i][j]).abs() < 1e-12, "{t:?}");
+            }
+            assert!((t.b[i] - want.b[i]).abs() < 1e-12, "{t:?}");
+        }
+        // It is the least-squares optimum: nudging scale, angle or shift costs more.
+        let cost = |a: &Affine2| -> f64 {
+            from.iter()
+                .zip(&to)
+                .map(|(f, w)| {
+                    let p = a.apply(*f);
+                    (p.x - w.x).powi(2) + (p.y - w.y).powi(2)
+                })
+                .sum()
+        };
+        let best = cost(&t);
+        let (s, c) = 0.01f64.sin_cos();
+        let k = 1.0 / 7.0;
+        for other in [
+            Affine2 {
+                m: [[k * 1.1, 0.0], [0.0, k * 1.1]],
+                ..t
+            },
+            Affine2 {
+                m: [[k * c, -k * s], [k * s, k * c]],
+                ..t
+            },
+            Affine2 {
+                b: [0.01, 4.0 / 7.0],
+                ..t
+            },
+        ] {
+            assert!(cost(&other) > best, "{other:?} is as good as {t:?}");
+        }
         // Degenerate inputs do not panic.
         let same = [Point2::new(1.0, 1.0); 3];
         assert_eq!(find_similarity_transform(&same, &to).m, Affine2::IDENTITY.m);

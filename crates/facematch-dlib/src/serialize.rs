@@ -657,8 +657,12 @@ mod tests {
         assert_eq!(r.read_string().unwrap(), "hello");
         assert!(r.is_at_end());
         r = DatReader::new(&b);
-        assert!(r.expect_string("hello").is_ok());
-        assert!(DatReader::new(&b).expect_string("world").is_err());
+        r.expect_string("hello").unwrap();
+        assert!(r.is_at_end());
+        assert!(matches!(
+            DatReader::new(&b).expect_string("world"),
+            Err(DatError::Invalid(_))
+        ));
 
         // vector<int> {1, -2, 300}
         let mut v = pack(3);
@@ -697,14 +701,31 @@ mod tests {
             DatReader::new(&m).read_matrix_f32(u64::MAX),
             Err(DatError::TooLarge { .. })
         ));
-        // Mixed-sign dimensions.
+        // Both negative (the current encoding) but one of them absurd.
         let mut m = pack(-2);
         m.extend(pack(i64::MIN + 1));
-        assert!(DatReader::new(&m).read_matrix_f32(u64::MAX).is_err());
-        // String length within limits but body truncated.
+        assert!(matches!(
+            DatReader::new(&m).read_matrix_f32(u64::MAX),
+            Err(DatError::TooLarge { .. })
+        ));
+        // Mixed-sign dimensions.
+        let mut m = pack(-2);
+        m.extend(pack(3));
+        assert!(matches!(
+            DatReader::new(&m).read_matrix_f32(u64::MAX),
+            Err(DatError::BadVarint {
+                reason: "matrix dimensions of mixed sign",
+                ..
+            })
+        ));
+        // String length within limits but body truncated: the length is checked
+        // against the bytes that are left.
         let mut s = pack(4);
         s.extend_from_slice(b"ab");
-        assert!(DatReader::new(&s).read_string().is_err());
+        assert!(matches!(
+            DatReader::new(&s).read_string(),
+            Err(DatError::TooLarge { len: 4, max: 2, .. })
+        ));
     }
 
     #[test]
@@ -726,17 +747,21 @@ mod tests {
         assert_eq!((got.rows, got.cols), (1, 2));
         assert_eq!(got.data, vec![2.0, 4.0]);
         // Truncated body.
-        assert!(DatReader::new(&m[..m.len() - 1])
-            .read_matrix_f32(100)
-            .is_err());
+        assert!(matches!(
+            DatReader::new(&m[..m.len() - 1]).read_matrix_f32(100),
+            Err(DatError::Truncated { .. })
+        ));
     }
 
     #[test]
     fn bools_and_versions() {
         assert!(DatReader::new(b"1").read_bool().unwrap());
         assert!(!DatReader::new(b"0").read_bool().unwrap());
-        assert!(DatReader::new(b"x").read_bool().is_err());
-        assert!(DatReader::new(&pack(1)).expect_version("x", 1).is_ok());
+        assert!(matches!(
+            DatReader::new(b"x").read_bool(),
+            Err(DatError::BadVarint { offset: 0, .. })
+        ));
+        DatReader::new(&pack(1)).expect_version("x", 1).unwrap();
         assert!(matches!(
             DatReader::new(&pack(2)).expect_version("x", 1),
             Err(DatError::UnexpectedVersion { found: 2, .. })

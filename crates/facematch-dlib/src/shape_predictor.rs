@@ -361,13 +361,19 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(ShapePredictor::from_bytes(&[]).is_err());
+        assert!(matches!(
+            ShapePredictor::from_bytes(&[]),
+            Err(DatError::Truncated { offset: 0, .. })
+        ));
         // Version 2.
         assert!(matches!(
             ShapePredictor::from_bytes(&[0x01, 0x02]),
             Err(DatError::UnexpectedVersion { .. })
         ));
         // Version 1 then a truncated matrix.
-        assert!(ShapePredictor::from_bytes(&[0x01, 0x01, 0x81, 0x02]).is_err());
+        assert!(matches!(
+            ShapePredictor::from_bytes(&[0x01, 0x01, 0x81, 0x02]),
+            Err(DatError::Truncated { .. })
+        ));
     }
 }

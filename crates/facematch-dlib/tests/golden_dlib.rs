@@ -118,35 +118,83 @@ fn shape_predictor_matches_dlib() {
          {over2} beyond 2 px, max {max_diff} px; {:.2} ms/face",
         predict_time * 1000.0 / faces as f64
     );
-    assert!(faces >= 380, "only {faces} golden faces found");
+    assert_eq!(faces, 389, "golden faces found");
     assert!(
         lossless_mismatch.is_empty(),
         "lossless photos must match exactly:\n{}",
         lossless_mismatch.join("\n")
     );
+    // Measured with image 0.25 (zune-jpeg): 164 exact, 381 within 1 px, 2 beyond 2 px,
+    // max 6 px. Bounds just below, so a real regression fails; a JPEG decoder upgrade
+    // may move them (exact_on_pillow_pixels is the decoder-free proof).
+    assert!(exact >= 160, "only {exact}/{faces} faces exact");
+    assert!(within1 >= 378, "only {within1}/{faces} faces within 1 px");
     assert!(
-        within1 * 100 >= faces * 95,
-        "only {within1}/{faces} faces within 1 px"
-    );
-    assert!(
-        over2 <= 3 && max_diff <= 8.0,
+        over2 <= 2 && max_diff <= 6.0,
         "{over2} faces beyond 2 px, max {max_diff}"
     );
 }
 
-/// Strict check of the port on the very pixels dlib saw: set `FACEMATCH_PIL_RASTERS` to a
-/// folder made by `scripts/pillow_rasters.py` (Pillow-decoded `<row>.raw` + `<row>.dim`
-/// per golden row) and run with `--ignored`. Expect every landmark and every chip pixel
-/// to be identical.
-#[test]
-#[ignore = "needs Pillow-decoded rasters: see scripts/pillow_rasters.py"]
-fn exact_on_pillow_pixels() {
-    let dir = PathBuf::from(
-        std::env::var_os("FACEMATCH_PIL_RASTERS").expect("set FACEMATCH_PIL_RASTERS"),
+/// Opt-out for machines without python3 + Pillow: set to `1` to skip
+/// [`exact_on_pillow_pixels`]. Without it a missing Pillow fails the test.
+const SKIP_PILLOW: &str = "FACEMATCH_SKIP_PILLOW";
+
+/// The Pillow version pinned in `scripts/requirements.txt` (what `.ci/run` installs).
+fn pinned_pillow() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/requirements.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Pillow=="))
+        .unwrap_or_else(|| panic!("no Pillow== line in {}", path.display()))
+        .to_owned()
+}
+
+/// Pillow-decoded rasters of every golden row, written by `scripts/pillow_rasters.py`
+/// into a fresh folder; returns the folder and the Pillow version. Panics with what to
+/// install when python3 or Pillow is missing.
+fn pillow_rasters() -> (PathBuf, String) {
+    let python = std::env::var("FACEMATCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let hint = format!(
+        "install it with `{python} -m pip install --user -r crates/facematch-dlib/scripts/requirements.txt` \
+         (set {SKIP_PILLOW}=1 to skip this test, FACEMATCH_PYTHON to pick the interpreter)"
     );
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pillow_rasters_{}", std::process::id()));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pillow_rasters.py");
+    let run = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(faces_dir())
+        .arg(&out)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} ({e}): Pillow is needed; {hint}"));
+    assert!(
+        run.status.success(),
+        "{} failed ({}): {}\nPillow is needed; {hint}",
+        script.display(),
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let version = String::from_utf8_lossy(&run.stdout).trim().to_owned();
+    (out, version)
+}
+
+/// Strict check of the port on the very pixels dlib saw: the golden photos decoded by
+/// Pillow (as the reference was made; `scripts/pillow_rasters.py`, run here). Every
+/// landmark and every chip pixel must be identical. This is the only bit-exactness
+/// proof of the shape predictor and chip ports, so it runs by default and fails when
+/// Pillow is missing, unless `FACEMATCH_SKIP_PILLOW=1`.
+#[test]
+fn exact_on_pillow_pixels() {
+    if std::env::var_os(SKIP_PILLOW).is_some_and(|v| v == "1") {
+        eprintln!("exact_on_pillow_pixels: skipped ({SKIP_PILLOW}=1)");
+        return;
+    }
+    let (dir, pillow) = pillow_rasters();
+    let pinned = pinned_pillow();
     let sp = ShapePredictor::from_file(model_path("shape_predictor_5_face_landmarks.dat"))
         .expect("load shape predictor");
-    let (mut faces, mut exact, mut chips, mut chip_max) = (0, 0, 0, 0u8);
+    let (mut faces, mut chips, mut chip_max) = (0, 0, 0u8);
+    let mut wrong = Vec::new();
     for (i, row) in golden_rows().iter().enumerate() {
         let Some(rect) = rect_of(row) else { continue };
         let dim = std::fs::read_to_string(dir.join(format!("{i}.dim"))).unwrap();
@@ -155,14 +203,16 @@ fn exact_on_pillow_pixels() {
         let img = image::RgbImage::from_raw(wh[0], wh[1], raw).unwrap();
         let want = points_of(row);
         faces += 1;
-        if sp.predict5(&img, rect).unwrap() == want {
-            exact += 1;
+        let got = sp.predict5(&img, rect).unwrap();
+        if got != want {
+            wrong.push(format!("{}: got {got:?} want {want:?}", row["image"]));
         }
         if let Some(c) = row.get("chip_150_pad025").and_then(Value::as_str) {
             let golden = image::open(faces_dir().join("golden").join(c))
                 .unwrap()
                 .to_rgb8();
             let got = extract_image_chip(&img, &get_face_chip_details(&want, 150, 0.25));
+            assert_eq!(got.dimensions(), golden.dimensions(), "{c}");
             let m = got
                 .as_raw()
                 .iter()
@@ -173,9 +223,19 @@ fn exact_on_pillow_pixels() {
             chips += 1;
         }
     }
-    eprintln!("Pillow pixels: {exact}/{faces} exact landmarks; {chips} chips, max diff {chip_max}");
-    assert_eq!(exact, faces);
-    assert_eq!(chip_max, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+    eprintln!(
+        "Pillow {pillow} pixels: {}/{faces} exact landmarks; {chips} chips, max diff {chip_max}",
+        faces - wrong.len()
+    );
+    let pillow_note = format!("(Pillow {pillow}; the pinned one is {pinned})");
+    assert_eq!((faces, chips), (389, 40), "golden rows read");
+    assert!(
+        wrong.is_empty(),
+        "landmarks differ from dlib's on its own pixels {pillow_note}:\n{}",
+        wrong.join("\n")
+    );
+    assert_eq!(chip_max, 0, "chips differ from dlib's {pillow_note}");
 }
 
 #[test]
@@ -225,9 +285,14 @@ fn face_chips_match_dlib() {
         chip_time * 1000.0 / n as f64
     );
     assert_eq!(n, 40, "expected 40 golden chips");
+    // Measured with image 0.25 (zune-jpeg): max 4, mean 0.2247, 269 of 2,700,000
+    // channel values off by more than 2 (99.990% within 2). Bounds just above.
+    let mean = sum_diff as f64 / total_px as f64;
+    assert!(max_diff <= 4, "max channel diff {max_diff}");
+    assert!(mean < 0.23, "mean channel diff {mean:.4}");
     assert!(
-        frac_ok >= 0.99,
-        "only {:.3}% of channel values within 2",
+        over2 <= 300,
+        "{over2} channel values off by more than 2 ({:.4}% within 2)",
         frac_ok * 100.0
     );
 }

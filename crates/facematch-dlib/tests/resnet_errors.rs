@@ -73,8 +73,15 @@ fn truncated_files_are_errors() {
 fn damaged_files_are_errors() {
     let dat = read_model();
 
-    assert!(dlib_resnet_to_onnx(&[]).is_err());
-    assert!(dlib_resnet_to_onnx(&[0xff; 64]).is_err());
+    assert!(matches!(
+        dlib_resnet_to_onnx(&[]),
+        Err(DatError::Truncated { offset: 0, .. })
+    ));
+    // The first integer's control byte claims 127 bytes.
+    assert!(matches!(
+        dlib_resnet_to_onnx(&[0xff; 64]),
+        Err(DatError::BadVarint { offset: 0, .. })
+    ));
 
     let mut trailing = dat.clone();
     trailing.push(0);

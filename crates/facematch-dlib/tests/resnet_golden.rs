@@ -11,7 +11,11 @@ use ort::value::Tensor;
 
 const ORT_LIB: &str = "libonnxruntime.so.1.32.0";
 const CHIP: usize = 150;
-const TOLERANCE: f32 = 1e-4;
+/// Largest allowed difference per descriptor value. Measured: 3.3e-7 (the reference
+/// is rounded to 7 decimals, ±5e-8); the golden README expects "about 1e-4" from any
+/// faithful port, but this one is far closer, and a bound near what is measured is
+/// what catches a small regression.
+const TOLERANCE: f32 = 1e-6;
 
 fn models_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FACEMATCH_MODELS") {

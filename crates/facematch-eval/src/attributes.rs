@@ -28,10 +28,20 @@ mod tests {
     #[test]
     fn mae_and_accuracy_on_known_sets() {
         assert_eq!(age_mae(&[(10.0, 12.0), (30.0, 26.0), (5.0, 5.0)]), Ok(2.0));
-        assert!(age_mae(&[]).is_err());
-        assert!(age_mae(&[(f64::NAN, 1.0)]).is_err());
+        assert!(matches!(age_mae(&[]), Err(EvalError::NotEnoughData(_))));
+        assert!(matches!(
+            age_mae(&[(f64::NAN, 1.0)]),
+            Err(EvalError::InvalidValue(_))
+        ));
+        assert!(matches!(
+            age_mae(&[(1.0, f64::INFINITY)]),
+            Err(EvalError::InvalidValue(_))
+        ));
         let g = [(true, true), (false, true), (false, false), (true, true)];
         assert_eq!(gender_accuracy(&g), Ok(0.75));
-        assert!(gender_accuracy(&[]).is_err());
+        assert!(matches!(
+            gender_accuracy(&[]),
+            Err(EvalError::NotEnoughData(_))
+        ));
     }
 }

@@ -331,8 +331,28 @@ mod tests {
 
     #[test]
     fn too_little_data_is_refused() {
-        assert!(build_calibration(&[0.5; 10], &[0.1], &CalibrationOptions::default()).is_err());
+        let options = CalibrationOptions::default();
+        assert!(matches!(
+            build_calibration(&[0.5; 10], &[0.1], &options),
+            Err(EvalError::NotEnoughData(_))
+        ));
         let (imp, _) = uniform();
-        assert!(build_calibration(&imp, &[], &CalibrationOptions::default()).is_err());
+        assert!(matches!(
+            build_calibration(&imp, &[], &options),
+            Err(EvalError::NotEnoughData(_))
+        ));
+        // Non-finite genuine distances do not count as data.
+        assert!(matches!(
+            build_calibration(&imp, &[f64::NAN], &options),
+            Err(EvalError::NotEnoughData(_))
+        ));
+        let zero_step = CalibrationOptions {
+            step: 0.0,
+            ..CalibrationOptions::default()
+        };
+        assert!(matches!(
+            build_calibration(&imp, &[0.1], &zero_step),
+            Err(EvalError::InvalidValue(_))
+        ));
     }
 }

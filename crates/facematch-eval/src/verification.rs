@@ -300,7 +300,10 @@ mod tests {
         let r = ten_fold_accuracy(&pairs).expect("ten fold");
         assert_eq!(r.fold_accuracies[9], 0.0);
         assert!(r.fold_accuracies[..9].iter().all(|&a| a == 1.0));
-        assert!(ten_fold_accuracy(&pairs[..9]).is_err());
+        assert!(matches!(
+            ten_fold_accuracy(&pairs[..9]),
+            Err(EvalError::NotEnoughData(_))
+        ));
     }
 
     #[test]
@@ -309,8 +312,14 @@ mod tests {
         assert_eq!(accuracy_at(&pairs, 0.5).expect("acc"), 0.75);
         assert_eq!(accuracy_at(&pairs, 0.6).expect("acc"), 0.75);
         assert_eq!(accuracy_at(&pairs, 1.0).expect("acc"), 0.5);
-        assert!(accuracy_at(&[], 0.5).is_err());
-        assert!(accuracy_at(&[p(f64::NAN, true)], 0.5).is_err());
+        assert!(matches!(
+            accuracy_at(&[], 0.5),
+            Err(EvalError::NotEnoughData(_))
+        ));
+        assert!(matches!(
+            accuracy_at(&[p(f64::NAN, true)], 0.5),
+            Err(EvalError::InvalidValue(_))
+        ));
     }
 
     #[test]
@@ -335,8 +344,18 @@ mod tests {
             p(1.0, true),
         ];
         assert!((accuracy_at(&pairs, 0.0).expect("acc") - 2.0 / 3.0).abs() < 1e-12);
-        let t = best_threshold(&pairs).expect("best");
-        assert!(t.is_finite() && t <= 1.0, "{t}");
+        // Candidates: "accept ≥ 1.0" (right on the impostor and the scored genuine
+        // pair: 2 of 3) and "accept none" (1 of 3); −∞ is never one. No finite
+        // neighbour below 1.0, so no midpoint: the threshold is 1.0 itself.
+        assert_eq!(best_threshold(&pairs).expect("best"), 1.0);
+        // Even where accepting everything (−∞) would be right most often, it is not
+        // chosen: two failed genuine pairs and one impostor at 1.0 leave "accept none".
+        let pairs = [
+            p(f64::NEG_INFINITY, true),
+            p(f64::NEG_INFINITY, true),
+            p(1.0, false),
+        ];
+        assert_eq!(best_threshold(&pairs).expect("best"), f64::INFINITY);
     }
 
     #[test]
@@ -349,7 +368,10 @@ mod tests {
         assert_eq!(roc_auc(&perfect).expect("auc"), 1.0);
         let inverted = [p(0.0, true), p(1.0, false)];
         assert_eq!(roc_auc(&inverted).expect("auc"), 0.0);
-        assert!(roc_auc(&[p(1.0, true)]).is_err());
+        assert!(matches!(
+            roc_auc(&[p(1.0, true)]),
+            Err(EvalError::NotEnoughData(_))
+        ));
     }
 
     #[test]

@@ -225,7 +225,13 @@ mod tests {
             Err(FaceApiError::Manifest(_))
         ));
         let odd = r#"[{"weights":[{"name":"a","shape":[1],"dtype":"int32"}]}]"#;
-        assert!(read_weights(odd.as_bytes(), &[0; 4]).is_err());
-        assert!(read_weights(b"not json", &[]).is_err());
+        assert!(matches!(
+            read_weights(odd.as_bytes(), &[0; 4]),
+            Err(FaceApiError::Manifest(_))
+        ));
+        assert!(matches!(
+            read_weights(b"not json", &[]),
+            Err(FaceApiError::Manifest(_))
+        ));
     }
 }

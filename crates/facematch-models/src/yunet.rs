@@ -7,6 +7,9 @@ use facematch_core::PipelineError;
 use facematch_engine::{InferenceModel, Tensor};
 use image::RgbImage;
 
+use crate::chw::ChwFormat;
+use crate::error::detector;
+
 /// Side of YuNet's square input.
 pub const INPUT_SIZE: u32 = 640;
 const STRIDES: [usize; 3] = [8, 16, 32];
@@ -52,9 +55,7 @@ impl YunetDetector {
                     .output_names()
                     .iter()
                     .position(|n| *n == name)
-                    .ok_or_else(|| {
-                        PipelineError::Detector(format!("YuNet output {name} missing"))
-                    })?;
+                    .ok_or_else(|| detector(format!("YuNet output {name} missing")))?;
             }
         }
         Ok(Self {
@@ -73,7 +74,7 @@ impl YunetDetector {
             let get = |k: usize, width: usize| -> Result<&[f32], PipelineError> {
                 let t = &out[self.outputs[k][s]];
                 if t.data.len() != cells * width {
-                    return Err(PipelineError::Detector(format!(
+                    return Err(detector(format!(
                         "YuNet output {k}/{stride} has {} values, expected {}",
                         t.data.len(),
                         cells * width
@@ -127,17 +128,9 @@ pub fn preprocess(image: &RgbImage) -> (Tensor, Letterbox) {
     let lb = Letterbox::fit(w, h, INPUT_SIZE);
     let resized = crate::resize::resize_rgb(image, lb.scaled_width, lb.scaled_height);
     let side = INPUT_SIZE as usize;
-    let plane = side * side;
-    let mut data = vec![0f32; 3 * plane];
-    let (px, py) = (lb.pad_x as usize, lb.pad_y as usize);
-    for (y, row) in resized.rows().enumerate() {
-        let base = (y + py) * side + px;
-        for (x, p) in row.enumerate() {
-            data[base + x] = f32::from(p[2]);
-            data[plane + base + x] = f32::from(p[1]);
-            data[2 * plane + base + x] = f32::from(p[0]);
-        }
-    }
+    let mut data = vec![0f32; 3 * side * side];
+    let offset = (lb.pad_x as usize, lb.pad_y as usize);
+    ChwFormat::RAW_BGR.pack_into(&resized, &mut data, (side, side), offset);
     (
         Tensor {
             shape: vec![1, 3, side, side],
@@ -154,10 +147,7 @@ impl FaceDetector for YunetDetector {
             return Ok(Vec::new());
         }
         let (input, lb) = preprocess(image);
-        let out = self
-            .model
-            .run(&input)
-            .map_err(|e| PipelineError::Detector(e.to_string()))?;
+        let out = self.model.run(&input).map_err(detector)?;
         let Candidates {
             boxes,
             scores,

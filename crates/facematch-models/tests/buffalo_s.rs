@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use common::{load, pairs};
 use facematch_core::{CompareOptions, Pipeline, Status};
-use facematch_engine::{ModelStore, BUFFALO_S_RECOGNIZER};
+use facematch_fetch::{ModelStore, BUFFALO_S_RECOGNIZER};
 use facematch_models::arcface::Preprocessing;
 use facematch_models::{load_pipeline, AgeModel, Bundle, BundleOptions, CustomModel, ModelError};
 
@@ -57,7 +57,8 @@ fn score(p: &Pipeline, a: &str, b: &str) -> (Status, Option<u8>) {
             &load(b).expect(b),
             &CompareOptions::default(),
         )
-        .expect("compare");
+        .expect("compare")
+        .face_match;
     (r.status, r.score)
 }
 
@@ -114,7 +115,7 @@ fn a_custom_model_with_the_buffalo_s_table_scores_exactly_as_buffalo_s() {
     let provisional = load_pipeline(
         &options(Bundle::Custom(custom(None, Preprocessing::Arcface112))),
         &mut |e| {
-            if let facematch_engine::fetch::FetchEvent::Notice(n) = e {
+            if let facematch_fetch::FetchEvent::Notice(n) = e {
                 notices.push(n);
             }
         },
@@ -197,10 +198,10 @@ fn bundle_names_parse() {
         let files = Bundle::BuffaloS.files(age);
         assert!(files.contains(&BUFFALO_S_RECOGNIZER));
         let count = |role| files.iter().filter(|f| f.role == role).count();
-        assert_eq!(count(facematch_engine::ModelRole::Recognizer), 1);
+        assert_eq!(count(facematch_fetch::ModelRole::Recognizer), 1);
         // face-api.js's net comes as two files (manifest + weights), dlib's as one.
         let ages = if age == AgeModel::Dlib { 1 } else { 2 };
-        assert_eq!(count(facematch_engine::ModelRole::Age), ages);
+        assert_eq!(count(facematch_fetch::ModelRole::Age), ages);
         assert_eq!(
             Bundle::Default.files(age).len(),
             files.len(),

@@ -78,7 +78,8 @@ fn every_fixture_gets_its_expected_outcome() {
         };
         let result = p
             .compare(&input, &reference, &options)
-            .expect("pipeline runs");
+            .expect("pipeline runs")
+            .face_match;
         let tags: Vec<WarningTag> = result.warnings.iter().map(|w| w.risk).collect();
         match row.expect.as_str() {
             e if e.starts_with("NO_REFERENCE_IMAGE") => {
@@ -129,7 +130,7 @@ fn fixture_pairs_same_photo_scores_high_and_others_low() {
             rotate,
             ..CompareOptions::default()
         };
-        let r = p.compare(&a, &b, &options).expect("compare");
+        let r = p.compare(&a, &b, &options).expect("compare").face_match;
         let score = r
             .score
             .unwrap_or_else(|| panic!("{left} vs {right}: no score ({:?})", r.warnings));
@@ -155,8 +156,14 @@ fn the_collage_compares_its_largest_face_hopper() {
     let hopper = load("fixtures/one_face_hopper.jpg").expect("hopper");
     let astronaut = load("fixtures/one_face_astronaut.png").expect("astronaut");
     let opts = CompareOptions::default();
-    let with_hopper = p.compare(&collage, &hopper, &opts).expect("compare");
-    let with_astronaut = p.compare(&collage, &astronaut, &opts).expect("compare");
+    let with_hopper = p
+        .compare(&collage, &hopper, &opts)
+        .expect("compare")
+        .face_match;
+    let with_astronaut = p
+        .compare(&collage, &astronaut, &opts)
+        .expect("compare")
+        .face_match;
     assert_eq!(with_hopper.status, Status::Approved);
     assert_eq!(with_astronaut.status, Status::Declined);
     // Hopper 640×750 at (40,75): the first entity is her box.

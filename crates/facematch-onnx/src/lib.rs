@@ -193,24 +193,9 @@ mod tests {
         let mut g = GraphBuilder::new();
         let a = g.fresh("x");
         let b = g.fresh("x");
-        assert_ne!(a, b);
+        assert_eq!((a.as_str(), b.as_str()), ("x_1", "x_2"));
     }
 
-    #[test]
-    fn a_model_carries_its_graph_name_and_initializer_bytes() {
-        let mut g = GraphBuilder::new();
-        let w = g.init_f32("w", &[2], &[1.5, -2.0]);
-        g.node("Mul", &["x", &w], "y", &[]);
-        let bytes = g.finish(
-            "tiny",
-            &[("x", &[Dim::Named("N"), Dim::Fixed(2)])],
-            &[("y", &[Dim::Named("N"), Dim::Fixed(2)])],
-            ("test", "0"),
-        );
-        let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-        assert!(contains(b"tiny"));
-        assert!(contains(&1.5f32.to_le_bytes()));
-        assert!(contains(&(-2.0f32).to_le_bytes()));
-        assert!(contains(b"Mul"));
-    }
+    // That a written model loads and computes in ONNX Runtime:
+    // tests/runs_in_onnx_runtime.rs.
 }

@@ -5,10 +5,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use facematch_store::{AuthError, KeyRecord, Store};
+use facematch_store::KeyRecord;
 
-use crate::error::ApiError;
-use crate::state::{blocking, AppState};
+use crate::error::{ApiError, Fault};
+use crate::state::AppState;
 
 /// The header carrying the API key, as Didit names it.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -31,16 +31,11 @@ impl FromRequestParts<AppState> for ApiKey {
             return Err(ApiError::MissingKey);
         }
         let presented = presented.to_owned();
-        let store = state.store().clone();
         let now = time::OffsetDateTime::now_utc();
-        match blocking(move || store.authenticate(&presented, now)).await? {
-            Ok(record) => Ok(ApiKey(record)),
-            Err(AuthError::Missing) => Err(ApiError::MissingKey),
-            Err(AuthError::Unknown) => Err(ApiError::InvalidKey),
-            Err(AuthError::Revoked) => Err(ApiError::RevokedKey),
-            Err(AuthError::Expired) => Err(ApiError::ExpiredKey),
-            Err(AuthError::Store(e)) => Err(ApiError::internal(e)),
-        }
+        let record = state
+            .with_store(move |store| store.authenticate(&presented, now))
+            .await?;
+        Ok(ApiKey(record))
     }
 }
 
@@ -84,24 +79,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 /// when the request ends in a 200; [`refund`](Self::refund) it otherwise. If the
 /// request is dropped half-way (client gone, timeout), `Drop` gives it back.
 pub struct CreditReservation {
-    store: Store,
+    state: AppState,
     key_id: String,
     settled: bool,
 }
 
 impl CreditReservation {
     /// Takes one credit atomically; [`ApiError::NoCredits`] (403) when none is left.
+    /// The key was just authenticated: any refusal of the store here is a fault.
     pub async fn take(state: &AppState, key_id: &str) -> Result<Self, ApiError> {
-        let store = state.store().clone();
         let id = key_id.to_owned();
-        let taken = blocking(move || store.reserve_credit(&id))
-            .await?
-            .map_err(ApiError::internal)?;
+        let taken = state
+            .with_store(move |store| store.reserve_credit(&id).map_err(Fault::Store))
+            .await?;
         if !taken {
             return Err(ApiError::NoCredits);
         }
         Ok(Self {
-            store: state.store().clone(),
+            state: state.clone(),
             key_id: key_id.to_owned(),
             settled: false,
         })
@@ -116,12 +111,14 @@ impl CreditReservation {
     /// reads its balance right after the error sees it restored.
     pub async fn refund(mut self) {
         self.settled = true;
-        let store = self.store.clone();
         let key_id = std::mem::take(&mut self.key_id);
-        match blocking(move || store.refund_credit(&key_id)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "credit refund failed"),
-            Err(e) => tracing::error!(error = %e, "credit refund task failed"),
+        let refunded = self
+            .state
+            .with_store(move |store| store.refund_credit(&key_id).map_err(Fault::Store))
+            .await;
+        if let Err(e) = refunded {
+            // Not a response: logged here, with its cause.
+            tracing::error!(error = %crate::middleware::ErrorChain(&e), "credit refund failed");
         }
     }
 }
@@ -131,7 +128,7 @@ impl Drop for CreditReservation {
         if self.settled {
             return;
         }
-        let store = self.store.clone();
+        let store = self.state.store().clone();
         let key_id = std::mem::take(&mut self.key_id);
         let refund = move || {
             if let Err(e) = store.refund_credit(&key_id) {

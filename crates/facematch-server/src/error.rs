@@ -1,17 +1,30 @@
-//! The one error type of the HTTP layer and its mapping onto responses.
+//! The one error type of the HTTP layer and the only place errors become responses.
 //!
 //! When to use what: handlers and extractors return [`ApiError`]; every failure a
 //! client can cause has its own variant, and [`ApiError::status_and_code`] is the single
-//! table from variant to HTTP status and stable machine-readable `code`. Faults of the
-//! server itself (the store, the models, a task that died) are [`ApiError::Internal`]:
-//! the details go to the log, the client only sees a generic message — internals never
-//! leak into a response. The body is always the contract's
-//! `{"detail": "...", "code": "..."}`.
+//! table from variant to HTTP status and stable machine-readable `code`. The errors of
+//! the layers below (store, key check, e-mail code, pipeline, mailer, JSON and multipart
+//! rejections) become an `ApiError` through the `From` impls here, and nowhere else.
+//!
+//! Faults of the server itself (the store, the models, a task that died) are
+//! [`ApiError::Internal`], which keeps its cause as a [`Fault`] source: the client only
+//! sees a generic message — internals never leak into a response — and the cause, with
+//! its whole source chain, is logged once by [`crate::middleware::log_faults`] (this
+//! module does not log). The body is always the contract's `{"detail": "...", "code":
+//! "..."}`.
 
+use std::sync::Arc;
+
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use facematch_core::{CompareError, PipelineError};
 use facematch_imageio::ImageError;
+use facematch_store::{AuthError, StoreError, VerifyError, MAX_OTP_ATTEMPTS};
 use serde::Serialize;
+
+use crate::mail::MailError;
 
 /// The error body of every non-2xx response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -85,9 +98,9 @@ pub enum ApiError {
     /// A request the store refused for a reason safe to show (bad e-mail, short password…).
     #[error("{0}")]
     BadRequest(String),
-    /// A service we depend on (the SMTP server) failed.
+    /// A service we depend on (the SMTP server) failed; the cause is logged, never sent.
     #[error("could not deliver the verification code; try again later")]
-    Upstream(String),
+    Upstream(#[source] MailError),
     /// The resource does not exist (or belongs to another key).
     #[error("{0}")]
     NotFound(String),
@@ -120,9 +133,34 @@ pub enum ApiError {
     /// The request did not finish within the configured time.
     #[error("the request took longer than {0} s")]
     Timeout(u64),
-    /// A fault of the server; the string is logged, never sent.
+    /// A fault of the server; the cause is logged, never sent.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[from] Fault),
+}
+
+/// What went wrong inside the server when a request ends in a 500: kept as the
+/// [`ApiError::Internal`] source so that the log shows the whole chain.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    /// The store failed (or refused something the server itself built).
+    #[error("the store failed")]
+    Store(#[source] StoreError),
+    /// A model or the inference runtime failed.
+    #[error("the face pipeline failed")]
+    Pipeline(#[from] PipelineError),
+    /// A blocking task died (it panicked, or the runtime is shutting down).
+    #[error("a worker task failed")]
+    Task(#[from] tokio::task::JoinError),
+    /// The worker pool's semaphore was closed (never happens while the server runs).
+    #[error("the worker pool is closed")]
+    PoolClosed(#[from] tokio::sync::AcquireError),
+    /// The metrics could not be rendered.
+    #[error("rendering the metrics failed")]
+    Metrics(#[from] prometheus::Error),
+    /// A request handler panicked (caught by `CatchPanicLayer`; the message is not kept,
+    /// it could hold internals).
+    #[error("a request handler panicked")]
+    Panic,
 }
 
 impl ApiError {
@@ -170,20 +208,22 @@ impl ApiError {
         }
     }
 
-    /// Wraps a server-side fault.
-    pub fn internal(err: impl std::fmt::Display) -> Self {
-        ApiError::Internal(err.to_string())
+    /// Whether this error hides a cause an operator must see (a fault of the server or
+    /// of a service it depends on): such errors travel to the log with the response.
+    fn has_hidden_cause(&self) -> bool {
+        matches!(self, ApiError::Internal(_) | ApiError::Upstream(_))
     }
 }
+
+/// An error whose cause the client does not see, carried in the response's extensions
+/// from [`ApiError::into_response`] to the one middleware that logs it
+/// ([`crate::middleware::log_faults`]).
+#[derive(Debug, Clone)]
+pub struct HiddenCause(pub Arc<ApiError>);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        match &self {
-            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
-            ApiError::Upstream(detail) => tracing::warn!(%detail, "upstream failure"),
-            _ => {}
-        }
         let body = ErrorBody {
             detail: self.to_string(),
             code,
@@ -194,6 +234,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if self.has_hidden_cause() {
+            response
+                .extensions_mut()
+                .insert(HiddenCause(Arc::new(self)));
+        }
         response
     }
 }
@@ -201,6 +246,123 @@ impl IntoResponse for ApiError {
 /// The JSON of a handler panic caught by `CatchPanicLayer`: a 500 in the contract's
 /// error shape, without the panic message (which could hold internals).
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    ApiError::Internal("handler panicked".into()).into_response()
+    ApiError::Internal(Fault::Panic).into_response()
+}
+
+/// The status of each store error, in one place: `Invalid`, `NotFound` and `Conflict`
+/// describe the client's request and keep their (client-safe) message; anything else is
+/// a fault. Where the server itself built what the store refused (saving a decision,
+/// taking a credit), the caller maps with [`Fault::Store`] instead: any refusal is then
+/// ours.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(m) => ApiError::BadRequest(m),
+            StoreError::NotFound(m) => ApiError::NotFound(m),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            other => ApiError::Internal(Fault::Store(other)),
+        }
+    }
+}
+
+/// A rejected key is a 401; a store that failed while checking it, a 500.
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing => ApiError::MissingKey,
+            AuthError::Unknown => ApiError::InvalidKey,
+            AuthError::Revoked => ApiError::RevokedKey,
+            AuthError::Expired => ApiError::ExpiredKey,
+            AuthError::Store(e) => ApiError::Internal(Fault::Store(e)),
+        }
+    }
+}
+
+/// A failed e-mail verification: a 400 with a stable code the client can act on.
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::NoPendingCode => ApiError::Verification {
+                code: "no_pending_code",
+                detail: "no pending verification code for this e-mail; register first".into(),
+            },
+            VerifyError::Expired => ApiError::Verification {
+                code: "code_expired",
+                detail: "the verification code expired; register again for a new one".into(),
+            },
+            VerifyError::TooManyAttempts => ApiError::Verification {
+                code: "too_many_attempts",
+                detail: format!("{MAX_OTP_ATTEMPTS} wrong attempts; register again for a new code"),
+            },
+            VerifyError::WrongCode { attempts_left } => ApiError::Verification {
+                code: "invalid_code",
+                detail: format!("wrong verification code ({attempts_left} attempts left)"),
+            },
+            VerifyError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A model or runtime failure is ours (500).
+impl From<PipelineError> for ApiError {
+    fn from(e: PipelineError) -> Self {
+        ApiError::Internal(Fault::Pipeline(e))
+    }
+}
+
+/// A part that does not decode is the client's 400, naming the part; a pipeline
+/// failure is ours.
+impl From<CompareError> for ApiError {
+    fn from(e: CompareError) -> Self {
+        match e {
+            CompareError::Decode { side, source } => ApiError::Image {
+                field: side.field(),
+                source,
+            },
+            CompareError::Pipeline(e) => e.into(),
+        }
+    }
+}
+
+/// The SMTP server failed: a 502 that names no internals.
+impl From<MailError> for ApiError {
+    fn from(e: MailError) -> Self {
+        ApiError::Upstream(e)
+    }
+}
+
+/// A blocking task that died is ours (500).
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::Internal(Fault::Task(e))
+    }
+}
+
+/// A JSON body over the route's limit is a 413; anything else wrong with it a 400.
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge
+        } else {
+            ApiError::Json(e.body_text())
+        }
+    }
+}
+
+/// A request that is not `multipart/form-data` (or has no boundary) is a 400.
+impl From<MultipartRejection> for ApiError {
+    fn from(e: MultipartRejection) -> Self {
+        ApiError::Multipart(e.body_text())
+    }
+}
+
+/// A multipart body cut by the body limit is a 413; any other broken body a 400.
+impl From<MultipartError> for ApiError {
+    fn from(e: MultipartError) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge
+        } else {
+            ApiError::Multipart(e.body_text())
+        }
+    }
 }

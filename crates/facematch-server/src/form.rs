@@ -8,18 +8,17 @@
 use std::collections::HashSet;
 
 use axum::body::Bytes;
-use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::multipart::Field;
 use axum::extract::Multipart;
-use axum::http::StatusCode;
 use facematch_core::score::threshold_for_fmr;
-use facematch_core::{CompareOptions, MAX_IMAGE_BYTES};
+use facematch_core::{CompareOptions, Side, MAX_IMAGE_BYTES};
 
 use crate::error::ApiError;
 
 /// `user_image`.
-pub const USER_IMAGE: &str = "user_image";
+pub const USER_IMAGE: &str = Side::User.field();
 /// `ref_image`.
-pub const REF_IMAGE: &str = "ref_image";
+pub const REF_IMAGE: &str = Side::Reference.field();
 /// `face_match_score_decline_threshold`.
 pub const DECLINE_THRESHOLD: &str = "face_match_score_decline_threshold";
 /// `face_match_score_review_threshold` (beyond the contract).
@@ -70,7 +69,7 @@ pub async fn read_form(mut multipart: Multipart) -> Result<FaceMatchForm, ApiErr
     let mut rotate = None;
     let mut save = None;
     let mut vendor_data = None;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(field) = multipart.next_field().await? {
         // A part without a name cannot be one of ours: ignored like unknown fields.
         let Some(name) = field.name().map(str::to_owned) else {
             continue;
@@ -151,19 +150,10 @@ pub async fn read_form(mut multipart: Multipart) -> Result<FaceMatchForm, ApiErr
     })
 }
 
-/// Maps a multipart failure: the body limit is a 413, anything else a broken body (400).
-pub fn multipart_error(err: MultipartError) -> ApiError {
-    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::BodyTooLarge
-    } else {
-        ApiError::Multipart(err.body_text())
-    }
-}
-
 /// Reads an image part chunk by chunk, refusing it as soon as it passes 5 MiB.
 async fn read_image(mut field: Field<'_>, name: &'static str) -> Result<Bytes, ApiError> {
     let mut buf = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+    while let Some(chunk) = field.chunk().await? {
         if buf.len() + chunk.len() > MAX_IMAGE_BYTES {
             return Err(ApiError::FileTooLarge {
                 field: name,
@@ -178,7 +168,7 @@ async fn read_image(mut field: Field<'_>, name: &'static str) -> Result<Bytes, A
 /// Reads a text part (at most a few KiB) as UTF-8.
 async fn read_text(mut field: Field<'_>, name: &'static str) -> Result<String, ApiError> {
     let mut buf = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+    while let Some(chunk) = field.chunk().await? {
         if buf.len() + chunk.len() > MAX_TEXT_BYTES {
             return Err(ApiError::InvalidField {
                 field: name,

@@ -1,12 +1,14 @@
-//! The OpenAPI 3 document, assembled by utoipa from the handlers' `#[utoipa::path]`
-//! annotations and the request/response types' `ToSchema` derives.
+//! The parts of the OpenAPI 3 document that belong to no single route: its title, tags,
+//! the `x-api-key` scheme, the shared schemas, and the error responses several routes
+//! share. The paths come from the routes themselves ([`crate::router`] registers each
+//! handler once, with its `#[utoipa::path]`).
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{accounts, billing, decisions, face_match, ops};
+use crate::error::ErrorBody;
 
-/// The API description.
+/// The document without its paths: [`crate::router`] adds them.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -14,20 +16,8 @@ use crate::routes::{accounts, billing, decisions, face_match, ops};
         description = "Self-hosted face match, compatible with Didit's Face Match API (v3). \
                        Send your key in the `x-api-key` header."
     ),
-    paths(
-        face_match::face_match,
-        decisions::get_decision,
-        decisions::review_queue,
-        decisions::update_status,
-        accounts::register,
-        accounts::verify_email,
-        billing::balance,
-        billing::top_up,
-        ops::health,
-        ops::metrics,
-    ),
     components(schemas(
-        crate::error::ErrorBody,
+        ErrorBody,
         facematch_core::FaceMatch,
         facematch_core::ImageFaces,
         facematch_core::Entity,
@@ -61,7 +51,12 @@ impl Modify for KeyHeader {
     }
 }
 
-/// The document served at `/openapi.json`.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}
+/// The 401 of every route behind an API key (documentation only).
+#[derive(utoipa::IntoResponses)]
+#[response(status = 401, description = "Bad key")]
+pub struct BadKey(pub ErrorBody);
+
+/// The 404 of the routes that name a saved decision (documentation only).
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, description = "Unknown, not saved, or another key's")]
+pub struct NoSuchDecision(pub ErrorBody);

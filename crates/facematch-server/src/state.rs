@@ -10,7 +10,7 @@ use facematch_store::Store;
 use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, Fault};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
@@ -140,7 +140,8 @@ impl AppState {
     /// admitted only if a worker or a queue place is free (else [`ApiError::Busy`], a 429
     /// at once), then waits for a worker. Both permits move into the blocking task, so
     /// a request that times out or whose client goes away keeps its worker busy until
-    /// the computation really ends: capacity is never over-committed.
+    /// the computation really ends: capacity is never over-committed. `work` runs inside
+    /// the request's span, so the pipeline's stage spans nest under the request.
     pub async fn run_bounded<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -164,13 +165,29 @@ impl AppState {
             .clone()
             .acquire_owned()
             .await
-            .map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || {
+            .map_err(Fault::from)?;
+        in_request_span(move || {
             let _permits = (admitted, worker, queued_gauge);
             work()
         })
         .await
-        .map_err(|e| ApiError::internal(format!("worker task failed: {e}")))
+    }
+
+    /// Runs a short synchronous store `call` on the blocking pool (SQLite does file I/O
+    /// and waits on its mutex, which must not stall the async workers), inside the
+    /// request's span. Its error becomes an [`ApiError`] through the `From` table in
+    /// [`crate::error`]; a call whose refusals are the server's own fault maps them with
+    /// [`Fault::Store`] first.
+    pub async fn with_store<T, E, F>(&self, call: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        E: Into<ApiError> + Send + 'static,
+        F: FnOnce(&Store) -> Result<T, E> + Send + 'static,
+    {
+        let store = self.store().clone();
+        in_request_span(move || call(&store))
+            .await?
+            .map_err(Into::into)
     }
 }
 
@@ -183,14 +200,14 @@ impl Drop for GaugeGuard {
     }
 }
 
-/// Runs a short synchronous store call on the blocking pool: SQLite does file I/O and
-/// waits on its mutex, which must not stall the async workers.
-pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+/// Runs `f` on the blocking pool inside the caller's tracing span (a span does not
+/// follow a task across `spawn_blocking` by itself).
+async fn in_request_span<T, F>(f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))
+    let span = tracing::Span::current();
+    let result = tokio::task::spawn_blocking(move || span.in_scope(f)).await?;
+    Ok(result)
 }

@@ -349,7 +349,11 @@ async fn face_matches_are_rate_limited_per_key() {
 /// A live server with connect info (client addresses) on a free port.
 async fn live(
     tweak: impl FnOnce(&mut ServerConfig),
-) -> (SocketAddr, Outbox, tokio::sync::oneshot::Sender<()>) {
+) -> (
+    SocketAddr,
+    Outbox,
+    facematch_testkit::LiveServer<facematch_server::ServerError>,
+) {
     let mut config = ServerConfig {
         workers: Some(1),
         ..ServerConfig::default()
@@ -359,15 +363,8 @@ async fn live(
     let store = Store::open_in_memory().expect("store");
     let state =
         AppState::with_mailer(config, store, Mailer::Memory(outbox.clone())).expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(facematch_server::serve_on(listener, state, async {
-        let _ = stopped.await;
-    }));
-    (addr, outbox, stop)
+    let server = common::serve_state(state).await;
+    (server.addr(), outbox, server)
 }
 
 /// `POST /register/` over a socket bound to `from` (any 127.x.y.z is loopback on Linux).
@@ -402,7 +399,7 @@ async fn register_from(from: [u8; 4], server: SocketAddr, email: &str) -> (u16, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_ups_are_rate_limited_per_client_ip_over_a_socket() {
     let _ = logs();
-    let (addr, outbox, stop) = live(|c| c.register_per_hour = 2).await;
+    let (addr, outbox, mut server) = live(|c| c.register_per_hour = 2).await;
     let a = [127, 0, 0, 1];
     let b = [127, 0, 0, 2];
     for i in 0..2 {
@@ -429,7 +426,7 @@ async fn sign_ups_are_rate_limited_per_client_ip_over_a_socket() {
     // Another address is not affected.
     let (status, _, text) = register_from(b, addr, "b0@example.com").await;
     assert_eq!(status, 201, "{text}");
-    let _ = stop.send(());
+    server.stop();
 }
 
 // ---------------------------------------------------------------------------------

@@ -653,7 +653,7 @@ async fn review_flow_in_review_then_patch_with_history() {
     let queue = app.json("GET", "/v3/review-queue/", Some(&key), None).await;
     assert_eq!(queue.json["results"], json!([]));
     // The store agrees (sanity check of the enum the handler used).
-    assert_eq!(ReviewStatus::Approved.as_str(), "Approved");
+    assert_eq!(ReviewStatus::Approved.to_string(), "Approved");
 }
 
 #[tokio::test]

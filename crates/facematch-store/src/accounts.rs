@@ -4,14 +4,17 @@
 //! it, so what keeps it safe is the attempt limit and the expiry, both enforced here in the same
 //! transaction that checks the code.
 
+use std::fmt;
+
 use argon2::password_hash::PasswordHasher;
 use argon2::Argon2;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
 use crate::random::{random_string, OTP_ALPHABET};
 use crate::{
-    db, keys, CreatedKey, NewKey, OtpCode, Store, StoreError, VerifyError, MAX_OTP_ATTEMPTS,
+    db, keys, CreatedKey, NewKey, Store, StoreError, VerifyError, MAX_OTP_ATTEMPTS,
     MIN_PASSWORD_CHARS, OTP_TTL,
 };
 
@@ -21,6 +24,30 @@ pub(crate) const OTP_LEN: usize = 6;
 const MAX_EMAIL_LEN: usize = 254;
 /// Longest password accepted: bounds the hashing work a single request can cause.
 const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A plaintext e-mail verification code, returned once by [`Store::register`] so it can be sent.
+/// Only its hash is stored. `Debug` is redacted so it cannot leak through a stray log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OtpCode(String);
+
+impl OtpCode {
+    /// The code itself (6 characters), for the e-mail body or the server log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl ExposeSecret<str> for OtpCode {
+    fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for OtpCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OtpCode([REDACTED])")
+    }
+}
 
 /// Trims and lower-cases an e-mail address and checks its shape: one `@`, a non-empty local part,
 /// a dotted domain, no whitespace or control characters. Deliverability is what the code proves.

@@ -4,8 +4,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use facematch_core::Status;
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, Row};
+use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use crate::{migrations, Store, StoreError};
@@ -99,10 +101,17 @@ pub(crate) fn opt_time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option
     .transpose()
 }
 
-/// Reads a JSON text column.
-pub(crate) fn json_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<serde_json::Value> {
+/// Reads a JSON text column into its type.
+pub(crate) fn json_col<T: DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let s: String = row.get(idx)?;
     serde_json::from_str(&s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+}
+
+/// Reads a status column (spelled as [`Status`]'s `Display`).
+pub(crate) fn status_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Status> {
+    let s: String = row.get(idx)?;
+    s.parse()
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
 }
 

@@ -1,35 +1,137 @@
 //! Saved face-match decisions and their review history. Images are never stored.
+//!
+//! A decision is kept as the typed [`FaceMatch`] it was answered with, serialized as JSON in the
+//! `face_match` column; a reviewer's verdict changes its [`Status`] and the whole object is written
+//! again. The `status`, `score` and `warnings` columns repeat parts of it for SQL (the review queue
+//! filters on `status`) and are written from it, never read back into a decision. Statuses are
+//! spelled by serde ([`Status`]'s `Display`/`FromStr`); the schema's CHECK lists the same
+//! spellings, which a test holds equal.
 
+use facematch_core::{FaceMatch, Status};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::db::{self, Violation};
-use crate::{ReviewStatus, SavedDecision, StatusChange, Store, StoreError};
+use crate::{Store, StoreError};
 
-/// Statuses a saved decision may have (mirrors the CHECK in the schema).
-const STATUSES: [&str; 3] = ["Approved", "Declined", "In Review"];
+/// A decision a reviewer may set on a saved request: the [`Status`]es other than `In Review`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Status", try_from = "Status")]
+pub enum ReviewStatus {
+    /// Accept the match.
+    Approved,
+    /// Reject the match.
+    Declined,
+}
 
-/// Status of decisions waiting for a reviewer.
-const IN_REVIEW: &str = "In Review";
+impl From<ReviewStatus> for Status {
+    fn from(s: ReviewStatus) -> Self {
+        match s {
+            ReviewStatus::Approved => Status::Approved,
+            ReviewStatus::Declined => Status::Declined,
+        }
+    }
+}
+
+impl TryFrom<Status> for ReviewStatus {
+    type Error = StoreError;
+
+    /// `Approved` and `Declined`; `In Review` is not a verdict (`Invalid`).
+    fn try_from(s: Status) -> Result<Self, Self::Error> {
+        match s {
+            Status::Approved => Ok(ReviewStatus::Approved),
+            Status::Declined => Ok(ReviewStatus::Declined),
+            Status::InReview => Err(not_a_verdict(&s.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for ReviewStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Status::from(*self).fmt(f)
+    }
+}
+
+impl std::str::FromStr for ReviewStatus {
+    type Err = StoreError;
+
+    /// Parses exactly `"Approved"` or `"Declined"` (case-sensitive, as the API is).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse::<Status>()
+            .map_err(|_| not_a_verdict(s))
+            .and_then(ReviewStatus::try_from)
+    }
+}
+
+fn not_a_verdict(s: &str) -> StoreError {
+    StoreError::Invalid(format!(
+        "new_status must be \"Approved\" or \"Declined\", got {s:?}"
+    ))
+}
+
+/// One entry of a saved decision's history: a status change made by a reviewer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// Status before the change.
+    pub from: Status,
+    /// Status after the change.
+    pub to: Status,
+    /// The reviewer's note, if any.
+    pub comment: Option<String>,
+    /// When the change was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// A saved face-match decision (never the images).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedDecision {
+    /// The request id (UUID) returned to the client.
+    pub request_id: String,
+    /// Id of the key that made the request; only that key can read or update it.
+    pub key_id: String,
+    /// The `face_match` object as returned (status, score, entities, warnings); its status
+    /// follows reviews, so it is the decision's current [`Status`].
+    pub face_match: FaceMatch,
+    /// `face_match_score_decline_threshold` used for the decision.
+    pub decline_threshold: f64,
+    /// `face_match_score_review_threshold`, if one was given.
+    pub review_threshold: Option<f64>,
+    /// The client's `vendor_data`, if any.
+    pub vendor_data: Option<String>,
+    /// When the request was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the decision last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Reviewer status changes, oldest first.
+    pub history: Vec<StatusChange>,
+}
+
+impl SavedDecision {
+    /// The decision's current status (the original one, or the last reviewer's).
+    pub fn status(&self) -> Status {
+        self.face_match.status
+    }
+}
 
 /// Columns read by [`decision_from_row`], in order.
-const DECISION_COLUMNS: &str = "request_id, key_id, status, score, decline_threshold, \
-     review_threshold, warnings, face_match, vendor_data, created_at, updated_at";
+const DECISION_COLUMNS: &str = "request_id, key_id, face_match, decline_threshold, \
+     review_threshold, vendor_data, created_at, updated_at";
 
 /// Reads a decision row; `history` is filled separately.
 fn decision_from_row(row: &Row<'_>) -> rusqlite::Result<SavedDecision> {
     Ok(SavedDecision {
         request_id: row.get(0)?,
         key_id: row.get(1)?,
-        status: row.get(2)?,
-        score: row.get(3)?,
-        decline_threshold: row.get(4)?,
-        review_threshold: row.get(5)?,
-        warnings: db::json_col(row, 6)?,
-        face_match: db::json_col(row, 7)?,
-        vendor_data: row.get(8)?,
-        created_at: db::time_col(row, 9)?,
-        updated_at: db::time_col(row, 10)?,
+        face_match: db::json_col(row, 2)?,
+        decline_threshold: row.get(3)?,
+        review_threshold: row.get(4)?,
+        vendor_data: row.get(5)?,
+        created_at: db::time_col(row, 6)?,
+        updated_at: db::time_col(row, 7)?,
         history: Vec::new(),
     })
 }
@@ -41,8 +143,8 @@ fn load_history(conn: &Connection, request_id: &str) -> Result<Vec<StatusChange>
     )?;
     let rows = stmt.query_map([request_id], |row| {
         Ok(StatusChange {
-            from: row.get(0)?,
-            to: row.get(1)?,
+            from: db::status_col(row, 0)?,
+            to: db::status_col(row, 1)?,
             comment: row.get(2)?,
             at: db::time_col(row, 3)?,
         })
@@ -60,8 +162,8 @@ fn insert_history(
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             request_id,
-            change.from,
-            change.to,
+            change.from.to_string(),
+            change.to.to_string(),
             change.comment,
             db::to_nanos(change.at)?
         ],
@@ -92,32 +194,29 @@ fn find(
     }
 }
 
+/// The `face_match` object as stored.
+fn face_match_json(face_match: &FaceMatch) -> Result<String, StoreError> {
+    serde_json::to_string(face_match).map_err(|e| StoreError::Internal(format!("face_match: {e}")))
+}
+
 pub(crate) fn save_decision(store: &Store, d: &SavedDecision) -> Result<(), StoreError> {
-    if !STATUSES.contains(&d.status.as_str()) {
-        return Err(StoreError::Invalid(format!(
-            "status must be one of {STATUSES:?}, got {:?}",
-            d.status
-        )));
-    }
-    let warnings = serde_json::to_string(&d.warnings)
-        .map_err(|e| StoreError::Invalid(format!("warnings: {e}")))?;
-    let face_match = serde_json::to_string(&d.face_match)
-        .map_err(|e| StoreError::Invalid(format!("face_match: {e}")))?;
+    let face_match = face_match_json(&d.face_match)?;
+    let warnings = serde_json::to_string(&d.face_match.warnings)
+        .map_err(|e| StoreError::Internal(format!("warnings: {e}")))?;
     let created_at = db::to_nanos(d.created_at)?;
     let updated_at = db::to_nanos(d.updated_at)?;
 
     let mut conn = store.conn();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let res = tx.execute(
-        &format!(
-            "INSERT INTO decisions ({DECISION_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-        ),
+        "INSERT INTO decisions (request_id, key_id, status, score, decline_threshold, \
+         review_threshold, warnings, face_match, vendor_data, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             d.request_id,
             d.key_id,
-            d.status,
-            d.score,
+            d.status().to_string(),
+            d.face_match.score,
             d.decline_threshold,
             d.review_threshold,
             warnings,
@@ -170,7 +269,8 @@ pub(crate) fn review_queue(
         "SELECT {DECISION_COLUMNS} FROM decisions WHERE key_id = ?1 AND status = ?2 \
          ORDER BY created_at, request_id LIMIT ?3 OFFSET ?4"
     ))?;
-    let rows = stmt.query_map(params![key_id, IN_REVIEW, limit, offset], decision_from_row)?;
+    let in_review = Status::InReview.to_string();
+    let rows = stmt.query_map(params![key_id, in_review, limit, offset], decision_from_row)?;
     let mut out = rows.collect::<Result<Vec<_>, _>>()?;
     for d in &mut out {
         d.history = load_history(&conn, &d.request_id)?;
@@ -193,30 +293,66 @@ pub(crate) fn update_status(
         return Ok(None);
     };
     let change = StatusChange {
-        from: d.status.clone(),
-        to: new_status.as_str().to_owned(),
+        from: d.status(),
+        to: new_status.into(),
         comment: comment.map(str::to_owned),
         at: now,
     };
-    // Keep the returned face_match object consistent with the decision's status, so a later GET
-    // shows the reviewer's verdict, not the original one.
-    if let Some(obj) = d.face_match.as_object_mut() {
-        obj.insert(
-            "status".into(),
-            serde_json::Value::from(new_status.as_str()),
-        );
-    }
-    let face_match = serde_json::to_string(&d.face_match)
-        .map_err(|e| StoreError::Internal(format!("face_match: {e}")))?;
+    // The returned face_match object carries the decision's status, so a later GET shows the
+    // reviewer's verdict, not the original one.
+    d.face_match.status = change.to;
+    d.updated_at = now;
     tx.execute(
         "UPDATE decisions SET status = ?3, face_match = ?4, updated_at = ?5 \
          WHERE request_id = ?1 AND key_id = ?2",
-        params![request_id, key_id, new_status.as_str(), face_match, now_n],
+        params![
+            request_id,
+            key_id,
+            change.to.to_string(),
+            face_match_json(&d.face_match)?,
+            now_n
+        ],
     )?;
     insert_history(&tx, request_id, &change)?;
     tx.commit()?;
-    d.status = change.to.clone();
-    d.updated_at = now;
     d.history.push(change);
     Ok(Some(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema's CHECK on `decisions.status` cannot read Rust: it must list exactly the serde
+    /// spellings of [`Status`], or a decision could be refused (or a typo admitted) by SQLite.
+    #[test]
+    fn the_schema_checks_exactly_the_serde_spellings_of_every_status() {
+        let sql = crate::migrations::MIGRATIONS
+            .iter()
+            .map(|(_, sql)| *sql)
+            .collect::<String>();
+        let check = "CHECK (status IN (";
+        let start = sql.find(check).expect("a CHECK on status") + check.len();
+        let listed: Vec<&str> = sql[start..]
+            .split(')')
+            .next()
+            .expect("a closed list")
+            .split(',')
+            .map(|v| v.trim().trim_matches('\''))
+            .collect();
+        let spelled: Vec<String> = Status::ALL.iter().map(Status::to_string).collect();
+        assert_eq!(listed, spelled);
+    }
+
+    #[test]
+    fn a_review_status_is_a_status_other_than_in_review() {
+        for s in Status::ALL {
+            match ReviewStatus::try_from(s) {
+                Ok(r) => assert_eq!(Status::from(r), s),
+                Err(_) => assert_eq!(s, Status::InReview),
+            }
+        }
+        assert!("In Review".parse::<ReviewStatus>().is_err());
+        assert_eq!(ReviewStatus::Declined.to_string(), "Declined");
+    }
 }

@@ -6,11 +6,12 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use secrecy::SecretString;
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::db::{self, Violation};
 use crate::random::{random_string, BASE62};
-use crate::{AuthError, CreatedKey, KeyRecord, NewKey, Store, StoreError, KEY_PREFIX};
+use crate::{AuthError, Store, StoreError, KEY_PREFIX};
 
 /// Length of the public prefix.
 pub(crate) const PREFIX_LEN: usize = 8;
@@ -18,6 +19,57 @@ pub(crate) const PREFIX_LEN: usize = 8;
 pub(crate) const SECRET_LEN: usize = 43;
 /// Longest accepted key name.
 const MAX_NAME_CHARS: usize = 200;
+
+/// What to create with [`Store::create_key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    /// Human-readable label shown in listings.
+    pub name: String,
+    /// Initial credit balance (must be ≥ 0).
+    pub credits: i64,
+    /// Whether the key may use operator routes (credit top-up).
+    pub admin: bool,
+    /// After this instant the key is rejected with [`AuthError::Expired`].
+    pub expires_at: Option<OffsetDateTime>,
+    /// The account that owns the key, if it was created through e-mail sign-up.
+    pub account_id: Option<String>,
+}
+
+/// A stored API key, without any secret material (only the public prefix).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyRecord {
+    /// Key id (UUID v4); used as the owner of credits and saved decisions.
+    pub id: String,
+    /// The 8-character public part of the key (`fm_<prefix>_...`), safe to show and log.
+    pub prefix: String,
+    /// Human-readable label.
+    pub name: String,
+    /// Whether the key may use operator routes.
+    pub admin: bool,
+    /// Current credit balance.
+    pub credits: i64,
+    /// When the key was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the key stops working, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// When the key was revoked, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    /// Owning account, for keys made by e-mail sign-up.
+    pub account_id: Option<String>,
+}
+
+/// A newly created key: its record plus the plaintext key, which is never stored and cannot be
+/// shown again. `Debug` redacts the secret.
+#[derive(Debug)]
+pub struct CreatedKey {
+    /// The stored record.
+    pub record: KeyRecord,
+    /// The full key (`fm_<prefix>_<secret>`); use `expose_secret()` to print it once.
+    pub secret: SecretString,
+}
 
 /// Columns read by [`record_from_row`], in order.
 const KEY_COLUMNS: &str =

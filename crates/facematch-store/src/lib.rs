@@ -40,8 +40,6 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
 pub use secrecy::{ExposeSecret, SecretString};
 pub use time::OffsetDateTime;
 
@@ -49,9 +47,15 @@ mod accounts;
 mod credits;
 mod db;
 mod decisions;
+mod error;
 mod keys;
 mod migrations;
 mod random;
+
+pub use accounts::OtpCode;
+pub use decisions::{ReviewStatus, SavedDecision, StatusChange};
+pub use error::{AuthError, StoreError, VerifyError};
+pub use keys::{CreatedKey, KeyRecord, NewKey};
 
 /// Maximum number of attempts allowed for one e-mail verification code; the next try fails even
 /// with the right code.
@@ -65,245 +69,6 @@ pub const KEY_PREFIX: &str = "fm_";
 
 /// Minimum password length (in characters) accepted by [`Store::register`].
 pub const MIN_PASSWORD_CHARS: usize = 8;
-
-/// Errors of the storage layer.
-///
-/// `NotFound`, `Invalid` and `Conflict` describe the caller's request (map them to 404, 400 and
-/// 409); every other variant is an internal failure (500) whose message must not reach a client.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// SQLite reported an error.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The schema could not be brought up to date (or is newer than this build knows).
-    #[error("migration failed: {0}")]
-    Migration(String),
-    /// The named thing (key, account, decision) does not exist.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// The input was rejected (bad e-mail, short password, negative balance, ...). The message is
-    /// safe to show to the client.
-    #[error("invalid input: {0}")]
-    Invalid(String),
-    /// The operation conflicts with existing state (e-mail already verified, duplicate request id).
-    /// The message is safe to show to the client.
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// Filesystem error while opening the database.
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-    /// Stored data could not be decoded (bad JSON or timestamp in a row).
-    #[error("corrupt stored data: {0}")]
-    Corrupt(String),
-    /// Something that should not fail did (OS random source, password hashing).
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-/// Why a presented API key was rejected. Every variant except `Store` means HTTP 401.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    /// No key was presented (empty string).
-    #[error("missing API key")]
-    Missing,
-    /// The key is malformed or matches no stored key.
-    #[error("unknown API key")]
-    Unknown,
-    /// The key was revoked.
-    #[error("revoked API key")]
-    Revoked,
-    /// The key's expiry time has passed.
-    #[error("expired API key")]
-    Expired,
-    /// The database failed while checking the key (HTTP 500).
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Why an e-mail verification failed.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    /// No account with a pending code for this e-mail (never registered, already verified, or the
-    /// code was already used).
-    #[error("no pending verification code for this e-mail")]
-    NoPendingCode,
-    /// The code is older than [`OTP_TTL`]; register again for a new one.
-    #[error("verification code expired")]
-    Expired,
-    /// [`MAX_OTP_ATTEMPTS`] tries were used up; register again for a new code.
-    #[error("too many attempts; request a new code")]
-    TooManyAttempts,
-    /// The code is wrong; `attempts_left` more tries are allowed for this code.
-    #[error("wrong verification code ({attempts_left} attempts left)")]
-    WrongCode {
-        /// Remaining tries for the current code (0 means the next try is refused).
-        attempts_left: u32,
-    },
-    /// The database failed (HTTP 500), or the account's key could not be created.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// What to create with [`Store::create_key`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewKey {
-    /// Human-readable label shown in listings.
-    pub name: String,
-    /// Initial credit balance (must be ≥ 0).
-    pub credits: i64,
-    /// Whether the key may use operator routes (credit top-up).
-    pub admin: bool,
-    /// After this instant the key is rejected with [`AuthError::Expired`].
-    pub expires_at: Option<OffsetDateTime>,
-    /// The account that owns the key, if it was created through e-mail sign-up.
-    pub account_id: Option<String>,
-}
-
-/// A stored API key, without any secret material (only the public prefix).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KeyRecord {
-    /// Key id (UUID v4); used as the owner of credits and saved decisions.
-    pub id: String,
-    /// The 8-character public part of the key (`fm_<prefix>_...`), safe to show and log.
-    pub prefix: String,
-    /// Human-readable label.
-    pub name: String,
-    /// Whether the key may use operator routes.
-    pub admin: bool,
-    /// Current credit balance.
-    pub credits: i64,
-    /// When the key was created.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// When the key stops working, if ever.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
-    /// When the key was revoked, if it was.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub revoked_at: Option<OffsetDateTime>,
-    /// Owning account, for keys made by e-mail sign-up.
-    pub account_id: Option<String>,
-}
-
-/// A newly created key: its record plus the plaintext key, which is never stored and cannot be
-/// shown again. `Debug` redacts the secret.
-#[derive(Debug)]
-pub struct CreatedKey {
-    /// The stored record.
-    pub record: KeyRecord,
-    /// The full key (`fm_<prefix>_<secret>`); use `expose_secret()` to print it once.
-    pub secret: SecretString,
-}
-
-/// A decision a reviewer may set on a saved request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ReviewStatus {
-    /// Accept the match.
-    Approved,
-    /// Reject the match.
-    Declined,
-}
-
-impl ReviewStatus {
-    /// The status text as used in the API and stored (`"Approved"` / `"Declined"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewStatus::Approved => "Approved",
-            ReviewStatus::Declined => "Declined",
-        }
-    }
-}
-
-impl fmt::Display for ReviewStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for ReviewStatus {
-    type Err = StoreError;
-
-    /// Parses exactly `"Approved"` or `"Declined"` (case-sensitive, as the API is).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "Approved" => Ok(ReviewStatus::Approved),
-            "Declined" => Ok(ReviewStatus::Declined),
-            other => Err(StoreError::Invalid(format!(
-                "new_status must be \"Approved\" or \"Declined\", got {other:?}"
-            ))),
-        }
-    }
-}
-
-/// One entry of a saved decision's history: a status change made by a reviewer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusChange {
-    /// Status before the change (`"Approved"`, `"Declined"` or `"In Review"`).
-    pub from: String,
-    /// Status after the change.
-    pub to: String,
-    /// The reviewer's note, if any.
-    pub comment: Option<String>,
-    /// When the change was made.
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-}
-
-/// A saved face-match decision (never the images).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedDecision {
-    /// The request id (UUID) returned to the client.
-    pub request_id: String,
-    /// Id of the key that made the request; only that key can read or update it.
-    pub key_id: String,
-    /// `"Approved"`, `"Declined"` or `"In Review"`; kept equal to `face_match["status"]`.
-    pub status: String,
-    /// Score 0–100, or `None` when no pair of faces could be compared.
-    pub score: Option<i64>,
-    /// `face_match_score_decline_threshold` used for the decision.
-    pub decline_threshold: f64,
-    /// `face_match_score_review_threshold`, if one was given.
-    pub review_threshold: Option<f64>,
-    /// The warnings array as returned.
-    pub warnings: serde_json::Value,
-    /// The whole `face_match` object as returned (status, score, entities, warnings).
-    pub face_match: serde_json::Value,
-    /// The client's `vendor_data`, if any.
-    pub vendor_data: Option<String>,
-    /// When the request was made.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// When the decision last changed.
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
-    /// Reviewer status changes, oldest first.
-    pub history: Vec<StatusChange>,
-}
-
-/// A plaintext e-mail verification code, returned once by [`Store::register`] so it can be sent.
-/// Only its hash is stored. `Debug` is redacted so it cannot leak through a stray log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct OtpCode(String);
-
-impl OtpCode {
-    /// The code itself (6 characters), for the e-mail body or the server log.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl ExposeSecret<str> for OtpCode {
-    fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for OtpCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OtpCode([REDACTED])")
-    }
-}
 
 /// Handle to the database. Cheap to clone; all clones share one connection.
 #[derive(Clone)]
@@ -422,9 +187,9 @@ impl Store {
         decisions::review_queue(self, key_id, limit, offset)
     }
 
-    /// Sets a reviewer's decision: updates the status (also inside the stored `face_match` JSON)
-    /// and `updated_at`, and appends a [`StatusChange`] to the history. `None` when the decision
-    /// does not exist or belongs to another key.
+    /// Sets a reviewer's decision: the saved `face_match`'s status becomes `new_status`,
+    /// `updated_at` becomes `now`, and a [`StatusChange`] is appended to the history. `None`
+    /// when the decision does not exist or belongs to another key.
     pub fn update_status(
         &self,
         request_id: &str,

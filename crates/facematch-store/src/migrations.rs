@@ -10,7 +10,8 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::StoreError;
 
 /// `(name, sql)` in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(&str, &str)] =
+    &[("0001_init", include_str!("../migrations/0001_init.sql"))];
 
 /// Schema version this build expects after [`migrate`].
 pub(crate) const SCHEMA_VERSION: usize = MIGRATIONS.len();

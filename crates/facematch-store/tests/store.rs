@@ -4,11 +4,11 @@
 use std::sync::{Arc, Barrier};
 use std::thread;
 
+use facematch_core::{Entity, FaceMatch, Gender, ImageFaces, LogType, Status, Warning, WarningTag};
 use facematch_store::{
     AuthError, ExposeSecret, NewKey, ReviewStatus, SavedDecision, StatusChange, Store, StoreError,
     VerifyError, MAX_OTP_ATTEMPTS,
 };
-use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 fn key(name: &str, credits: i64) -> NewKey {
@@ -281,24 +281,27 @@ fn reserve_refund_balance_add() {
 
 // ---- decisions ----------------------------------------------------------------------------
 
-fn decision(request_id: &str, key_id: &str, status: &str, at: OffsetDateTime) -> SavedDecision {
+fn decision(request_id: &str, key_id: &str, status: Status, at: OffsetDateTime) -> SavedDecision {
     SavedDecision {
         request_id: request_id.into(),
         key_id: key_id.into(),
-        status: status.into(),
-        score: Some(61),
         decline_threshold: 50.0,
         review_threshold: Some(70.0),
-        warnings: json!([]),
-        face_match: json!({
-            "status": status,
-            "score": 61,
-            "user_image": {"entities": [{"age": 27.63, "bbox": [40, 40, 100, 100],
-                                         "confidence": 0.717, "gender": "male"}],
-                           "best_angle": 0},
-            "ref_image": {"entities": [], "best_angle": 0},
-            "warnings": []
-        }),
+        face_match: FaceMatch {
+            status,
+            score: Some(61),
+            user_image: ImageFaces {
+                entities: vec![Entity {
+                    age: 27.63,
+                    bbox: [40, 40, 100, 100],
+                    confidence: 0.717,
+                    gender: Gender::Male,
+                }],
+                best_angle: 0,
+            },
+            ref_image: ImageFaces::default(),
+            warnings: vec![],
+        },
         vendor_data: Some("user-42 ünïcode".into()),
         created_at: at,
         updated_at: at,
@@ -311,7 +314,7 @@ fn decision_round_trip_and_isolation() {
     let s = Store::open_in_memory().unwrap();
     let a = s.create_key(key("a", 1)).unwrap().record;
     let b = s.create_key(key("b", 1)).unwrap().record;
-    let d = decision("req-1", &a.id, "Approved", t0());
+    let d = decision("req-1", &a.id, Status::Approved, t0());
     s.save_decision(&d).unwrap();
     assert_eq!(s.get_decision("req-1", &a.id).unwrap(), Some(d.clone()));
     assert_eq!(s.get_decision("req-1", &b.id).unwrap(), None);
@@ -319,18 +322,22 @@ fn decision_round_trip_and_isolation() {
 
     assert!(matches!(s.save_decision(&d), Err(StoreError::Conflict(_))));
     assert!(matches!(
-        s.save_decision(&decision("req-3", "ghost", "Approved", t0())),
+        s.save_decision(&decision("req-3", "ghost", Status::Approved, t0())),
         Err(StoreError::NotFound(_))
     ));
-    assert!(matches!(
-        s.save_decision(&decision("req-4", &a.id, "Maybe", t0())),
-        Err(StoreError::Invalid(_))
-    ));
-    let mut no_score = decision("req-5", &a.id, "Declined", t0());
-    no_score.score = None;
+    // A status outside the contract's cannot even be written down: `Status` has no such
+    // value (and the schema's CHECK refuses it: `a_status_outside_the_contract_...`).
+    assert!("Maybe".parse::<Status>().is_err());
+    let mut no_score = decision("req-5", &a.id, Status::Declined, t0());
+    no_score.face_match.score = None;
     no_score.review_threshold = None;
     no_score.vendor_data = None;
-    no_score.warnings = json!([{"feature": "FACE_MATCH", "risk": "NO_FACE_DETECTED"}]);
+    no_score.face_match.warnings = vec![Warning {
+        risk: WarningTag::NoFaceDetected,
+        log_type: LogType::Error,
+        short_description: "No face detected".into(),
+        long_description: "No face was detected in ref_image.".into(),
+    }];
     s.save_decision(&no_score).unwrap();
     assert_eq!(s.get_decision("req-5", &a.id).unwrap(), Some(no_score));
     // Serializes for the server.
@@ -347,27 +354,27 @@ fn review_queue_and_update_status() {
     s.save_decision(&decision(
         "r2",
         &a.id,
-        "In Review",
+        Status::InReview,
         t0() + Duration::seconds(2),
     ))
     .unwrap();
     s.save_decision(&decision(
         "r1",
         &a.id,
-        "In Review",
+        Status::InReview,
         t0() + Duration::seconds(1),
     ))
     .unwrap();
     s.save_decision(&decision(
         "r3",
         &a.id,
-        "In Review",
+        Status::InReview,
         t0() + Duration::seconds(3),
     ))
     .unwrap();
-    s.save_decision(&decision("ok", &a.id, "Approved", t0()))
+    s.save_decision(&decision("ok", &a.id, Status::Approved, t0()))
         .unwrap();
-    s.save_decision(&decision("rb", &b.id, "In Review", t0()))
+    s.save_decision(&decision("rb", &b.id, Status::InReview, t0()))
         .unwrap();
 
     let ids = |v: Vec<SavedDecision>| v.into_iter().map(|d| d.request_id).collect::<Vec<_>>();
@@ -396,14 +403,14 @@ fn review_queue_and_update_status() {
         )
         .unwrap()
         .unwrap();
-    assert_eq!(updated.status, "Declined");
-    assert_eq!(updated.face_match["status"], "Declined");
+    assert_eq!(updated.status(), Status::Declined);
+    assert_eq!(updated.face_match.status, Status::Declined);
     assert_eq!(updated.updated_at, later);
     assert_eq!(
         updated.history,
         vec![StatusChange {
-            from: "In Review".into(),
-            to: "Declined".into(),
+            from: Status::InReview,
+            to: Status::Declined,
             comment: Some("not the same person".into()),
             at: later,
         }]
@@ -422,7 +429,7 @@ fn review_queue_and_update_status() {
         .unwrap()
         .unwrap();
     assert_eq!(again.history.len(), 2);
-    assert_eq!(again.history[1].from, "Declined");
+    assert_eq!(again.history[1].from, Status::Declined);
     assert_eq!(again.history[1].comment, None);
     assert_eq!(s.get_decision("r1", &a.id).unwrap(), Some(again));
 
@@ -574,7 +581,7 @@ fn reopen_is_idempotent_and_persists() {
         let s = Store::open(&path).unwrap();
         let k = s.create_key(key("persist", 5)).unwrap();
         assert!(s.reserve_credit(&k.record.id).unwrap());
-        s.save_decision(&decision("p1", &k.record.id, "In Review", t0()))
+        s.save_decision(&decision("p1", &k.record.id, Status::InReview, t0()))
             .unwrap();
         s.update_status("p1", &k.record.id, ReviewStatus::Approved, Some("ok"), t0())
             .unwrap();
@@ -587,7 +594,7 @@ fn reopen_is_idempotent_and_persists() {
     assert_eq!(rec.id, id);
     assert_eq!(s.balance(&id).unwrap(), 4);
     let d = s.get_decision("p1", &id).unwrap().unwrap();
-    assert_eq!(d.status, "Approved");
+    assert_eq!(d.status(), Status::Approved);
     assert_eq!(d.history.len(), 1);
 }
 
@@ -607,4 +614,65 @@ fn memory_path_opens_in_memory() {
     let s = Store::open(std::path::Path::new(":memory:")).unwrap();
     assert!(s.list_keys().unwrap().is_empty());
     assert!(!std::path::Path::new(":memory:").exists());
+}
+
+#[test]
+fn a_status_outside_the_contract_is_refused_by_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fm.db");
+    let s = Store::open(&path).unwrap();
+    let k = s.create_key(key("check", 1)).unwrap().record;
+    drop(s);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let insert = |id: &str, status: &str| {
+        conn.execute(
+            "INSERT INTO decisions (request_id, key_id, status, score, decline_threshold, \
+             review_threshold, warnings, face_match, vendor_data, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, NULL, 30.0, NULL, '[]', '{}', NULL, 0, 0)",
+            rusqlite::params![id, k.id, status],
+        )
+    };
+    for (i, status) in Status::ALL.iter().enumerate() {
+        insert(&format!("ok-{i}"), &status.to_string()).unwrap();
+    }
+    assert!(insert("bad", "Maybe").is_err());
+    assert!(insert("bad", "InReview").is_err());
+}
+
+/// Databases written before decisions were typed hold the `face_match` object with its keys in
+/// alphabetical order (it was kept as a JSON value, and a review patched its `"status"`): they
+/// read back as the same typed decision.
+#[test]
+fn decisions_saved_as_json_values_read_back_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fm.db");
+    let s = Store::open(&path).unwrap();
+    let k = s.create_key(key("old", 1)).unwrap().record;
+    drop(s);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let face_match = r#"{"ref_image":{"best_angle":0,"entities":[]},"score":61,"status":"Approved","user_image":{"best_angle":0,"entities":[{"age":27.63,"bbox":[40,40,100,100],"confidence":0.717,"gender":"male"}]},"warnings":[]}"#;
+    let at = i64::try_from(t0().unix_timestamp_nanos()).unwrap();
+    conn.execute(
+        "INSERT INTO decisions (request_id, key_id, status, score, decline_threshold, \
+         review_threshold, warnings, face_match, vendor_data, created_at, updated_at) \
+         VALUES ('old-1', ?1, 'Approved', 61, 50.0, 70.0, '[]', ?2, 'user-42 ünïcode', ?3, ?3)",
+        rusqlite::params![k.id, face_match, at],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO decision_history (request_id, from_status, to_status, comment, at) \
+         VALUES ('old-1', 'In Review', 'Approved', NULL, ?1)",
+        [at],
+    )
+    .unwrap();
+    drop(conn);
+    let s = Store::open(&path).unwrap();
+    let mut expected = decision("old-1", &k.id, Status::Approved, t0());
+    expected.history = vec![StatusChange {
+        from: Status::InReview,
+        to: Status::Approved,
+        comment: None,
+        at: t0(),
+    }];
+    assert_eq!(s.get_decision("old-1", &k.id).unwrap(), Some(expected));
 }

@@ -1,22 +1,13 @@
-//! `facematch compare`: the API's face match, offline.
+//! `facematch compare`: the API's face match, offline, printed as the API's 200 body.
 
 use std::process::ExitCode;
 
-use facematch_core::{CompareOptions, Status};
+use facematch_core::{CompareOptions, FaceMatchResponse, Status};
 use facematch_models::{load_pipeline, BundleOptions};
-use serde::Serialize;
 
 use crate::cli::CompareArgs;
 use crate::input::read_image;
 use crate::CliError;
-
-/// The response body of `POST /v3/face-match/`.
-#[derive(Serialize)]
-struct Response<'a> {
-    request_id: String,
-    face_match: &'a facematch_core::FaceMatch,
-    created_at: String,
-}
 
 /// The bundle as the CLI loads it: two sessions per model so that the two images of a
 /// comparison are analysed in parallel.
@@ -43,7 +34,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
             )));
         }
     }
-    let bundle = crate::eval::parse_bundle(&args.bundle)?;
+    let bundle = crate::cli::parse_bundle(&args.bundle)?;
     let options = BundleOptions {
         bundle,
         ..cli_bundle_options()
@@ -73,12 +64,17 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
     };
     let face_match = pipeline
         .compare(&user, &reference, &options)
-        .map_err(|e| CliError::Other(e.into()))?;
-    let response = Response {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        face_match: &face_match,
-        created_at: facematch_core::rfc3339_micros(time::OffsetDateTime::now_utc()),
-    };
+        .map_err(|e| CliError::Other(e.into()))?
+        .face_match;
+    let status = face_match.status;
+    // The API's 200 body; `thresholds` is the server's report of `face_match_target_fmr`
+    // and is left out here, as it always was.
+    let response = FaceMatchResponse::new(
+        uuid::Uuid::new_v4().to_string(),
+        face_match,
+        time::OffsetDateTime::now_utc(),
+        None,
+    );
     let json = if args.pretty {
         serde_json::to_string_pretty(&response)
     } else {
@@ -86,7 +82,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
     }
     .map_err(|e| CliError::Other(e.into()))?;
     println!("{json}");
-    Ok(ExitCode::from(match face_match.status {
+    Ok(ExitCode::from(match status {
         Status::Approved => 0,
         Status::Declined => 1,
         Status::InReview => 3,

@@ -3,13 +3,11 @@
 //! Exit codes of `compare`: 0 Approved, 1 Declined, 2 input error, 3 In Review,
 //! 4 any other failure (models, runtime).
 
-mod bench;
-mod calibrate;
 mod cli;
 mod compare;
-mod eval;
 mod input;
 mod keys;
+mod lab;
 mod serve;
 
 use std::process::ExitCode;
@@ -38,10 +36,10 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
         },
-        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
-        Command::Eval(args) => eval::run(&args).map(|()| ExitCode::SUCCESS),
-        Command::EvalAttributes(args) => eval::run_attributes(&args).map(|()| ExitCode::SUCCESS),
-        Command::Calibrate(args) => calibrate::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => lab::bench(&args).map(|()| ExitCode::SUCCESS),
+        Command::Eval(args) => lab::eval(&args).map(|()| ExitCode::SUCCESS),
+        Command::EvalAttributes(args) => lab::eval_attributes(&args).map(|()| ExitCode::SUCCESS),
+        Command::Calibrate(args) => lab::calibrate(&args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(args),
         Command::Keys { command } => keys::run(command),
     };
@@ -84,8 +82,8 @@ impl From<anyhow::Error> for CliError {
 }
 
 /// Prints a progress line to stderr for each model file fetched (first use).
-pub fn print_progress(event: facematch_engine::fetch::FetchEvent) {
-    use facematch_engine::fetch::FetchEvent;
+pub fn print_progress(event: facematch_fetch::FetchEvent) {
+    use facematch_fetch::FetchEvent;
     match event {
         FetchEvent::Cached(_) => {}
         FetchEvent::Downloading(req) => eprintln!("[models] downloading {req} ..."),
@@ -95,13 +93,13 @@ pub fn print_progress(event: facematch_engine::fetch::FetchEvent) {
 }
 
 fn models_fetch(bundle: &str) -> Result<(), CliError> {
-    let bundle = eval::parse_bundle(bundle)?;
-    let store = facematch_engine::ModelStore::from_env();
+    let bundle = cli::parse_bundle(bundle)?;
+    let store = facematch_fetch::ModelStore::from_env();
     eprintln!("[models] cache: {}", store.dir().display());
     let age =
         facematch_models::AgeModel::from_env().map_err(|e| CliError::Input(anyhow::anyhow!(e)))?;
     facematch_models::bundle::ensure_bundle_files(&store, &bundle, age, &mut |event| {
-        if let facematch_engine::fetch::FetchEvent::Cached(name) = event {
+        if let facematch_fetch::FetchEvent::Cached(name) = event {
             eprintln!("[models] {name}: cached, sha256 ok");
         } else {
             print_progress(event);
@@ -111,12 +109,12 @@ fn models_fetch(bundle: &str) -> Result<(), CliError> {
 }
 
 fn models_list() {
-    let store = facematch_engine::ModelStore::from_env();
+    let store = facematch_fetch::ModelStore::from_env();
     println!("cache: {}", store.dir().display());
-    let opt_in = [facematch_engine::BUFFALO_S_RECOGNIZER];
-    let files = facematch_engine::DEFAULT_BUNDLE
+    let opt_in = [facematch_fetch::BUFFALO_S_RECOGNIZER];
+    let files = facematch_fetch::DEFAULT_BUNDLE
         .into_iter()
-        .chain(facematch_engine::FACEAPI_AGE_FILES)
+        .chain(facematch_fetch::FACEAPI_AGE_FILES)
         .chain(opt_in);
     for f in files {
         let state = match store.verified_path(&f) {

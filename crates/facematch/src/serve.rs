@@ -47,11 +47,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             .with(filter)
             .init();
     }
-    let bundle = crate::eval::parse_bundle(&args.bundle)?;
+    let bundle = crate::cli::parse_bundle(&args.bundle)?;
     if bundle == facematch_models::Bundle::BuffaloS {
         // Said at every start, not only on the first fetch: whoever runs the server
         // must know what its weights allow.
-        eprintln!("{}", facematch_engine::manifest::BUFFALO_S_NOTICE);
+        eprintln!("{}", facematch_fetch::BUFFALO_S_NOTICE);
     }
     let config = args.config;
     let store = Store::open(&config.database)

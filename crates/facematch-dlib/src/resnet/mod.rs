@@ -1,15 +1,19 @@
 //! dlib's face-recognition ResNet (`dlib_face_recognition_resnet_model_v1.dat`) as an
 //! ONNX graph.
 //!
-//! [`dat`] parses dlib's serialized network into typed layers with `f32` weights,
-//! [`onnx`] turns those into ONNX `ModelProto` bytes that ONNX Runtime can load from
-//! memory. The conversion runs once (when the model is fetched); inference then goes
-//! through ONNX Runtime.
+//! [`dat`] parses dlib's serialized network, checked against the expected network
+//! type (`arch`), into the typed layers of [`layers`] with `f32` weights; [`onnx`]
+//! turns those into ONNX `ModelProto` bytes that ONNX Runtime can load from memory.
+//! The conversion runs once (when the model is loaded); inference then goes through
+//! ONNX Runtime.
 
+mod arch;
 pub mod dat;
+pub mod layers;
 pub mod onnx;
 
-pub use dat::{parse_face_recognition_resnet, DlibNet, Layer};
+pub use dat::parse_face_recognition_resnet;
+pub use layers::{DlibNet, Layer};
 pub use onnx::{net_to_onnx, INPUT_NAME, OUTPUT_NAME};
 
 use crate::error::DatError;

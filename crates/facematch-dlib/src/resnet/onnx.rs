@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use facematch_onnx::{attr_int, attr_ints, Dim, GraphBuilder};
 
-use super::dat::{Affine, Conv, DlibNet, FullyConnected, Layer, Pool};
+use super::layers::{Affine, Conv, DlibNet, FullyConnected, Layer, Pool};
 use crate::error::DatError;
 
 /// Name of the graph input: `float32[N, 3, rows, cols]`, RGB, 0–255.

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use facematch_core::{ImageInput, Pipeline};
 use facematch_imageio::{decode, DecodeLimits};
-use facematch_models::{load_default_pipeline, BundleOptions};
+use facematch_models::{load_pipeline, BundleOptions};
 
 /// `shared/data/faces`, beside the repository.
 pub fn faces_root() -> PathBuf {
@@ -25,7 +25,7 @@ pub fn faces_root() -> PathBuf {
 pub fn pipeline() -> &'static Pipeline {
     static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
     PIPELINE.get_or_init(|| {
-        load_default_pipeline(&BundleOptions::default(), &mut |_| {})
+        load_pipeline(&BundleOptions::default(), &mut |_| {})
             .unwrap_or_else(|e| panic!("cannot load the default bundle: {e}"))
     })
 }

@@ -1,17 +1,16 @@
 //! Self-service sign-up: register with e-mail and password, receive a 6-character code
 //! (SMTP or the server log), verify it to get an API key with the sign-up credits.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use facematch_store::{ExposeSecret, StoreError, VerifyError, MAX_OTP_ATTEMPTS};
+use facematch_store::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::ClientIp;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::json_error;
-use crate::state::{blocking, AppState};
+use crate::extract::ApiJson;
+use crate::state::AppState;
 
 /// Sign-up request.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -50,25 +49,19 @@ pub struct RegisterResponse {
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    body: Result<Json<RegisterRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
-    let Json(body) = body.map_err(json_error)?;
     state
         .register_limiter()
         .check(ip, std::time::Instant::now())
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let email = body.email.trim().to_lowercase();
-    let store = state.store().clone();
     let now = time::OffsetDateTime::now_utc();
     let (address, password) = (email.clone(), body.password);
-    let code = blocking(move || store.register(&address, &password, now))
-        .await?
-        .map_err(store_error)?;
-    state
-        .mailer()
-        .send_code(&email, code.expose())
-        .await
-        .map_err(|e| ApiError::Upstream(e.to_string()))?;
+    let code = state
+        .with_store(move |store| store.register(&address, &password, now))
+        .await?;
+    state.mailer().send_code(&email, code.expose()).await?;
     Ok((
         StatusCode::CREATED,
         Json(RegisterResponse {
@@ -114,47 +107,17 @@ pub struct VerifyResponse {
 )]
 pub async fn verify_email(
     State(state): State<AppState>,
-    body: Result<Json<VerifyRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
-    let Json(body) = body.map_err(json_error)?;
-    let store = state.store().clone();
     let now = time::OffsetDateTime::now_utc();
     let credits = state.config().signup_credits;
-    let created = blocking(move || store.verify_email(&body.email, &body.code, now, credits))
-        .await?
-        .map_err(|e| match e {
-            VerifyError::NoPendingCode => ApiError::Verification {
-                code: "no_pending_code",
-                detail: "no pending verification code for this e-mail; register first".into(),
-            },
-            VerifyError::Expired => ApiError::Verification {
-                code: "code_expired",
-                detail: "the verification code expired; register again for a new one".into(),
-            },
-            VerifyError::TooManyAttempts => ApiError::Verification {
-                code: "too_many_attempts",
-                detail: format!("{MAX_OTP_ATTEMPTS} wrong attempts; register again for a new code"),
-            },
-            VerifyError::WrongCode { attempts_left } => ApiError::Verification {
-                code: "invalid_code",
-                detail: format!("wrong verification code ({attempts_left} attempts left)"),
-            },
-            VerifyError::Store(e) => store_error(e),
-        })?;
+    let created = state
+        .with_store(move |store| store.verify_email(&body.email, &body.code, now, credits))
+        .await?;
     Ok(Json(VerifyResponse {
         api_key: created.secret.expose_secret().to_owned(),
         key_prefix: created.record.prefix,
         credits: created.record.credits,
         message: "E-mail verified. Keep this API key safe: it is shown only once.".into(),
     }))
-}
-
-/// Maps a store error: the caller's faults keep their (client-safe) message.
-pub fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Invalid(m) => ApiError::BadRequest(m),
-        StoreError::NotFound(m) => ApiError::NotFound(m),
-        StoreError::Conflict(m) => ApiError::Conflict(m),
-        other => ApiError::internal(other),
-    }
 }

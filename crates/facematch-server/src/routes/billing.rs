@@ -1,16 +1,16 @@
 //! Credits: the key's balance, and a self-hosted operator's top-up (admin keys only;
 //! there is no payment provider: "dollars" are converted at a configured rate).
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::Json;
+use facematch_store::StoreError;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AdminKey, ApiKey};
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::accounts::store_error;
-use crate::routes::json_error;
-use crate::state::{blocking, AppState};
+use crate::extract::ApiJson;
+use crate::openapi::BadKey;
+use crate::state::AppState;
 
 /// A credit balance.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -26,7 +26,7 @@ pub struct BalanceResponse {
     tag = "billing",
     responses(
         (status = 200, description = "Credits left", body = BalanceResponse),
-        (status = 401, description = "Bad key", body = ErrorBody),
+        BadKey,
     ),
     security(("api_key" = []))
 )]
@@ -34,10 +34,9 @@ pub async fn balance(
     State(state): State<AppState>,
     ApiKey(key): ApiKey,
 ) -> Result<Json<BalanceResponse>, ApiError> {
-    let store = state.store().clone();
-    let balance = blocking(move || store.balance(&key.id))
-        .await?
-        .map_err(store_error)?;
+    let balance = state
+        .with_store(move |store| store.balance(&key.id))
+        .await?;
     Ok(Json(BalanceResponse { balance }))
 }
 
@@ -74,7 +73,7 @@ const MAX_TOP_UP_DOLLARS: f64 = 1_000_000.0;
     responses(
         (status = 200, description = "Credits added", body = TopUpResponse),
         (status = 400, description = "Bad amount", body = ErrorBody),
-        (status = 401, description = "Bad key", body = ErrorBody),
+        BadKey,
         (status = 403, description = "Not an admin key", body = ErrorBody),
         (status = 404, description = "No key with that prefix", body = ErrorBody),
     ),
@@ -83,9 +82,8 @@ const MAX_TOP_UP_DOLLARS: f64 = 1_000_000.0;
 pub async fn top_up(
     State(state): State<AppState>,
     AdminKey(admin): AdminKey,
-    body: Result<Json<TopUpRequest>, JsonRejection>,
+    ApiJson(body): ApiJson<TopUpRequest>,
 ) -> Result<Json<TopUpResponse>, ApiError> {
-    let Json(body) = body.map_err(json_error)?;
     let dollars = body.amount_in_dollars;
     if !dollars.is_finite() || dollars <= 0.0 || dollars > MAX_TOP_UP_DOLLARS {
         return Err(ApiError::InvalidField {
@@ -101,16 +99,15 @@ pub async fn top_up(
         });
     }
     let target = body.api_key_prefix.unwrap_or(admin.id);
-    let store = state.store().clone();
-    let (balance, prefix) = blocking(move || {
-        let key = store.get_key(&target)?.ok_or_else(|| {
-            facematch_store::StoreError::NotFound("no API key with this prefix".into())
-        })?;
-        let balance = store.add_credits(&key.id, credits)?;
-        Ok::<_, facematch_store::StoreError>((balance, key.prefix))
-    })
-    .await?
-    .map_err(store_error)?;
+    let (balance, prefix) = state
+        .with_store(move |store| {
+            let key = store
+                .get_key(&target)?
+                .ok_or_else(|| StoreError::NotFound("no API key with this prefix".into()))?;
+            let balance = store.add_credits(&key.id, credits)?;
+            Ok::<_, StoreError>((balance, key.prefix))
+        })
+        .await?;
     tracing::info!(key_prefix = %prefix, credits, "credits topped up");
     Ok(Json(TopUpResponse {
         balance,

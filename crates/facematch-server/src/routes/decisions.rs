@@ -2,17 +2,21 @@
 //! a reviewer's status update. Every query is scoped to the calling key: another key's
 //! decision is a 404, indistinguishable from one that does not exist.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use facematch_core::FaceMatch;
+use facematch_core::{FaceMatch, Status};
 use facematch_store::{ReviewStatus, SavedDecision, StatusChange};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::auth::ApiKey;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::json_error;
-use crate::state::{blocking, AppState};
+use crate::extract::ApiJson;
+use crate::middleware::record_request_id;
+use crate::openapi::{BadKey, NoSuchDecision};
+use crate::state::AppState;
 
 /// A saved face-match decision (never the images).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -20,7 +24,8 @@ pub struct DecisionResponse {
     /// The request id returned by the face match.
     pub request_id: String,
     /// `Approved`, `Declined` or `In Review` (after a review: the reviewer's decision).
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: Status,
     /// Score 0–100, or null when no pair of faces could be compared.
     pub score: Option<i64>,
     /// Decline threshold used.
@@ -28,8 +33,8 @@ pub struct DecisionResponse {
     /// Review threshold used, if any.
     pub review_threshold: Option<f64>,
     /// The `face_match` object as returned (its status follows reviews).
-    #[schema(value_type = FaceMatch)]
-    pub face_match: serde_json::Value,
+    #[serde(serialize_with = "keys_in_alphabetical_order")]
+    pub face_match: FaceMatch,
     /// The client's `vendor_data`.
     pub vendor_data: Option<String>,
     /// When the request was made (RFC 3339, microseconds).
@@ -44,21 +49,35 @@ pub struct DecisionResponse {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// Status before.
-    pub from: String,
+    #[schema(value_type = String)]
+    pub from: Status,
     /// Status after.
-    pub to: String,
+    #[schema(value_type = String)]
+    pub to: Status,
     /// The reviewer's note.
     pub comment: Option<String>,
     /// When (RFC 3339, microseconds).
     pub at: String,
 }
 
+/// A saved decision's `face_match` has always been answered with its keys in alphabetical
+/// order (it used to be kept as a JSON value); it still is, so the answer stays byte for byte
+/// the same.
+fn keys_in_alphabetical_order<S: Serializer>(
+    face_match: &FaceMatch,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde_json::to_value(face_match)
+        .map_err(serde::ser::Error::custom)?
+        .serialize(serializer)
+}
+
 impl From<SavedDecision> for DecisionResponse {
     fn from(d: SavedDecision) -> Self {
         Self {
             request_id: d.request_id,
-            status: d.status,
-            score: d.score,
+            status: d.face_match.status,
+            score: d.face_match.score.map(i64::from),
             decline_threshold: d.decline_threshold,
             review_threshold: d.review_threshold,
             face_match: d.face_match,
@@ -92,6 +111,27 @@ fn not_found() -> ApiError {
     ApiError::NotFound("no saved decision with this request id for this API key".into())
 }
 
+/// The `{request_id}` of a decision route, parsed before the body is read (an id that
+/// cannot name a decision is a 404, whatever the body) and recorded on the request's
+/// span.
+#[derive(Debug, Clone)]
+pub struct DecisionId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for DecisionId {
+    /// A path segment that is not UTF-8 keeps axum's own answer; any other id that is
+    /// not a UUID is an [`ApiError::NotFound`].
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let id = request_id(&raw).map_err(IntoResponse::into_response)?;
+        record_request_id(&id);
+        Ok(Self(id))
+    }
+}
+
 /// The saved decision of a face match made with this key.
 #[utoipa::path(
     get,
@@ -100,21 +140,19 @@ fn not_found() -> ApiError {
     params(("request_id" = String, Path, description = "The face match's request_id")),
     responses(
         (status = 200, description = "The saved decision", body = DecisionResponse),
-        (status = 401, description = "Bad key", body = ErrorBody),
-        (status = 404, description = "Unknown, not saved, or another key's", body = ErrorBody),
+        BadKey,
+        NoSuchDecision,
     ),
     security(("api_key" = []))
 )]
 pub async fn get_decision(
     State(state): State<AppState>,
     ApiKey(key): ApiKey,
-    Path(raw_id): Path<String>,
+    DecisionId(id): DecisionId,
 ) -> Result<Json<DecisionResponse>, ApiError> {
-    let id = request_id(&raw_id)?;
-    let store = state.store().clone();
-    let found = blocking(move || store.get_decision(&id, &key.id))
-        .await?
-        .map_err(ApiError::internal)?;
+    let found = state
+        .with_store(move |store| store.get_decision(&id, &key.id))
+        .await?;
     found.map(|d| Json(d.into())).ok_or_else(not_found)
 }
 
@@ -147,7 +185,7 @@ pub struct ReviewQueue {
     responses(
         (status = 200, description = "Decisions In Review, oldest first", body = ReviewQueue),
         (status = 400, description = "Bad paging", body = ErrorBody),
-        (status = 401, description = "Bad key", body = ErrorBody),
+        BadKey,
     ),
     security(("api_key" = []))
 )]
@@ -168,10 +206,9 @@ pub async fn review_queue(
         });
     }
     let offset = page.offset.unwrap_or(0);
-    let store = state.store().clone();
-    let results = blocking(move || store.review_queue(&key.id, limit, offset))
-        .await?
-        .map_err(ApiError::internal)?;
+    let results = state
+        .with_store(move |store| store.review_queue(&key.id, limit, offset))
+        .await?;
     Ok(Json(ReviewQueue {
         results: results.into_iter().map(DecisionResponse::from).collect(),
         limit,
@@ -199,19 +236,17 @@ pub struct UpdateStatusRequest {
     responses(
         (status = 200, description = "The updated decision", body = DecisionResponse),
         (status = 400, description = "Bad new_status or comment", body = ErrorBody),
-        (status = 401, description = "Bad key", body = ErrorBody),
-        (status = 404, description = "Unknown, not saved, or another key's", body = ErrorBody),
+        BadKey,
+        NoSuchDecision,
     ),
     security(("api_key" = []))
 )]
 pub async fn update_status(
     State(state): State<AppState>,
     ApiKey(key): ApiKey,
-    Path(raw_id): Path<String>,
-    body: Result<Json<UpdateStatusRequest>, JsonRejection>,
+    DecisionId(id): DecisionId,
+    ApiJson(body): ApiJson<UpdateStatusRequest>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
-    let id = request_id(&raw_id)?;
-    let Json(body) = body.map_err(json_error)?;
     let new_status: ReviewStatus = body
         .new_status
         .parse()
@@ -232,12 +267,51 @@ pub async fn update_status(
             reason: "at most 1000 characters".into(),
         });
     }
-    let store = state.store().clone();
     let now = time::OffsetDateTime::now_utc();
-    let updated = blocking(move || {
-        store.update_status(&id, &key.id, new_status, body.comment.as_deref(), now)
-    })
-    .await?
-    .map_err(ApiError::internal)?;
+    let updated = state
+        .with_store(move |store| {
+            store.update_status(&id, &key.id, new_status, body.comment.as_deref(), now)
+        })
+        .await?;
     updated.map(|d| Json(d.into())).ok_or_else(not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use facematch_core::{FaceMatch, ImageFaces, Status};
+    use facematch_store::{SavedDecision, StatusChange};
+
+    use super::DecisionResponse;
+
+    #[test]
+    fn a_saved_decision_is_answered_as_it_always_was() {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("valid time");
+        let decision = SavedDecision {
+            request_id: "id".into(),
+            key_id: "key".into(),
+            face_match: FaceMatch {
+                status: Status::Approved,
+                score: Some(61),
+                user_image: ImageFaces::default(),
+                ref_image: ImageFaces::default(),
+                warnings: vec![],
+            },
+            decline_threshold: 30.0,
+            review_threshold: None,
+            vendor_data: None,
+            created_at: at,
+            updated_at: at,
+            history: vec![StatusChange {
+                from: Status::InReview,
+                to: Status::Approved,
+                comment: None,
+                at,
+            }],
+        };
+        let json = serde_json::to_string(&DecisionResponse::from(decision)).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"request_id":"id","status":"Approved","score":61,"decline_threshold":30.0,"review_threshold":null,"face_match":{"ref_image":{"best_angle":0,"entities":[]},"score":61,"status":"Approved","user_image":{"best_angle":0,"entities":[]},"warnings":[]},"vendor_data":null,"created_at":"2025-06-15T15:06:40.000000Z","updated_at":"2025-06-15T15:06:40.000000Z","history":[{"from":"In Review","to":"Approved","comment":null,"at":"2025-06-15T15:06:40.000000Z"}]}"#
+        );
+    }
 }

@@ -7,49 +7,21 @@
 //! (before answering, so an acknowledged request is durable) → spend the credit. Any
 //! failure after the credit was taken gives it back.
 
-use std::time::Instant;
-
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use facematch_core::{image_input, FaceMatch, ImageInput, Pipeline, Status};
+use facematch_core::{
+    CompareError, FaceMatch, FaceMatchResponse, Pipeline, StageTimings, Thresholds,
+};
 use facematch_store::SavedDecision;
-use serde::Serialize;
 
 use crate::auth::{ApiKey, CreditReservation};
-use crate::error::{ApiError, ErrorBody};
-use crate::form::{read_form, FaceMatchForm, REF_IMAGE, USER_IMAGE};
+use crate::error::{ApiError, ErrorBody, Fault};
+use crate::form::{read_form, FaceMatchForm};
 use crate::metrics::Metrics;
-use crate::state::{blocking, AppState};
-
-/// The 200 response of a face match.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct FaceMatchResponse {
-    /// UUID of this request; the id to retrieve it by when it was saved.
-    pub request_id: String,
-    /// The decision, score, faces and warnings.
-    pub face_match: FaceMatch,
-    /// UTC, RFC 3339 with microseconds.
-    pub created_at: String,
-    /// Beyond the contract, only when `face_match_target_fmr` was sent: the
-    /// thresholds the decision used (Didit clients ignore extra fields).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub thresholds: Option<Thresholds>,
-}
-
-/// The thresholds a decision used, reported when they were derived from
-/// `face_match_target_fmr`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Thresholds {
-    /// The requested false-match rate.
-    pub target_fmr: f64,
-    /// The decline threshold derived from it (unrounded score on the calibrated scale;
-    /// the integer score is compared with it).
-    pub decline_threshold: f32,
-    /// The review threshold, when one was sent.
-    pub review_threshold: Option<f32>,
-}
+use crate::middleware::record_request_id;
+use crate::state::AppState;
 
 /// The multipart form (documentation only: the handler reads it as a stream).
 #[derive(utoipa::ToSchema)]
@@ -116,7 +88,7 @@ pub async fn face_match(
     if declared.is_some_and(|len| len > state.config().max_body_bytes as u64) {
         return Err(ApiError::BodyTooLarge);
     }
-    let mut multipart = multipart.map_err(|e| ApiError::Multipart(e.body_text()))?;
+    let mut multipart = multipart?;
     // 401, 403 and 503 are decided before any image work, but the upload is still
     // read (and discarded, within the body limit) before answering: closing a socket
     // that still holds unread request bytes resets the connection, and clients that
@@ -170,83 +142,63 @@ async fn run(
     key_id: &str,
     multipart: Multipart,
 ) -> Result<FaceMatchResponse, ApiError> {
-    let form = read_form(multipart).await?;
-    let (save, vendor_data, options) = (form.save, form.vendor_data.clone(), form.options);
-    let thresholds = form.target_fmr.map(|target_fmr| Thresholds {
+    let FaceMatchForm {
+        user_image,
+        ref_image,
+        options,
+        target_fmr,
+        save,
+        vendor_data,
+    } = read_form(multipart).await?;
+    let thresholds = target_fmr.map(|target_fmr| Thresholds {
         target_fmr,
         decline_threshold: options.decline_threshold,
         review_threshold: options.review_threshold,
     });
     let metrics = state.metrics().clone();
     let limits = state.decode_limits();
-    let face_match = state
-        .run_bounded(move || compare(&pipeline, &form, limits, &metrics))
+    let comparison = state
+        .run_bounded(move || {
+            let comparison =
+                pipeline.compare_uploads(&user_image, &ref_image, &limits, &options)?;
+            // Observed on the worker, so that a request past its deadline still counts.
+            observe_stages(&metrics, &comparison.timings);
+            Ok::<_, CompareError>(comparison)
+        })
         .await??;
+    let face_match = comparison.face_match;
     let now = time::OffsetDateTime::now_utc();
     let request_id = uuid::Uuid::new_v4().to_string();
+    record_request_id(&request_id);
     record(state.metrics(), &face_match);
     if save {
-        let face_match_json = serde_json::to_value(&face_match).map_err(ApiError::internal)?;
         let decision = SavedDecision {
             request_id: request_id.clone(),
             key_id: key_id.to_owned(),
-            status: status_text(face_match.status).to_owned(),
-            score: face_match.score.map(i64::from),
+            face_match: face_match.clone(),
             decline_threshold: f64::from(options.decline_threshold),
             review_threshold: options.review_threshold.map(f64::from),
-            warnings: face_match_json
-                .get("warnings")
-                .cloned()
-                .unwrap_or(serde_json::Value::Array(vec![])),
-            face_match: face_match_json,
             vendor_data,
             created_at: now,
             updated_at: now,
             history: vec![],
         };
-        let store = state.store().clone();
-        blocking(move || store.save_decision(&decision))
-            .await?
-            .map_err(ApiError::internal)?;
+        // The server built this record: any refusal of the store is our fault (500).
+        state
+            .with_store(move |store| store.save_decision(&decision).map_err(Fault::Store))
+            .await?;
     }
-    Ok(FaceMatchResponse {
-        request_id,
-        face_match,
-        created_at: facematch_core::rfc3339_micros(now),
-        thresholds,
-    })
+    Ok(FaceMatchResponse::new(
+        request_id, face_match, now, thresholds,
+    ))
 }
 
-/// Decoding and inference, on a worker thread. Timed per stage.
-fn compare(
-    pipeline: &Pipeline,
-    form: &FaceMatchForm,
-    limits: facematch_imageio::DecodeLimits,
-    metrics: &Metrics,
-) -> Result<FaceMatch, ApiError> {
-    let decode = |bytes: &[u8], field: &'static str| {
-        let t = Instant::now();
-        let input = image_input(bytes, &limits).map_err(|source| ApiError::Image { field, source });
-        metrics.observe_stage("decode", t.elapsed().as_secs_f64());
-        input
-    };
-    let user = decode(&form.user_image, USER_IMAGE)?;
-    let reference = decode(&form.ref_image, REF_IMAGE)?;
-    let t_compare = Instant::now();
-    let analyze = |input: &ImageInput| match input {
-        ImageInput::Image(img) => {
-            let t = Instant::now();
-            let analysis = pipeline.analyze(img, form.options.rotate);
-            metrics.observe_stage("analyze", t.elapsed().as_secs_f64());
-            analysis.map(Some)
-        }
-        ImageInput::Empty => Ok(None),
-    };
-    let user = analyze(&user).map_err(ApiError::internal)?;
-    let reference = analyze(&reference).map_err(ApiError::internal)?;
-    let face_match = pipeline.decide(user.as_ref(), reference.as_ref(), &form.options);
-    metrics.observe_stage("compare", t_compare.elapsed().as_secs_f64());
-    Ok(face_match)
+/// Feeds the stage histogram: one observation per decoded part, per analysed image and
+/// per comparison.
+fn observe_stages(metrics: &Metrics, timings: &StageTimings) {
+    for (stage, took) in timings.iter() {
+        metrics.observe_stage(stage.name(), took.as_secs_f64());
+    }
 }
 
 fn record(metrics: &Metrics, face_match: &FaceMatch) {
@@ -254,15 +206,6 @@ fn record(metrics: &Metrics, face_match: &FaceMatch) {
     metrics.faces_detected.inc_by(faces as u64);
     metrics
         .decisions
-        .with_label_values(&[status_text(face_match.status)])
+        .with_label_values(&[face_match.status.to_string()])
         .inc();
-}
-
-/// The contract's spelling of a status.
-pub fn status_text(status: Status) -> &'static str {
-    match status {
-        Status::Approved => "Approved",
-        Status::Declined => "Declined",
-        Status::InReview => "In Review",
-    }
 }

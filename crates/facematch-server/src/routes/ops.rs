@@ -1,12 +1,16 @@
 //! Operations: readiness, Prometheus metrics, the OpenAPI document and its page.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, MethodRouter};
 use axum::Json;
 use serde::Serialize;
+use utoipa::openapi::OpenApi;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Fault};
 use crate::state::AppState;
 
 /// Readiness.
@@ -45,7 +49,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     responses((status = 200, description = "Prometheus metrics", content_type = "text/plain"))
 )]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = state.metrics().render().map_err(ApiError::internal)?;
+    let text = state.metrics().render().map_err(Fault::from)?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -56,9 +60,14 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         .into_response())
 }
 
-/// The OpenAPI 3 document, generated from the code.
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::document())
+/// `GET /openapi.json`: the OpenAPI 3 document `doc`, built once from the routes when
+/// the router is built.
+pub fn openapi_json(doc: OpenApi) -> MethodRouter<AppState> {
+    let doc = Arc::new(doc);
+    get(move || {
+        let doc = Arc::clone(&doc);
+        async move { Json(doc.as_ref()).into_response() }
+    })
 }
 
 /// A small self-contained page listing the operations of `/openapi.json` (no assets

@@ -1,19 +1,20 @@
 //! What the binary's end-to-end tests share: the photos, and a live `facematch serve`
-//! process spoken to over raw HTTP/1.1 on loopback.
+//! process spoken to over raw HTTP/1.1 on loopback. The photos, the form builder and
+//! the HTTP client are the test kit's (`facematch-testkit`), shared with the server's
+//! tests and the load tools.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use facematch_testkit::{faces_dir, http1, Form};
+
 /// A photo under `shared/data/faces`.
 pub fn faces(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/faces")
-        .join(rel)
+    faces_dir().join(rel)
 }
 
 /// A loopback port nobody listens on right now.
@@ -65,7 +66,8 @@ pub fn spawn_healthy(mut serve: Command, port: u16) -> Child {
     panic!("the server did not become healthy within 60 s");
 }
 
-/// One HTTP/1.1 request with `Connection: close`; returns (status, body).
+/// One HTTP/1.1 request with `Connection: close` (the test kit's client, given 60 s);
+/// returns (status, body).
 pub fn request(
     port: u16,
     method: &str,
@@ -74,61 +76,21 @@ pub fn request(
     body: Option<(&str, &[u8])>,
 ) -> std::io::Result<(u16, String)> {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
+    let mut all = headers.to_vec();
+    if let Some((ctype, _)) = body {
+        all.push(("Content-Type", ctype));
     }
-    if let Some((ctype, bytes)) = body {
-        head.push_str(&format!(
-            "Content-Type: {ctype}\r\nContent-Length: {}\r\n",
-            bytes.len()
-        ));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    if let Some((_, bytes)) = body {
-        s.write_all(bytes)?;
-    }
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+    let bytes = body.map_or(&[][..], |(_, b)| b);
+    let response = http1::send_blocking(addr, method, path, &all, bytes, Duration::from_secs(60))?;
+    Ok((response.status, response.text()))
 }
 
 /// A face-match form: the two images plus text `fields`; returns (content type, body).
 pub fn multipart(user: &[u8], reference: &[u8], fields: &[(&str, &str)]) -> (String, Vec<u8>) {
-    let boundary = "facematchtestboundary7d3f";
-    let mut out = Vec::new();
-    for (name, data) in [("user_image", user), ("ref_image", reference)] {
-        out.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; \
-                 filename=\"{name}.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        out.extend_from_slice(data);
-        out.extend_from_slice(b"\r\n");
-    }
-    for (name, value) in fields {
-        out.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), out)
+    let form = fields
+        .iter()
+        .fold(Form::images(user, reference), |form, (name, value)| {
+            form.text(name, value)
+        });
+    (Form::content_type(), form.body())
 }

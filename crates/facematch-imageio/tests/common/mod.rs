@@ -1,0 +1,27 @@
+//! Helpers shared by this crate's integration tests: where the face data lives.
+
+#![allow(dead_code)] // each test binary uses its own subset
+#![allow(clippy::unwrap_used)] // tests may unwrap: a panic is a test failure
+
+use std::path::PathBuf;
+
+use facematch_imageio::{decode, DecodeLimits, RgbImage};
+
+/// `shared/data/faces`, beside the repository.
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/faces")
+}
+
+/// The bytes of a file under `shared/data/faces`.
+pub fn read(rel: &str) -> Vec<u8> {
+    let path = data_dir().join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A fixture decoded with the default limits; panics (fails the test) if it does not
+/// decode.
+pub fn decode_fixture(rel: &str) -> RgbImage {
+    decode(&read(rel), &DecodeLimits::default())
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+        .rgb
+}

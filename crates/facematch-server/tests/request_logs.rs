@@ -1,0 +1,136 @@
+//! What a request leaves in the log. Its tracing span follows the work onto the
+//! blocking workers: the pipeline's stage spans (decode, analyze, detect, describe) nest
+//! under `request{method, route, request_id}`, so a slow request can be attributed to a
+//! stage. A 500 logs its cause once, with the whole source chain, and never sends it.
+//! Needs the models.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use common::{Form, TestApp};
+use facematch_core::{Detection, FaceDetector, Pipeline, PipelineError};
+use tracing_subscriber::fmt::format::FmtSpan;
+
+const HOPPER: &str = "fixtures/one_face_hopper.jpg";
+
+/// The log of this test binary, spans reported as they close.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> String {
+    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    let capture = CAPTURE.get_or_init(|| {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_span_events(FmtSpan::CLOSE)
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        capture
+    });
+    String::from_utf8_lossy(
+        &capture
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+    .into_owned()
+}
+
+#[tokio::test]
+async fn stage_spans_nest_under_the_request_span() {
+    let _ = logs();
+    let app = TestApp::new(|_| {});
+    let key = app.key(1);
+    let reply = app.face_match(&key, &Form::pair(HOPPER, HOPPER)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let log = logs();
+    let request = "request{method=POST route=/v3/face-match/";
+    for stage in ["decode{", "analyze{", "detect{", "describe{"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(request) && l.contains(stage)),
+            "no {stage} span under the request span in\n{log}"
+        );
+    }
+    // The request id is recorded on the span once it is known.
+    let request_id = reply.json["request_id"].as_str().expect("request_id");
+    assert!(
+        log.contains(&format!("request_id={request_id}")),
+        "request_id missing in\n{log}"
+    );
+}
+
+/// A detector whose runtime fails.
+struct Failing;
+
+impl FaceDetector for Failing {
+    fn detect(&self, _: &facematch_imageio::RgbImage) -> Result<Vec<Detection>, PipelineError> {
+        Err(PipelineError::detector("the runtime exploded"))
+    }
+}
+
+/// Forwards to the real describer (never reached: the detector fails first).
+struct Forward(Pipeline);
+
+impl facematch_core::FaceDescriber for Forward {
+    fn describe(
+        &self,
+        image: &facematch_imageio::RgbImage,
+        face: &Detection,
+        with_embedding: bool,
+    ) -> Result<facematch_core::FaceDescription, PipelineError> {
+        self.0.describer().describe(image, face, with_embedding)
+    }
+    fn score_mapping(&self) -> facematch_core::score::ScoreMapping {
+        self.0.describer().score_mapping()
+    }
+}
+
+#[tokio::test]
+async fn a_fault_is_logged_once_with_its_cause_and_never_sent() {
+    let _ = logs();
+    let pipeline = Pipeline::new(Arc::new(Failing), Arc::new(Forward(common::pipeline())));
+    let app = TestApp::with_pipeline(pipeline, |_| {});
+    let key = app.key(1);
+    let reply = app.face_match(&key, &Form::pair(HOPPER, HOPPER)).await;
+    let detail = reply.assert_error(500, "internal_error");
+    assert!(!detail.contains("exploded"), "no internals leak: {detail}");
+    let log = logs();
+    let faults: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("internal error") && l.contains("the runtime exploded"))
+        .collect();
+    assert_eq!(faults.len(), 1, "one fault line in\n{log}");
+    assert!(faults[0].contains("ERROR"), "{}", faults[0]);
+    assert!(
+        faults[0].contains("request{method=POST route=/v3/face-match/"),
+        "inside the request span: {}",
+        faults[0]
+    );
+    assert!(
+        faults[0].contains("face detection failed: the runtime exploded"),
+        "with its source chain: {}",
+        faults[0]
+    );
+}

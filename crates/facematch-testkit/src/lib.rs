@@ -1,0 +1,19 @@
+//! Dev-only helpers shared by facematch's test trees and its load tools (never a
+//! dependency of what ships):
+//!
+//! - [`multipart`]: the one `multipart/form-data` builder ([`Form`]), able to build
+//!   broken bodies too;
+//! - [`http1`]: the one raw HTTP/1.1 client, with bounded line and body reads, for
+//!   one-shot requests and keep-alive connections;
+//! - [`live`]: a server on a free loopback port ([`LiveServer`]), stopped gracefully;
+//! - [`faces`]: the shared photos (`shared/data/faces`).
+
+pub mod faces;
+pub mod http1;
+pub mod live;
+pub mod multipart;
+
+pub use faces::{faces_dir, photo};
+pub use http1::Response;
+pub use live::{LiveServer, ShutdownSignal};
+pub use multipart::{Form, BOUNDARY};
