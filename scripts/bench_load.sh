@@ -29,7 +29,8 @@ require_photos
 
 echo "== building (release)" >&2
 cargo build --release --quiet -p facematch -p facematch-lab --example load
-BIN=target/release/facematch
+# FACEMATCH_BIN runs another build of the server (e.g. the one before a change) under the same load tool.
+BIN=${FACEMATCH_BIN:-target/release/facematch}
 LOAD=target/release/examples/load
 
 TMP=$(mktemp -d)

@@ -272,7 +272,7 @@ pub fn find_similarity_transform(from: &[Point2], to: &[Point2]) -> Affine2 {
         cov[1][1] += ty * fy;
     }
     sigma_from /= nf;
-    for row in cov.iter_mut() {
+    for row in &mut cov {
         for v in row.iter_mut() {
             *v /= nf;
         }

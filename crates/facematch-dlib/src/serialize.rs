@@ -669,11 +669,13 @@ mod tests {
         for x in [1, -2, 300] {
             v.extend(pack(x));
         }
-        let got = DatReader::new(&v).read_vec(10, |r| r.read_i32()).unwrap();
+        let got = DatReader::new(&v)
+            .read_vec(10, super::DatReader::read_i32)
+            .unwrap();
         assert_eq!(got, vec![1, -2, 300]);
         // Same data with a cap below the length.
         assert!(matches!(
-            DatReader::new(&v).read_vec(2, |r| r.read_i32()),
+            DatReader::new(&v).read_vec(2, super::DatReader::read_i32),
             Err(DatError::TooLarge { .. })
         ));
     }
@@ -691,7 +693,7 @@ mod tests {
         let mut v = pack(1 << 40);
         v.extend([1, 1, 1]);
         assert!(matches!(
-            DatReader::new(&v).read_vec(u64::MAX, |r| r.read_i32()),
+            DatReader::new(&v).read_vec(u64::MAX, super::DatReader::read_i32),
             Err(DatError::TooLarge { .. })
         ));
         // A matrix claiming -2^31 x -2^31.

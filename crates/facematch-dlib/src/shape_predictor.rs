@@ -102,9 +102,11 @@ impl ShapePredictor {
                 Ok((splits, leaves))
             })
         })?;
-        let anchors = r.read_vec(MAX_CASCADES, |r| r.read_vec(MAX_FEATURES, |r| r.read_u64()))?;
+        let anchors = r.read_vec(MAX_CASCADES, |r| {
+            r.read_vec(MAX_FEATURES, super::serialize::DatReader::read_u64)
+        })?;
         let deltas = r.read_vec(MAX_CASCADES, |r| {
-            r.read_vec(MAX_FEATURES, |r| r.read_vector2_f32())
+            r.read_vec(MAX_FEATURES, super::serialize::DatReader::read_vector2_f32)
         })?;
 
         if forests.len() != anchors.len() || forests.len() != deltas.len() {

@@ -217,7 +217,7 @@ pub fn calibration_markdown(table: &CalibrationTable) -> String {
         "| score ≥ | FMR (definition) | impostor pairs matched (measured FMR) | FNMR on the data | distance ≤ | |\n\
          |---:|---:|---:|---:|---:|---|\n",
     );
-    for r in table.rows.iter() {
+    for r in &table.rows {
         let measured = r.impostors_matched as f64 / table.impostor_pairs.max(1) as f64;
         out.push_str(&format!(
             "| {} | {:.1e} | {} ({:.1e}) | {:.1}% | {:.4} | {} |\n",

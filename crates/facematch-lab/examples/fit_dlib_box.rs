@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
         let Some(rect) = v["dlib_rect_ltrb"].as_array() else {
             continue;
         };
-        let r: Vec<f64> = rect.iter().filter_map(|x| x.as_f64()).collect();
+        let r: Vec<f64> = rect.iter().filter_map(serde_json::Value::as_f64).collect();
         let pts: Vec<(f64, f64)> = v["sp5_points"]
             .as_array()
             .map(|a| {
@@ -165,7 +165,7 @@ fn main() -> anyhow::Result<()> {
         println!(
             "{name}: landmark error vs dlib (mean over 5 points, % of box side): mean {mean:.2}, median {:.2}, max {:.2}; dlib-box seeded within 1px: {}/{}",
             median(&mut errs.clone()),
-            errs.iter().cloned().fold(0.0, f32::max),
+            errs.iter().copied().fold(0.0, f32::max),
             exact_rect.iter().filter(|x| **x).count(),
             exact_rect.len()
         );

@@ -39,7 +39,7 @@ pub fn analyze_all(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(rel) = paths.get(i) else { break };
                 let result = analyze_one(pipeline, &root.join(rel), rotate);
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+                results.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(result);
                 let d = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if d.is_multiple_of(every) || d == n {
                     let secs = start.elapsed().as_secs_f64();
@@ -56,7 +56,7 @@ pub fn analyze_all(
     eprintln!();
     results
         .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Err("not analysed".into())))
         .collect()

@@ -54,7 +54,7 @@ fn sorted_dir(root: &Path, rel: &str) -> Result<Vec<String>, LabError> {
             path: dir.clone(),
             source,
         })?
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
         .collect::<Vec<_>>();

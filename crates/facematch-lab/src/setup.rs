@@ -15,7 +15,7 @@ pub fn parse_bundle(name: &str) -> Result<Bundle, LabError> {
 /// Number of worker threads: `requested`, or one per core.
 pub fn thread_count(requested: Option<usize>) -> usize {
     requested
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
         .max(1)
 }
 

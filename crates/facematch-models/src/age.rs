@@ -63,8 +63,7 @@ impl AgeModel {
     /// The model named by `FACEMATCH_AGE_MODEL` (the default when unset).
     pub fn from_env() -> Result<Self, String> {
         std::env::var(AGE_MODEL_ENV)
-            .map(|v| v.parse())
-            .unwrap_or(Ok(AgeModel::FaceApi))
+            .map_or(Ok(AgeModel::FaceApi), |v| v.parse())
             .map_err(|e| format!("{AGE_MODEL_ENV}: {e}"))
     }
 

@@ -221,11 +221,10 @@ fn load_custom_recognizer(
             custom.sha256
         )));
     }
-    let name = custom
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "custom model".into());
+    let name = custom.path.file_name().map_or_else(
+        || "custom model".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let model = OrtModel::from_bytes(&name, &bytes, session_options(options))?;
     let mapping: ScoreMapping = match &custom.calibration {
         Some(path) => {

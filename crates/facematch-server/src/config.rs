@@ -95,11 +95,7 @@ impl ServerConfig {
     /// Workers to run: the setting, or the number of CPU cores.
     pub fn effective_workers(&self) -> usize {
         self.workers
-            .unwrap_or_else(|| {
-                std::thread::available_parallelism()
-                    .map(usize::from)
-                    .unwrap_or(1)
-            })
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
             .max(1)
     }
 

@@ -563,7 +563,7 @@ async fn keys_and_codes_never_reach_the_log() {
         .authenticate(&revoked, time::OffsetDateTime::now_utc())
         .expect("valid");
     app.store().revoke_key(&record.prefix).expect("revoke");
-    let wrong_key = format!("{}x", mailed);
+    let wrong_key = format!("{mailed}x");
     for key in [&mailed, &admin, &revoked, &wrong_key] {
         let _ = app.face_match(key, &empty_match()).await;
         let _ = app

@@ -55,7 +55,10 @@ fn assert_face_match_body(body: &Value) -> &Value {
         for e in img["entities"].as_array().expect("entities") {
             let bbox = e["bbox"].as_array().expect("bbox");
             assert_eq!(bbox.len(), 4);
-            assert!(bbox.iter().all(|v| v.is_i64()), "integer bbox: {e}");
+            assert!(
+                bbox.iter().all(serde_json::Value::is_i64),
+                "integer bbox: {e}"
+            );
             let c = e["confidence"].as_f64().expect("confidence");
             assert!((0.0..=1.0).contains(&c));
             assert!(e["age"].as_f64().is_some());

@@ -93,7 +93,7 @@ mod tests {
     #[tokio::test]
     async fn the_signal_reaches_the_server_and_its_result_comes_back() {
         let server = LiveServer::start(|listener, shutdown| async move {
-            let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+            let port = listener.local_addr().map_or(0, |a| a.port());
             shutdown.await;
             Ok::<u16, std::io::Error>(port).map(|_| ())
         })
