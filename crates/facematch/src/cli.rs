@@ -168,12 +168,6 @@ pub struct CalibrateArgs {
     pub bundle: String,
 }
 
-/// The bundle called `name` (`--bundle`); `custom` reads `FACEMATCH_CUSTOM_*`. An
-/// unknown name or unusable settings are an input error.
-pub fn parse_bundle(name: &str) -> Result<facematch_models::Bundle, crate::CliError> {
-    facematch_models::Bundle::from_name(name).map_err(|e| crate::CliError::Input(e.into()))
-}
-
 /// Parses a 0–100 threshold; integers and floats such as `50.0` are accepted.
 pub fn parse_threshold(s: &str) -> Result<f32, String> {
     let v: f32 = s

@@ -34,7 +34,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
             )));
         }
     }
-    let bundle = crate::cli::parse_bundle(&args.bundle)?;
+    let bundle = crate::parse_bundle(&args.bundle)?;
     let options = BundleOptions {
         bundle,
         ..cli_bundle_options()

@@ -58,6 +58,12 @@ pub enum CliError {
     Other(anyhow::Error),
 }
 
+/// The bundle called `name` (`--bundle`); `custom` reads `FACEMATCH_CUSTOM_*`. An
+/// unknown name or unusable settings are an input error.
+pub fn parse_bundle(name: &str) -> Result<facematch_models::Bundle, CliError> {
+    facematch_models::Bundle::from_name(name).map_err(|e| CliError::Input(e.into()))
+}
+
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
@@ -93,7 +99,7 @@ pub fn print_progress(event: facematch_fetch::FetchEvent) {
 }
 
 fn models_fetch(bundle: &str) -> Result<(), CliError> {
-    let bundle = cli::parse_bundle(bundle)?;
+    let bundle = parse_bundle(bundle)?;
     let store = facematch_fetch::ModelStore::from_env();
     eprintln!("[models] cache: {}", store.dir().display());
     let age =

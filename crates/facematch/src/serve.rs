@@ -47,7 +47,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             .with(filter)
             .init();
     }
-    let bundle = crate::cli::parse_bundle(&args.bundle)?;
+    let bundle = crate::parse_bundle(&args.bundle)?;
     if bundle == facematch_models::Bundle::BuffaloS {
         // Said at every start, not only on the first fetch: whoever runs the server
         // must know what its weights allow.
