@@ -195,7 +195,10 @@ mod tests {
         assert_eq!("faceapi".parse(), Ok(AgeModel::FaceApi));
         assert_eq!("face-api.js".parse(), Ok(AgeModel::FaceApi));
         assert_eq!("DLIB".parse(), Ok(AgeModel::Dlib));
-        assert!("ssrnet".parse::<AgeModel>().is_err());
+        assert_eq!(
+            "ssrnet".parse::<AgeModel>(),
+            Err("unknown age model \"ssrnet\" (expected faceapi or dlib)".to_string())
+        );
         for m in [AgeModel::FaceApi, AgeModel::Dlib] {
             assert_eq!(m.name().parse(), Ok(m));
         }

@@ -192,7 +192,14 @@ mod tests {
     fn profiles_parse_and_normalise() {
         assert_eq!("arcface112".parse(), Ok(Preprocessing::Arcface112));
         assert_eq!("ArcFace112-BGR".parse(), Ok(Preprocessing::Arcface112Bgr));
-        assert!("arcface128".parse::<Preprocessing>().is_err());
+        assert_eq!(
+            "arcface128".parse::<Preprocessing>(),
+            Err(
+                "unknown preprocessing profile \"arcface128\" (expected arcface112 or \
+                 arcface112-bgr)"
+                    .to_string()
+            )
+        );
         let chip = RgbImage::from_pixel(2, 1, Rgb([255, 0, 127]));
         let rgb = Preprocessing::Arcface112.format().pack(&chip);
         assert_eq!(rgb.len(), 6);
@@ -221,6 +228,12 @@ mod tests {
         assert_eq!(m.score_of_distance(0.0), 100.0);
         assert!((m.score_of_distance(0.6) - 50.0).abs() < 1e-4);
         assert_eq!(m.score_of_distance(1.5), 0.0);
-        assert!(mapping_from_json(crate::dlib_resnet::DLIB_RESNET_CALIBRATION).is_err());
+        assert_eq!(
+            mapping_from_json(crate::dlib_resnet::DLIB_RESNET_CALIBRATION).err(),
+            Some(
+                "the table is for the Euclidean metric; ArcFace models are compared by cosine"
+                    .to_string()
+            )
+        );
     }
 }

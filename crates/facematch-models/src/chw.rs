@@ -198,6 +198,12 @@ mod tests {
         assert_eq!(t.shape, [2, 3, 2, 2]);
         assert_eq!(&t.data[12..16], &[4.0; 4]);
         let odd = RgbImage::new(3, 2);
-        assert!(ChwFormat::RAW_RGB.batch(&[&a, &odd]).is_err());
+        let err = ChwFormat::RAW_RGB
+            .batch(&[&a, &odd])
+            .expect_err("chips of two sizes batched");
+        assert!(
+            matches!(&err, EngineError::BadOutput(m) if m == "the chips of one batch differ in size"),
+            "{err:?}"
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! Age and gender of the served pipeline on the labelled dev photos: the goals of
-//! issue 4 (age MAE ≤ 6 years on the UTKFace dev crops, gender ≥ 96% on the LFW dev
-//! photos), and that dlib's age net still works as the npm-free fallback.
+//! Age and gender of the served pipeline on the labelled dev photos, and that dlib's
+//! age net still works as the npm-free fallback. Issue 4 set the goals (age MAE ≤ 6
+//! years on the UTKFace dev crops, gender ≥ 96% on the LFW dev photos); the bounds
+//! here sit just past what the pipeline measures today, so a regression fails.
 
 mod common;
 
@@ -38,39 +39,35 @@ fn age_mae(rows: &[(String, f32, f32)]) -> f32 {
 }
 
 #[test]
-fn age_error_on_the_utkface_dev_crops_is_at_most_six_years() {
+fn age_error_on_the_utkface_dev_crops_is_at_most_4_95_years() {
     let rows = estimates(pipeline(), "utkface_dev_labels.tsv", "age");
-    assert!(
-        rows.len() >= 140,
-        "faces found in only {} crops",
-        rows.len()
-    );
+    // A face is found in 143 of the 144 crops.
+    assert_eq!(rows.len(), 143, "faces found in {} crops", rows.len());
     let mae = age_mae(&rows);
-    assert!(mae <= 6.0, "age MAE {mae:.2} years");
-    // Not one constant: the estimates spread over the 0–90 years of the set.
+    // Measured: 4.90 years.
+    assert!(mae <= 4.95, "age MAE {mae:.3} years");
+    // Not one constant: the estimates spread over the 0–90 years of the set
+    // (measured: 0.55 to 93.9).
     let (lo, hi) = rows.iter().fold((f32::MAX, f32::MIN), |(lo, hi), r| {
         (lo.min(r.1), hi.max(r.1))
     });
     assert!(
-        lo < 8.0 && hi > 60.0,
+        lo < 1.0 && hi > 90.0,
         "estimates only span {lo:.1}..{hi:.1}"
     );
 }
 
 #[test]
-fn gender_accuracy_on_the_lfw_dev_photos_is_at_least_96_percent() {
+fn gender_is_right_on_361_of_the_374_lfw_dev_photos() {
     let rows = estimates(pipeline(), "lfw_dev_gender.tsv", "gender");
-    assert!(
-        rows.len() >= 370,
-        "faces found in only {} photos",
-        rows.len()
-    );
+    // A face is found in every photo.
+    assert_eq!(rows.len(), 374, "faces found in {} photos", rows.len());
     let right = rows
         .iter()
         .filter(|(g, _, p)| (*p > 0.5) == (g == "male"))
         .count();
-    let accuracy = right as f64 / rows.len() as f64;
-    assert!(accuracy >= 0.96, "gender accuracy {:.2}%", 100.0 * accuracy);
+    // Measured: 361 of 374 (96.5%); dlib's own reference pipeline gets 357.
+    assert!(right >= 361, "gender right on {right} of 374");
 }
 
 #[test]
@@ -82,7 +79,8 @@ fn dlib_age_net_remains_a_working_fallback() {
     let dlib = load_pipeline(&options, &mut |_| {}).expect("dlib age bundle");
     let rows = estimates(&dlib, "utkface_dev_labels.tsv", "age");
     let mae = age_mae(&rows);
-    // Its measured error is 10.8 years: usable, not as good.
-    assert!(mae < 12.0, "dlib age MAE {mae:.2} years");
+    // Its measured error is 10.77 years: usable, not as good.
+    assert_eq!(rows.len(), 143);
+    assert!(mae <= 10.85, "dlib age MAE {mae:.3} years");
     assert!(mae > age_mae(&estimates(pipeline(), "utkface_dev_labels.tsv", "age")));
 }

@@ -1,4 +1,5 @@
-//! Accuracy on the LFW dev pairs at threshold 50, and `best_angle` on the rotated list.
+//! Accuracy on the LFW dev pairs at threshold 50, and `best_angle` on the rotated list,
+//! each held at the value measured, so that one more wrong pair fails.
 
 mod common;
 
@@ -6,7 +7,7 @@ use common::{load, pairs, pipeline};
 use facematch_core::CompareOptions;
 
 #[test]
-fn lfw_dev_pairs_accuracy_at_threshold_50_is_at_least_97_percent() {
+fn lfw_dev_pairs_accuracy_at_threshold_50_is_402_of_404() {
     let p = pipeline();
     let list = pairs("pairs_lfw_dev.tsv");
     assert_eq!(list.len(), 404);
@@ -39,11 +40,14 @@ fn lfw_dev_pairs_accuracy_at_threshold_50_is_at_least_97_percent() {
     }
     let accuracy = correct as f64 / list.len() as f64;
     eprintln!("LFW dev accuracy at 50: {accuracy:.4}; errors: {failures:#?}");
-    assert!(accuracy >= 0.97, "accuracy {accuracy:.4}: {failures:#?}");
+    // Measured: 402 of 404 (99.5%). The nearest right decision is a same-person pair
+    // at score 52 and the nearest right impostor pair scores 40, far from what float
+    // noise between machines moves; one more error is a regression.
+    assert!(correct >= 402, "{correct} of 404 right: {failures:#?}");
 }
 
 #[test]
-fn rotated_pairs_get_the_right_best_angle_on_at_least_98_percent() {
+fn rotated_pairs_get_the_right_best_angle_on_every_photo() {
     let p = pipeline();
     let list = pairs("pairs_lfw_dev_rotated.tsv");
     let mut right_angle = 0;
@@ -65,7 +69,8 @@ fn rotated_pairs_get_the_right_best_angle_on_at_least_98_percent() {
             wrong.push(format!("{rotated}: {angle}"));
         }
     }
-    let share = right_angle as f64 / list.len() as f64;
-    eprintln!("best_angle right on {share:.4}; wrong: {wrong:#?}");
-    assert!(share >= 0.98, "best_angle right on {share:.4}: {wrong:#?}");
+    // Measured: all 404. The best angle's detector confidence beats the runner-up's by
+    // at least 0.027 on every photo, far above float noise.
+    assert_eq!(list.len(), 404);
+    assert_eq!(right_angle, 404, "wrong best_angle: {wrong:#?}");
 }

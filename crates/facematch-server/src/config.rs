@@ -195,7 +195,12 @@ mod tests {
         assert_eq!(parse_rate("2.5"), Ok(2.5));
         assert_eq!(parse_rate("0"), Ok(0.0));
         for bad in ["-1", "NaN", "inf", "", "fast"] {
-            assert!(parse_rate(bad).is_err(), "{bad}");
+            assert_eq!(
+                parse_rate(bad),
+                Err(format!(
+                    "{bad:?} is not a rate (requests per second, a number ≥ 0)"
+                )),
+            );
         }
     }
 

@@ -323,7 +323,15 @@ mod tests {
 
     #[test]
     fn vendor_data_counts_characters() {
-        assert!(parse_vendor_data("é".repeat(1000)).is_ok());
-        assert!(parse_vendor_data("a".repeat(1001)).is_err());
+        let at_limit = "é".repeat(1000);
+        assert_eq!(
+            parse_vendor_data(at_limit.clone()).expect("1000 chars"),
+            at_limit
+        );
+        let err = parse_vendor_data("a".repeat(1001)).expect_err("1001 chars");
+        assert_eq!(
+            err.to_string(),
+            "invalid `vendor_data`: at most 1000 characters, got 1001"
+        );
     }
 }

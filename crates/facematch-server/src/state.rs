@@ -13,7 +13,7 @@ use crate::config::ServerConfig;
 use crate::error::{ApiError, Fault};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Clock, RateLimiter};
 
 /// Why the state could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +63,27 @@ impl AppState {
         store: Store,
         mailer: Mailer,
     ) -> Result<Self, StateError> {
+        Self::with_clock(config, store, mailer, Clock::System)
+    }
+
+    /// State with an explicit mailer whose rate limiters read the time from `clock`
+    /// (tests refill buckets with a [`crate::ratelimit::ManualClock`] instead of
+    /// sleeping).
+    pub fn with_clock(
+        config: ServerConfig,
+        store: Store,
+        mailer: Mailer,
+        clock: Clock,
+    ) -> Result<Self, StateError> {
         let workers = config.effective_workers();
         let queue = config.effective_queue();
         let register_limiter =
-            RateLimiter::new(config.register_per_hour, Duration::from_secs(3600));
-        let key_limiter = (config.rate_per_key > 0.0)
-            .then(|| RateLimiter::per_second(config.rate_per_key, config.rate_burst_per_key));
+            RateLimiter::new(config.register_per_hour, Duration::from_secs(3600))
+                .with_clock(clock.clone());
+        let key_limiter = (config.rate_per_key > 0.0).then(|| {
+            RateLimiter::per_second(config.rate_per_key, config.rate_burst_per_key)
+                .with_clock(clock)
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -126,7 +141,7 @@ impl AppState {
         match &self.inner.key_limiter {
             None => Ok(()),
             Some(limiter) => limiter
-                .check(key_id.to_owned(), std::time::Instant::now())
+                .take(key_id.to_owned())
                 .map_err(|retry_after| ApiError::RateLimited { retry_after }),
         }
     }

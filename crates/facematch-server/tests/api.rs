@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::{photo, Form, TestApp, BOUNDARY};
+use common::{photo, Form, Reply, TestApp, BOUNDARY};
 use facematch_core::{Detection, FaceDetector, Pipeline, PipelineError};
-use facematch_store::{NewKey, ReviewStatus};
+use facematch_server::mail::{Mailer, Outbox};
+use facematch_server::{AppState, ServerConfig};
+use facematch_store::{NewKey, ReviewStatus, SecretString, Store};
 use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 const HOPPER: &str = "fixtures/one_face_hopper.jpg";
 const HOPPER_WEBP: &str = "fixtures/one_face_hopper.webp";
@@ -164,9 +167,16 @@ async fn every_fixture_gets_its_expected_status() {
                 .as_str()
                 .is_some_and(|d| d.contains("user_image")));
         } else if expect.starts_with("400 or 413") {
-            assert!(status == 400 || status == 413, "{ctx}");
+            // The bomb's declared 30000×30000 is refused from its header: the file
+            // itself is small, so never a 413.
+            let detail = reply.assert_error(400, "image_too_large");
+            assert!(detail.contains("user_image"), "{ctx}");
         } else if expect.starts_with("400 (cannot be decoded), or") {
-            assert!(status == 400 || status == 200, "{ctx}");
+            // Today the JPEG decoder fills the missing 60% of the rows and the partial
+            // image is analysed: a 200. Issue 10 ("Safe to put on the internet") will
+            // make a truncated image a 400 (corrupt_image); this line changes with it.
+            assert_eq!(status, 200, "{ctx}");
+            assert_face_match_body(&reply.json);
         } else if expect.starts_with("400") {
             let detail = reply.assert_error(400, reply.code());
             assert!(detail.contains("user_image"), "{ctx}");
@@ -179,7 +189,8 @@ async fn every_fixture_gets_its_expected_status() {
         }
     }
     assert_eq!(checked, 35, "every fixture under fixtures/");
-    assert!(ok_count >= 25, "{ok_count}");
+    // All but the oversize file, the bomb, the text file, the GIF and the BMP.
+    assert_eq!(ok_count, 30);
 }
 
 #[tokio::test]
@@ -783,7 +794,8 @@ async fn verification_codes_expire_and_bad_sign_ups_are_400() {
 
 #[tokio::test]
 async fn sign_ups_are_rate_limited() {
-    let app = TestApp::new(|c| c.register_per_hour = 2);
+    let clock = facematch_server::ratelimit::ManualClock::new();
+    let app = TestApp::on_clock(|c| c.register_per_hour = 2, &clock);
     for i in 0..2 {
         let r = app
             .json(
@@ -804,12 +816,29 @@ async fn sign_ups_are_rate_limited() {
         )
         .await;
     r.assert_error(429, "rate_limited");
-    let retry: u64 = r.headers["retry-after"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("secs");
-    assert!(retry >= 1);
+    // 2 per hour, the clock standing still: the next sign-up in exactly half an hour.
+    assert_eq!(r.headers["retry-after"], "1800");
+    clock.advance(std::time::Duration::from_secs(1799));
+    let r = app
+        .json(
+            "POST",
+            "/auth/v2/programmatic/register/",
+            None,
+            Some(json!({"email": "u9@example.com", "password": "long enough pw"})),
+        )
+        .await;
+    r.assert_error(429, "rate_limited");
+    assert_eq!(r.headers["retry-after"], "1");
+    clock.advance(std::time::Duration::from_secs(1));
+    let r = app
+        .json(
+            "POST",
+            "/auth/v2/programmatic/register/",
+            None,
+            Some(json!({"email": "u9@example.com", "password": "long enough pw"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
 }
 
 #[tokio::test]
@@ -885,6 +914,35 @@ async fn balance_and_admin_top_up() {
     )
     .await
     .assert_error(400, "invalid_json");
+    // The most one top-up may grant: a million dollars, not a cent more.
+    let max = app
+        .json(
+            "POST",
+            "/v3/billing/top-up/",
+            Some(&admin),
+            Some(json!({"amount_in_dollars": 1_000_000})),
+        )
+        .await;
+    assert_eq!(max.status, 200, "{}", max.text());
+    assert_eq!(max.json["credits_added"], 10_000_000);
+    assert_eq!(max.json["balance"], 10_000_025);
+    for over in [1_000_000.01, 1e9, 1e308] {
+        let detail = app
+            .json(
+                "POST",
+                "/v3/billing/top-up/",
+                Some(&admin),
+                Some(json!({ "amount_in_dollars": over })),
+            )
+            .await
+            .assert_error(400, "invalid_field");
+        assert!(detail.contains("at most 1000000"), "{over}: {detail}");
+    }
+    assert_eq!(
+        app.balance(&admin),
+        10_000_025,
+        "refused top-ups add nothing"
+    );
 }
 
 #[tokio::test]
@@ -935,50 +993,11 @@ async fn metrics_count_requests_stages_and_faces() {
     }
 }
 
+/// The document itself is pinned by the snapshot in `tests/openapi.rs`; here, the page
+/// that shows it and the fallbacks.
 #[tokio::test]
-async fn openapi_docs_and_fallbacks() {
+async fn docs_page_and_fallbacks() {
     let app = TestApp::new(|_| {});
-    let r = app.json("GET", "/openapi.json", None, None).await;
-    assert_eq!(r.status, 200);
-    assert!(r.json["openapi"]
-        .as_str()
-        .is_some_and(|v| v.starts_with("3.")));
-    let paths = r.json["paths"].as_object().expect("paths");
-    for p in [
-        "/v3/face-match/",
-        "/v3/session/{request_id}/decision/",
-        "/v3/session/{request_id}/update-status/",
-        "/v3/review-queue/",
-        "/auth/v2/programmatic/register/",
-        "/auth/v2/programmatic/verify-email/",
-        "/v3/billing/balance/",
-        "/v3/billing/top-up/",
-        "/health",
-        "/metrics",
-    ] {
-        assert!(paths.contains_key(p), "missing {p}");
-    }
-    let fm = &r.json["paths"]["/v3/face-match/"]["post"];
-    assert!(fm["requestBody"]["content"]["multipart/form-data"].is_object());
-    for status in ["200", "400", "401", "403", "413", "429", "503"] {
-        assert!(fm["responses"][status].is_object(), "{status}");
-    }
-    let schemas = r.json["components"]["schemas"]
-        .as_object()
-        .expect("schemas");
-    for s in [
-        "FaceMatch",
-        "FaceMatchResponse",
-        "ErrorBody",
-        "Warning",
-        "Entity",
-    ] {
-        assert!(schemas.contains_key(s), "missing schema {s}");
-    }
-    assert_eq!(
-        r.json["components"]["securitySchemes"]["api_key"]["name"],
-        "x-api-key"
-    );
     let docs = app.json("GET", "/docs", None, None).await;
     assert_eq!(docs.status, 200);
     assert!(docs.text().contains("/openapi.json"));
@@ -1050,12 +1069,318 @@ async fn a_slow_request_times_out_with_503_and_refunds() {
     let r = app.face_match(&key, &Form::pair(HOPPER, HOPPER)).await;
     r.assert_error(503, "timeout");
     assert_eq!(r.headers["retry-after"], "1");
-    // The refund of a cut-short request runs as the handler is dropped: allow it a moment.
-    for _ in 0..50 {
-        if app.balance(&key) == 2 {
-            break;
+    // The refund of a cut-short request runs on the blocking pool as the handler is
+    // dropped: poll for it (the bound only keeps a lost refund from hanging the test).
+    let refunded = tokio::time::timeout(Duration::from_secs(30), async {
+        while app.balance(&key) != 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    })
+    .await;
+    assert!(refunded.is_ok(), "balance {}", app.balance(&key));
+}
+
+/// A detector whose runtime fails with an error (not a panic).
+struct Failing;
+
+impl FaceDetector for Failing {
+    fn detect(&self, _: &facematch_imageio::RgbImage) -> Result<Vec<Detection>, PipelineError> {
+        Err(PipelineError::detector("the runtime exploded"))
     }
+}
+
+#[tokio::test]
+async fn a_pipeline_error_is_a_500_json_and_refunds() {
+    let pipeline = Pipeline::new(Arc::new(Failing), Arc::new(Forward(common::pipeline())));
+    let app = TestApp::with_pipeline(pipeline, |_| {});
+    let key = app.key(2);
+    let r = app.face_match(&key, &Form::pair(HOPPER, HOPPER)).await;
+    let detail = r.assert_error(500, "internal_error");
+    assert_eq!(detail, "internal error", "no internals leak");
+    // Refunded before the answer was sent: the balance is whole at once.
     assert_eq!(app.balance(&key), 2);
+    let queue = app.json("GET", "/v3/review-queue/", Some(&key), None).await;
+    assert_eq!(queue.json["results"], json!([]));
+    // Images without a face to look for never reach the detector: still a 200.
+    let empty = Form::new()
+        .file("user_image", "a.jpg", vec![])
+        .file("ref_image", "b.jpg", vec![]);
+    assert_eq!(app.face_match(&key, &empty).await.status, 200);
+    assert_eq!(app.balance(&key), 1);
+}
+
+/// A ready app on a database file (so that a second connection can reach it).
+fn app_on_file(path: &std::path::Path) -> TestApp {
+    let config = ServerConfig {
+        workers: Some(2),
+        ..ServerConfig::default()
+    };
+    let outbox = Outbox::default();
+    let store = Store::open(path).expect("store");
+    let state =
+        AppState::with_mailer(config, store, Mailer::Memory(outbox.clone())).expect("state");
+    state.set_pipeline(common::pipeline());
+    TestApp {
+        router: facematch_server::app(state.clone()),
+        state,
+        outbox,
+    }
+}
+
+#[tokio::test]
+async fn a_failed_save_is_a_500_and_refunds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("facematch.db");
+    let app = app_on_file(&path);
+    let key = app.key(3);
+    let empty = || {
+        Form::new()
+            .file("user_image", "a.jpg", vec![])
+            .file("ref_image", "b.jpg", vec![])
+    };
+    assert_eq!(app.face_match(&key, &empty()).await.status, 200);
+    assert_eq!(app.balance(&key), 2);
+    // From now on the database refuses every new decision.
+    let other = rusqlite::Connection::open(&path).expect("second connection");
+    other
+        .execute_batch(
+            "CREATE TRIGGER refuse_saves BEFORE INSERT ON decisions \
+             BEGIN SELECT RAISE(ABORT, 'the disk says no'); END;",
+        )
+        .expect("trigger");
+    let r = app.face_match(&key, &empty()).await;
+    let detail = r.assert_error(500, "internal_error");
+    assert_eq!(detail, "internal error", "no internals leak");
+    assert_eq!(app.balance(&key), 2, "the failed save was refunded");
+    // A face match that is not saved does not touch the table: still a 200.
+    let unsaved = app
+        .face_match(&key, &empty().text("save_api_request", "false"))
+        .await;
+    assert_eq!(unsaved.status, 200, "{}", unsaved.text());
+    assert_eq!(app.balance(&key), 1);
+    let saved: i64 = other
+        .query_row("SELECT count(*) FROM decisions", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(saved, 1, "only the first decision was saved");
+}
+
+#[tokio::test]
+async fn review_queue_paging_edges() {
+    let app = TestApp::loading(|_| {});
+    let key = app.key(0);
+    let key_id = app
+        .store()
+        .authenticate(&key, time::OffsetDateTime::now_utc())
+        .expect("valid")
+        .id;
+    let t0 = time::OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("time");
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            let id = uuid::Uuid::new_v4().to_string();
+            let at = t0 + time::Duration::seconds(i);
+            let decision = facematch_store::SavedDecision {
+                request_id: id.clone(),
+                key_id: key_id.clone(),
+                face_match: facematch_core::FaceMatch {
+                    status: facematch_core::Status::InReview,
+                    score: Some(50),
+                    user_image: facematch_core::ImageFaces::default(),
+                    ref_image: facematch_core::ImageFaces::default(),
+                    warnings: vec![],
+                },
+                decline_threshold: 30.0,
+                review_threshold: Some(60.0),
+                vendor_data: None,
+                created_at: at,
+                updated_at: at,
+                history: vec![],
+            };
+            app.store().save_decision(&decision).expect("save");
+            id
+        })
+        .collect();
+    let page = |query: &'static str| {
+        let (app, key) = (&app, &key);
+        async move {
+            let uri = format!("/v3/review-queue/{query}");
+            app.json("GET", &uri, Some(key), None).await
+        }
+    };
+    let results = |r: &Reply| -> (Vec<String>, Value, Value) {
+        assert_eq!(r.status, 200, "{}", r.text());
+        let ids = r.json["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|d| d["request_id"].as_str().expect("id").to_owned())
+            .collect();
+        (ids, r.json["limit"].clone(), r.json["offset"].clone())
+    };
+    let all = ids.clone();
+    let cases: [(&str, &[String], u64, u64); 8] = [
+        ("", &all, 50, 0),
+        ("?limit=1", &all[..1], 1, 0),
+        ("?limit=100", &all, 100, 0),
+        ("?limit=1&offset=1", &all[1..2], 1, 1),
+        ("?offset=2", &all[2..], 50, 2),
+        ("?offset=3", &[], 50, 3),
+        ("?offset=1000000", &[], 50, 1_000_000),
+        ("?offset=18446744073709551615", &[], 50, u64::MAX),
+    ];
+    for (query, want, limit, offset) in cases {
+        let (got, l, o) = results(&page(query).await);
+        assert_eq!(got, want, "{query}");
+        assert_eq!((l, o), (json!(limit), json!(offset)), "{query}");
+    }
+    for (query, field) in [
+        ("?limit=0", "`limit`"),
+        ("?limit=101", "`limit`"),
+        ("?limit=-1", "limit/offset"),
+        ("?limit=abc", "limit/offset"),
+        ("?limit=", "limit/offset"),
+        ("?offset=-1", "limit/offset"),
+        ("?offset=18446744073709551616", "limit/offset"),
+    ] {
+        let detail = page(query).await.assert_error(400, "invalid_field");
+        assert!(detail.contains(field), "{query}: {detail}");
+    }
+}
+
+/// A ready app that sends its codes by SMTP to `url` (no TLS).
+fn app_with_smtp(url: String) -> TestApp {
+    let config = ServerConfig {
+        workers: Some(1),
+        smtp_url: Some(SecretString::from(url)),
+        smtp_from: Some("facematch <noreply@example.com>".into()),
+        ..ServerConfig::default()
+    };
+    let state = AppState::new(config, Store::open_in_memory().expect("store")).expect("state");
+    state.set_pipeline(common::pipeline());
+    TestApp {
+        router: facematch_server::app(state.clone()),
+        state,
+        outbox: Outbox::default(),
+    }
+}
+
+/// A fake SMTP server that takes each message and then refuses it (451 at the end of
+/// DATA, a temporary failure); the messages it got come out of the channel.
+async fn refusing_smtp() -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = tokio::io::BufReader::new(read).lines();
+                write.write_all(b"220 fake.test ESMTP\r\n").await?;
+                while let Some(line) = lines.next_line().await? {
+                    let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 fake.test\r\n",
+                        "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+                        "DATA" => {
+                            write.write_all(b"354 go ahead\r\n").await?;
+                            let mut message = String::new();
+                            while let Some(line) = lines.next_line().await? {
+                                if line == "." {
+                                    break;
+                                }
+                                message.push_str(&line);
+                                message.push('\n');
+                            }
+                            let _ = tx.send(message);
+                            b"451 4.3.0 mailbox busy, try again later\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await?;
+                            break;
+                        }
+                        _ => b"502 not implemented\r\n",
+                    };
+                    write.write_all(answer).await?;
+                }
+                Ok::<_, std::io::Error>(())
+            });
+        }
+    });
+    (addr, rx)
+}
+
+async fn register(app: &TestApp, email: &str) -> Reply {
+    app.json(
+        "POST",
+        "/auth/v2/programmatic/register/",
+        None,
+        Some(json!({"email": email, "password": "long enough pw"})),
+    )
+    .await
+}
+
+async fn verify(app: &TestApp, email: &str, code: &str) -> Reply {
+    app.json(
+        "POST",
+        "/auth/v2/programmatic/verify-email/",
+        None,
+        Some(json!({"email": email, "code": code})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_failed_mail_delivery_is_a_502_and_the_registration_stays_pending() {
+    // Nothing listens at the SMTP address.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let app = app_with_smtp(format!("smtp://{closed}"));
+    let email = "dev@example.com";
+    let detail = register(&app, email)
+        .await
+        .assert_error(502, "mail_delivery_failed");
+    assert_eq!(
+        detail, "could not deliver the verification code; try again later",
+        "the cause is logged, never sent"
+    );
+    // The registration is pending with a code nobody received: a guess counts against
+    // it like any wrong code.
+    let detail = verify(&app, email, "AAAAAA")
+        .await
+        .assert_error(400, "invalid_code");
+    assert!(detail.contains("4 attempts left"), "{detail}");
+    // Trying again is allowed (not a 409) and fails the same way.
+    register(&app, email)
+        .await
+        .assert_error(502, "mail_delivery_failed");
+
+    // A server that takes the message, then refuses it: the client gets the same 502,
+    // yet the code that reached the server works, once.
+    let (smtp, mut inbox) = refusing_smtp().await;
+    let app = app_with_smtp(format!("smtp://{smtp}"));
+    register(&app, email)
+        .await
+        .assert_error(502, "mail_delivery_failed");
+    let message = inbox
+        .try_recv()
+        .expect("the message reached the SMTP server");
+    let code = message
+        .split("verification code is ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a code in {message}"))
+        .to_owned();
+    let ok = verify(&app, email, &code).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.json["credits"], 100);
+    verify(&app, email, &code)
+        .await
+        .assert_error(400, "no_pending_code");
 }

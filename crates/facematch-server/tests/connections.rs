@@ -1,6 +1,9 @@
 //! Real-socket tests of the accept loop (`serve_on`): the request-head timeout closes
 //! half-sent heads (slowloris) while other clients are served, the connection cap makes
-//! extra clients wait instead of failing, and shutdown still finishes.
+//! extra clients wait instead of failing, and shutdown still finishes. The timeouts are
+//! the features here: their lower bounds are exact (a timer never fires early), their
+//! upper bounds generous. (That stalled heads do not delay others at all is
+//! `hostile.rs`'s `stalled_heads_do_not_block_other_clients`.)
 
 mod common;
 
@@ -15,6 +18,9 @@ use tokio::net::TcpStream;
 async fn live(tweak: impl FnOnce(&mut facematch_server::ServerConfig)) -> Live {
     live_app(TestApp::loading(tweak)).await
 }
+
+/// How long any single answer may take before the test calls the server stuck.
+const STUCK: Duration = Duration::from_secs(30);
 
 /// `GET /openapi.json` on a new connection, within `limit`: its status.
 async fn openapi(addr: SocketAddr, limit: Duration) -> u16 {
@@ -67,20 +73,15 @@ async fn half_sent_heads_are_closed_at_the_header_timeout_and_others_are_served(
     }
     // One that connects and sends nothing at all.
     stalled.push(TcpStream::connect(server.addr).await.expect("connect"));
-    // Others are served at once meanwhile, including while the stalled ones are cut.
+    // Others are served meanwhile.
     for _ in 0..5 {
-        assert_eq!(openapi(server.addr, Duration::from_secs(1)).await, 200);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(openapi(server.addr, STUCK).await, 200);
     }
     for (i, stream) in stalled.into_iter().enumerate() {
-        let (after, got) = closed_after(stream, started, Duration::from_secs(5)).await;
-        // Closed by the header timeout (1 s), not earlier, and well before 5 s.
+        // Closed by the header timeout (1 s), not earlier.
+        let (after, got) = closed_after(stream, started, STUCK).await;
         assert!(
-            after >= Duration::from_millis(900),
-            "{i}: closed after {after:?}"
-        );
-        assert!(
-            after < Duration::from_secs(4),
+            after >= Duration::from_secs(1),
             "{i}: closed after {after:?}"
         );
         // hyper closes without an answer (or with a 408): never a 2xx/5xx.
@@ -90,8 +91,7 @@ async fn half_sent_heads_are_closed_at_the_header_timeout_and_others_are_served(
             "{i}: {text}"
         );
     }
-    eprintln!("51 stalled heads closed within {:?}", started.elapsed());
-    assert_eq!(openapi(server.addr, Duration::from_secs(1)).await, 200);
+    assert_eq!(openapi(server.addr, STUCK).await, 200);
     server.shutdown().await;
 }
 
@@ -107,10 +107,10 @@ async fn at_the_connection_cap_clients_wait_and_are_served_when_a_slot_frees() {
     let b = half_head(server.addr).await;
     // Both slots are held by stalled heads: the third client waits in the accept queue
     // (it is not refused or reset) and is served once the header timeout frees a slot.
-    assert_eq!(openapi(server.addr, Duration::from_secs(5)).await, 200);
+    assert_eq!(openapi(server.addr, STUCK).await, 200);
     let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_millis(900),
+        waited >= Duration::from_secs(1),
         "served after {waited:?}: the cap did not apply"
     );
     drop((a, b));
@@ -119,7 +119,8 @@ async fn at_the_connection_cap_clients_wait_and_are_served_when_a_slot_frees() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_closes_idle_keep_alive_connections_and_refuses_new_ones() {
-    let server = live(|c| c.header_timeout_secs = 30).await;
+    // An idle connection would otherwise be kept for the whole header timeout.
+    let server = live(|c| c.header_timeout_secs = 600).await;
     let addr = server.addr;
     // A keep-alive connection that got one answer and stays idle.
     let mut idle = TcpStream::connect(addr).await.expect("connect");
@@ -129,17 +130,14 @@ async fn shutdown_closes_idle_keep_alive_connections_and_refuses_new_ones() {
     let mut buf = vec![0_u8; 64 * 1024];
     let n = idle.read(&mut buf).await.expect("read");
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
-    let started = Instant::now();
+    // Shutdown does not wait for the idle connection's 600 s header timeout:
+    // `Live::shutdown` fails the test unless the server stops within 30 s.
     server.shutdown().await;
-    // Shutdown did not wait for the idle connection's 30 s header timeout.
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    // Every connection task has ended: the idle connection is closed, without an answer.
     let mut rest = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(2), idle.read_to_end(&mut rest)).await;
+    let closed = tokio::time::timeout(STUCK, idle.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the idle connection was not closed");
+    assert_eq!(rest, b"", "closed without another answer");
     let refused = TcpStream::connect(addr).await;
     assert!(refused.is_err(), "the listener is still open");
 }

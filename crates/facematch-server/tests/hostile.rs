@@ -1,10 +1,13 @@
 //! Hostile inputs through the API: decompression bombs built in code for each format,
 //! truncated and bit-flipped fixtures, polyglots, empty parts, 10,000 tiny fields,
 //! non-UTF-8 and absurd field values (in-process), header floods and stalled bodies (real
-//! socket). Every one must get a JSON `{"detail","code"}` 4xx (or, for a file that is
-//! still a decodable image, a 200) within a time limit — never a 5xx, never a dropped
-//! connection where a response is possible — and the server's peak RSS over the batch
-//! must stay bounded (the test process hosts the server, so `/proc/self` is the server).
+//! socket). Each input gets the one answer pinned for it — a JSON `{"detail","code"}` 4xx
+//! with its code, or for a file that is still a decodable image a 200 — within a
+//! generous time limit; never a 5xx, never a decoder panic caught on the way (its
+//! message "decoder panicked" is in no answer), never a dropped connection where a
+//! response is possible; exactly the 200s cost a credit; and the server's peak RSS over
+//! the batch stays bounded (the test process hosts the server, so `/proc/self` is the
+//! server).
 //!
 //! The tests take one lock each: the peak-RSS figure is process-wide and must not
 //! include another test's work.
@@ -23,10 +26,10 @@ const ASTRONAUT_PNG: &str = "fixtures/one_face_astronaut.png";
 const HOPPER_WEBP: &str = "fixtures/one_face_hopper.webp";
 const ASTRONAUT_TIFF: &str = "fixtures/one_face_astronaut.tiff";
 
-/// Longest any single hostile request may take (debug build, 2 shared cores). The
-/// refusals themselves take milliseconds; the margin is for partially decodable files
-/// that go through the models.
-const PER_REQUEST_LIMIT: Duration = Duration::from_secs(10);
+/// Longest any single hostile request may take (debug build, 2 shared cores): a bound
+/// against a hang or a decode of an honoured bomb, not a speed test. The refusals take
+/// well under a millisecond; the slowest decodable file (49 MP) well under a second.
+const PER_REQUEST_LIMIT: Duration = Duration::from_secs(20);
 
 /// Growth of the peak RSS allowed over the hostile batch. Measured: ~160 MB, almost all
 /// of it the 7000×7000 JPEG whose short scan still decodes (49 MP of RGB is 147 MB):
@@ -38,7 +41,7 @@ const RSS_GROWTH_LIMIT_MB: u64 = 300;
 /// One test at a time (see the module doc).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Image error codes a hostile file may legitimately get.
+/// Image error codes (their messages name the field).
 const IMAGE_CODES: [&str; 5] = [
     "unsupported_format",
     "corrupt_image",
@@ -46,6 +49,11 @@ const IMAGE_CODES: [&str; 5] = [
     "unsupported_image_feature",
     "empty_image",
 ];
+
+/// The message of imageio's `ImageError::DecoderPanicked`: a decoder panic caught by
+/// `decode()`. Never an acceptable answer — a hostile file must be refused by the
+/// decoder's own checks, not by luck of the panic net.
+const DECODER_PANICKED: &str = "decoder panicked";
 
 // ---------------------------------------------------------------------------------
 // Building hostile files.
@@ -264,10 +272,28 @@ enum Expect {
     Error(u16, &'static str),
     /// A 200 whose `user_image` has at least one face (the file is still that image).
     Face,
-    /// A 200 (still decodable) or a 400 with an image code.
-    DecodableOr400,
-    /// A 400 with an image code.
-    Refused,
+    /// A 200: what is left of the file still decodes (the decoder fills what is
+    /// missing), and is analysed like any image.
+    Decoded,
+}
+
+const CORRUPT: Expect = Expect::Error(400, "corrupt_image");
+const UNSUPPORTED: Expect = Expect::Error(400, "unsupported_format");
+const TOO_LARGE: Expect = Expect::Error(400, "image_too_large");
+
+/// The answers of a row of cases, one letter each: `U` unsupported_format, `C`
+/// corrupt_image, `D` a 200 ([`Expect::Decoded`]), `F` a 200 with a face.
+fn row(letters: &str) -> Vec<Expect> {
+    letters
+        .chars()
+        .map(|c| match c {
+            'U' => UNSUPPORTED,
+            'C' => CORRUPT,
+            'D' => Expect::Decoded,
+            'F' => Expect::Face,
+            other => panic!("unknown expectation letter {other:?}"),
+        })
+        .collect()
 }
 
 /// Peak and current resident set of this process in KiB.
@@ -287,8 +313,15 @@ fn reset_peak_rss() -> bool {
 }
 
 /// Sends `bytes` as `user_image` (with an empty `ref_image`, so that a file that does
-/// decode is analysed once and answered with NO_REFERENCE_IMAGE) and checks the answer.
-async fn check_user_image(app: &TestApp, key: &str, name: &str, bytes: Vec<u8>, expect: Expect) {
+/// decode is analysed once and answered with NO_REFERENCE_IMAGE) and checks the answer;
+/// `true` for a 200 (which costs a credit).
+async fn check_user_image(
+    app: &TestApp,
+    key: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    expect: Expect,
+) -> bool {
     let form = Form::new()
         .file("user_image", "upload.bin", bytes)
         .file("ref_image", "empty.bin", vec![])
@@ -301,11 +334,16 @@ async fn check_user_image(app: &TestApp, key: &str, name: &str, bytes: Vec<u8>, 
         eprintln!("{ctx}");
     }
     assert!(took < PER_REQUEST_LIMIT, "too slow: {ctx}");
-    check(&reply, "user_image", expect, &ctx);
+    check(&reply, "user_image", expect, &ctx)
 }
 
-fn check(reply: &Reply, field: &str, expect: Expect, ctx: &str) {
+/// Checks `reply` against `expect`; `true` for a 200.
+fn check(reply: &Reply, field: &str, expect: Expect, ctx: &str) -> bool {
     let status = reply.status.as_u16();
+    assert!(
+        !reply.text().contains(DECODER_PANICKED),
+        "a caught decoder panic is never the answer: {ctx}"
+    );
     assert!(status < 500, "never a 5xx: {ctx}");
     match expect {
         Expect::Error(want, code) => {
@@ -315,23 +353,21 @@ fn check(reply: &Reply, field: &str, expect: Expect, ctx: &str) {
                 assert!(detail.contains(field), "the message names the field: {ctx}");
             }
         }
-        Expect::Face => {
+        Expect::Face | Expect::Decoded => {
             assert_eq!(status, 200, "{ctx}");
-            let faces = reply.json["face_match"]["user_image"]["entities"]
+            let face_match = &reply.json["face_match"];
+            // The other part is empty: a decoded image is always declined for it.
+            assert_eq!(face_match["status"], "Declined", "{ctx}");
+            let faces = face_match[field]["entities"]
                 .as_array()
-                .map_or(0, Vec::len);
-            assert!(faces >= 1, "the image inside the polyglot was used: {ctx}");
-        }
-        Expect::Refused | Expect::DecodableOr400 => {
-            if status == 200 && expect == Expect::DecodableOr400 {
-                assert!(reply.json["face_match"]["status"].is_string(), "{ctx}");
-            } else {
-                let detail = reply.assert_error(400, reply.code());
-                assert!(IMAGE_CODES.contains(&reply.code()), "{ctx}");
-                assert!(detail.contains(field), "{ctx}");
+                .unwrap_or_else(|| panic!("entities: {ctx}"))
+                .len();
+            if expect == Expect::Face {
+                assert!(faces >= 1, "the image was used: {ctx}");
             }
         }
     }
+    status == 200
 }
 
 // ---------------------------------------------------------------------------------
@@ -346,7 +382,7 @@ async fn hostile_files_are_4xx_in_time_and_memory_stays_bounded() {
 
     // Warm up (models, allocator arenas) with an ordinary request, then measure from
     // here: the baseline includes the loaded models.
-    check_user_image(&app, &key, "warm-up", hopper.clone(), Expect::Face).await;
+    assert!(check_user_image(&app, &key, "warm-up", hopper.clone(), Expect::Face).await);
     let reset = reset_peak_rss();
     let baseline = if reset {
         rss_kib("VmRSS:")
@@ -355,6 +391,8 @@ async fn hostile_files_are_4xx_in_time_and_memory_stays_bounded() {
     };
     let batch_started = Instant::now();
     let mut cases = 0;
+    // The 200s of the batch: exactly these cost a credit.
+    let mut decoded = 0;
 
     // Decompression bombs: declared dimensions far over the limits, refused from the
     // header before any pixel buffer exists.
@@ -383,82 +421,112 @@ async fn hostile_files_are_4xx_in_time_and_memory_stays_bounded() {
     // reports dimensions, so this one is refused as incomplete (corrupt_image).
     let bombs = bombs
         .into_iter()
-        .map(|(name, bytes)| (name, bytes, Expect::Error(400, "image_too_large")));
+        .map(|(name, bytes)| (name, bytes, TOO_LARGE));
     let header_only = (
         "jpeg header only 65000x65000",
         jpeg_header_only(65_000, 65_000),
-        Expect::Refused,
+        CORRUPT,
     );
     // image-webp refuses a 2^24 × 2^24 canvas itself, as a format error ("Image too
     // large"), before we see the dimensions: a 400, though coded corrupt_image.
-    let vp8x = (
-        "webp VP8X max canvas",
-        webp_vp8x_max_canvas(),
-        Expect::Refused,
-    );
+    let vp8x = ("webp VP8X max canvas", webp_vp8x_max_canvas(), CORRUPT);
     for (name, bytes, expect) in bombs.chain([header_only, vp8x]) {
-        check_user_image(&app, &key, name, bytes.clone(), expect).await;
+        assert!(!check_user_image(&app, &key, name, bytes.clone(), expect).await);
         // The same file as ref_image: the check must not depend on the field.
         let form = Form::new()
             .file("user_image", "a.jpg", vec![])
             .file("ref_image", "b.bin", bytes)
             .text("save_api_request", "false");
         let reply = app.face_match(&key, &form).await;
-        check(&reply, "ref_image", expect, &format!("{name} as ref_image"));
+        assert!(!check(
+            &reply,
+            "ref_image",
+            expect,
+            &format!("{name} as ref_image")
+        ));
         cases += 2;
     }
 
     // Bombs within the pixel limits (49 MP) whose data stops short: the decoder may
-    // allocate the frame, then must fail (or decode what there is) without blowing up.
-    let within_limits: Vec<(&str, Vec<u8>)> = vec![
-        ("png 7000x7000 tiny IDAT", png_bomb(7000, 7000, 0)),
-        ("png 7000x7000 adam7 tiny IDAT", png_bomb(7000, 7000, 1)),
+    // allocate the frame, then must fail — or, for the JPEG, decode what there is (the
+    // rest filled in) — without blowing up.
+    let within_limits: Vec<(&str, Vec<u8>, Expect)> = vec![
+        ("png 7000x7000 tiny IDAT", png_bomb(7000, 7000, 0), CORRUPT),
+        (
+            "png 7000x7000 adam7 tiny IDAT",
+            png_bomb(7000, 7000, 1),
+            CORRUPT,
+        ),
         (
             "jpeg 7000x7000 short scan",
             jpeg_with_dims(&hopper, 7000, 7000),
+            Expect::Decoded,
         ),
-        ("jpeg header only 7000x7000", jpeg_header_only(7000, 7000)),
-        ("tiff 7000x7000 16-byte strip", tiff_bomb(7000, 7000)),
-        ("webp VP8L 7000x7000", webp(&[(b"VP8L", vp8l(7000, 7000))])),
+        (
+            "jpeg header only 7000x7000",
+            jpeg_header_only(7000, 7000),
+            CORRUPT,
+        ),
+        (
+            "tiff 7000x7000 16-byte strip",
+            tiff_bomb(7000, 7000),
+            CORRUPT,
+        ),
+        (
+            "webp VP8L 7000x7000",
+            webp(&[(b"VP8L", vp8l(7000, 7000))]),
+            CORRUPT,
+        ),
     ];
-    for (name, bytes) in within_limits {
-        check_user_image(&app, &key, name, bytes, Expect::DecodableOr400).await;
+    for (name, bytes, expect) in within_limits {
+        decoded += usize::from(check_user_image(&app, &key, name, bytes, expect).await);
         cases += 1;
     }
 
     // Truncations of every accepted format at header, early-data and late-data points,
-    // and byte flips in the header and the data.
-    for fixture in [
-        HOPPER,
-        HOPPER_PROGRESSIVE,
-        ASTRONAUT_PNG,
-        HOPPER_WEBP,
-        ASTRONAUT_TIFF,
-    ] {
+    // and byte flips in the header and the data, each with its pinned answer (see
+    // `row`). The JPEG decoder fills what a truncated scan lacks, so a JPEG cut after
+    // its headers decodes; PNG, WebP and TIFF refuse a file that ends early; PNG's CRCs
+    // catch every flip. Issue 10 ("Safe to put on the internet") will make truncated
+    // images a 400: the `D`s of the cuts will then become `C`s.
+    let truncations = [
+        // cuts at 1, 3, 8, 16, 30, 100, 400, n/3, n/2, n-1;
+        // then flips (8, 4), (12, 2), (n/4, 16), (64, 200) and the zeroed middle.
+        (HOPPER, "UCCCCCCDDF", "DDDDD"),
+        (HOPPER_PROGRESSIVE, "UCCCCCDDDF", "DDDDD"),
+        (ASTRONAUT_PNG, "UUCCCCCCCF", "CCCCC"),
+        (HOPPER_WEBP, "UUUCCCCCCF", "DCDDD"),
+        (ASTRONAUT_TIFF, "UUCCCCCCCF", "DDCCC"),
+    ];
+    for (fixture, cut_answers, damage_answers) in truncations {
         let bytes = photo(fixture);
         let n = bytes.len();
-        for cut in [1, 3, 8, 16, 30, 100, 400, n / 3, n / 2, n - 1] {
+        let cuts = [1, 3, 8, 16, 30, 100, 400, n / 3, n / 2, n - 1];
+        for (cut, expect) in cuts.into_iter().zip(row(cut_answers)) {
             let name = format!("{fixture} cut at {cut}/{n}");
-            let expect = if cut < 8 {
-                // Too short to hold an image: unrecognised, or a bare magic number.
-                Expect::Refused
-            } else {
-                Expect::DecodableOr400
-            };
-            check_user_image(&app, &key, &name, bytes[..cut].to_vec(), expect).await;
+            let ok = check_user_image(&app, &key, &name, bytes[..cut].to_vec(), expect).await;
+            decoded += usize::from(ok);
             cases += 1;
         }
+        let mut damage = row(damage_answers).into_iter();
         for (skip, count, seed) in [(8, 4, 1), (12, 2, 2), (n / 4, 16, 3), (64, 200, 4)] {
             let name = format!("{fixture} with {count} bytes flipped after {skip}");
             let corrupt = flipped(&bytes, skip, count, seed);
-            check_user_image(&app, &key, &name, corrupt, Expect::DecodableOr400).await;
+            let expect = damage.next().expect("an answer per flip");
+            decoded += usize::from(check_user_image(&app, &key, &name, corrupt, expect).await);
             cases += 1;
         }
         // The middle zeroed out.
         let mut zeroed = bytes.clone();
         zeroed[n / 3..2 * n / 3].fill(0);
         let name = format!("{fixture} zeroed middle");
-        check_user_image(&app, &key, &name, zeroed, Expect::DecodableOr400).await;
+        let expect = damage.next().expect("an answer for the zeroed file");
+        assert_eq!(
+            damage.next(),
+            None,
+            "{fixture}: one answer per damaged file"
+        );
+        decoded += usize::from(check_user_image(&app, &key, &name, zeroed, expect).await);
         cases += 1;
     }
 
@@ -509,21 +577,17 @@ async fn hostile_files_are_4xx_in_time_and_memory_stays_bounded() {
         (
             "jpeg magic + png body",
             cat(&[0xFF, 0xD8, 0xFF], &png),
-            Expect::Refused,
+            CORRUPT,
         ),
-        (
-            "tiff magic + jpeg body",
-            cat(b"II*\0", &hopper),
-            Expect::Refused,
-        ),
+        ("tiff magic + jpeg body", cat(b"II*\0", &hopper), CORRUPT),
         (
             "riff/webp header + jpeg body",
             cat(b"RIFF\x10\x00\x00\x00WEBPVP8 ", &hopper),
-            Expect::Refused,
+            CORRUPT,
         ),
     ];
     for (name, bytes, expect) in polyglots {
-        check_user_image(&app, &key, name, bytes, expect).await;
+        decoded += usize::from(check_user_image(&app, &key, name, bytes, expect).await);
         cases += 1;
     }
     let batch_secs = batch_started.elapsed().as_secs_f64();
@@ -540,10 +604,11 @@ async fn hostile_files_are_4xx_in_time_and_memory_stays_bounded() {
         grown_mb < RSS_GROWTH_LIMIT_MB,
         "peak RSS grew by {grown_mb} MB over the hostile batch"
     );
-    // Every refusal was free: only the warm-up and the decodable files cost a credit,
-    // and none of them can exceed the requests sent.
+    // Every refusal was free: exactly the warm-up and the 200s of the batch cost a
+    // credit. The pinned answers above hold 30 of them.
+    assert_eq!(decoded, 30, "200s in the batch of {cases}");
     let spent = 10_000 - app.balance(&key);
-    assert!(spent >= 1 && spent <= cases + 1, "{spent} credits spent");
+    assert_eq!(spent, 1 + decoded as i64, "credits spent");
 }
 
 #[tokio::test]
@@ -565,6 +630,7 @@ async fn empty_parts_many_fields_and_odd_field_values() {
             let took = started.elapsed();
             assert!(took < PER_REQUEST_LIMIT, "{took:?}: {}", reply.text());
             assert!(reply.status.as_u16() < 500, "{}", reply.text());
+            assert!(!reply.text().contains(DECODER_PANICKED), "{}", reply.text());
             reply
         }
     };
@@ -627,8 +693,7 @@ async fn empty_parts_many_fields_and_odd_field_values() {
             "{detail}"
         );
     }
-    // A non-UTF-8 field *name* cannot be one of ours: a 200 (ignored) or a 400 for
-    // the framing, never a 5xx.
+    // A non-UTF-8 field *name* cannot be one of ours: ignored like any unknown field.
     let mut body = empty().body();
     body.truncate(body.len() - format!("--{BOUNDARY}--\r\n").len());
     body.extend_from_slice(
@@ -642,9 +707,11 @@ async fn empty_parts_many_fields_and_odd_field_values() {
         .body(axum::body::Body::from(body))
         .expect("request");
     let reply = app.call(request).await;
-    if reply.status != 200 {
-        reply.assert_error(400, "invalid_multipart");
-    }
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.json["face_match"]["warnings"][0]["risk"],
+        "NO_REFERENCE_IMAGE"
+    );
 
     // Thresholds: only plain decimals from 0 to 100.
     for bad in [
@@ -725,18 +792,41 @@ async fn empty_parts_many_fields_and_odd_field_values() {
 // Real-socket tests.
 
 impl Live {
-    /// `GET /health` on a new connection: its status and how long it took.
-    async fn health(&self) -> (u16, Duration) {
-        let started = Instant::now();
+    /// `GET /health` on a new connection: its status. Bounded (30 s) only so that a
+    /// server that stopped answering fails the test instead of hanging it.
+    async fn health(&self) -> u16 {
         let reply = tokio::time::timeout(
-            Duration::from_secs(5),
+            Duration::from_secs(30),
             common::http(self.addr, "GET", "/health", &[], b""),
         )
         .await
-        .expect("health answers within 5 s")
+        .expect("health answers")
         .expect("health");
-        (reply.status.as_u16(), started.elapsed())
+        reply.status.as_u16()
     }
+
+    /// Requests now inside the router (the in-flight gauge).
+    fn in_flight(&self) -> i64 {
+        self.app.state.metrics().in_flight.get()
+    }
+
+    /// Waits until [`Self::in_flight`] is `n` (polling observable state; 30 s at most).
+    async fn until_in_flight(&self, n: i64) {
+        let waited = tokio::time::timeout(Duration::from_secs(30), async {
+            while self.in_flight() != n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "in flight: {} (want {n})", self.in_flight());
+    }
+}
+
+/// Whether the server still holds `stream` open without having answered: a read would
+/// block (the server neither sent a byte nor closed it).
+fn still_open(stream: &tokio::net::TcpStream) -> bool {
+    let mut byte = [0_u8; 1];
+    matches!(stream.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 /// Writes `raw` while reading the answer (the server may answer and close before it
@@ -770,7 +860,7 @@ async fn send_raw(addr: SocketAddr, raw: Vec<u8>) -> std::io::Result<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn header_floods_get_431_or_400_and_the_server_lives_on() {
+async fn header_floods_get_their_one_answer_and_the_server_lives_on() {
     let _serial = SERIAL.lock().await;
     let server = live(|_| {}).await;
     let head = |extra: &str| {
@@ -787,36 +877,31 @@ async fn header_floods_get_431_or_400_and_the_server_lives_on() {
     )
     .into_bytes();
     // What hyper answers: over 100 headers or a head over its ~400 KiB buffer is a
-    // 431, a malformed head a 400; a big head within the buffer is served normally.
-    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
-        ("1000 headers", head(&many), &["431"]),
-        ("one 1 MiB header", head(&huge), &["431"]),
-        ("one 300 KiB header", head(&mid), &["200"]),
-        (
-            "128 KiB request line",
-            long_uri,
-            &["414", "431", "400", "404"],
-        ),
-        ("binary garbage head", vec![0xC3; 64 * 1024], &["400"]),
-        ("header without colon", head("no colon here\r\n"), &["400"]),
+    // 431, a request line over its URI limit a 414, a malformed head a 400; a big head
+    // within the buffer is served normally.
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("1000 headers", head(&many), "431"),
+        ("one 1 MiB header", head(&huge), "431"),
+        ("one 300 KiB header", head(&mid), "200"),
+        ("128 KiB request line", long_uri, "414"),
+        ("binary garbage head", vec![0xC3; 64 * 1024], "400"),
+        ("header without colon", head("no colon here\r\n"), "400"),
     ];
     for (name, raw, expected) in cases {
-        let started = Instant::now();
         let answer = send_raw(server.addr, raw)
             .await
             .unwrap_or_else(|e| panic!("{name}: the connection was dropped: {e}"));
         let status = answer.get(9..12).unwrap_or_default();
-        eprintln!("{name}: {status} in {:?}", started.elapsed());
-        assert!(
-            expected.contains(&status),
+        assert_eq!(
+            status,
+            expected,
             "{name}: {}",
             answer.chars().take(200).collect::<String>()
         );
-        let (health, took) = server.health().await;
-        assert_eq!(health, 200, "{name}: the server still answers");
-        assert!(
-            took < Duration::from_secs(2),
-            "{name}: health took {took:?}"
+        assert_eq!(
+            server.health().await,
+            200,
+            "{name}: the server still answers"
         );
     }
     server.shutdown().await;
@@ -848,10 +933,16 @@ async fn stalled_bodies_are_cut_at_the_deadline_and_others_are_served() {
     for _ in 0..30 {
         stalled.push(stalled_upload(server.addr, &key, 1_000_000).await);
     }
-    // Meanwhile other clients are served at once: health and a whole face match.
-    let (health, took) = server.health().await;
-    assert_eq!(health, 200);
-    assert!(took < Duration::from_secs(1), "health took {took:?}");
+    // All 30 are inside the router, waiting for their bodies.
+    server.until_in_flight(30).await;
+    // Meanwhile other clients are served: health is answered while all 30 uploads are
+    // still pending (none was cut or answered before it), then a whole face match.
+    assert_eq!(server.health().await, 200);
+    assert_eq!(
+        server.in_flight(),
+        30,
+        "health did not wait for the stalled uploads"
+    );
     let form = Form::pair(HOPPER, HOPPER_WEBP).text("save_api_request", "false");
     let reply = common::http(
         server.addr,
@@ -871,7 +962,7 @@ async fn stalled_bodies_are_cut_at_the_deadline_and_others_are_served() {
     // Each stalled upload gets its 503 JSON at the deadline and the connection closed.
     for (i, mut stream) in stalled.into_iter().enumerate() {
         let mut raw = Vec::new();
-        let closed = tokio::time::timeout(Duration::from_secs(TIMEOUT_SECS + 8), async {
+        let closed = tokio::time::timeout(Duration::from_secs(TIMEOUT_SECS + 30), async {
             let mut buf = [0_u8; 4096];
             loop {
                 match stream.read(&mut buf).await {
@@ -886,24 +977,35 @@ async fn stalled_bodies_are_cut_at_the_deadline_and_others_are_served() {
         assert!(text.starts_with("HTTP/1.1 503"), "upload {i}: {text}");
         assert!(text.contains("\"code\":\"timeout\""), "upload {i}: {text}");
     }
+    // Not before the deadline (the timeout is the feature; the upper bound is generous).
     let all_done = started.elapsed();
-    eprintln!("30 stalled uploads answered and closed within {all_done:?}");
-    assert!(all_done < Duration::from_secs(TIMEOUT_SECS + 10));
-    // Only the one real face match cost a credit (refunds run on the blocking pool).
-    for _ in 0..100 {
-        if server.app.balance(&key) == 99 {
-            break;
+    assert!(
+        all_done >= Duration::from_secs(TIMEOUT_SECS),
+        "{all_done:?}"
+    );
+    assert!(
+        all_done < Duration::from_secs(TIMEOUT_SECS + 30),
+        "{all_done:?}"
+    );
+    assert_eq!(server.in_flight(), 0);
+    // Only the one real face match cost a credit. Each stalled upload took one before
+    // its body (credits come before image work) and got it back when the deadline
+    // dropped its handler; that refund runs on the blocking pool: poll for it.
+    let refunded = tokio::time::timeout(Duration::from_secs(30), async {
+        while server.app.balance(&key) != 99 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(server.app.balance(&key), 99);
+    })
+    .await;
+    assert!(refunded.is_ok(), "balance {}", server.app.balance(&key));
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stalled_heads_do_not_block_other_clients() {
     let _serial = SERIAL.lock().await;
-    let server = live(|_| {}).await;
+    // A header timeout far beyond the test: no stalled head is cut while it runs.
+    let server = live(|c| c.header_timeout_secs = 600).await;
     // 200 connections that send half a request head and stop (classic slowloris).
     let mut stalled = Vec::new();
     for _ in 0..200 {
@@ -917,12 +1019,12 @@ async fn stalled_heads_do_not_block_other_clients() {
         stalled.push(stream);
     }
     for _ in 0..5 {
-        let (health, took) = server.health().await;
-        assert_eq!(health, 200);
-        assert!(took < Duration::from_secs(1), "health took {took:?}");
+        assert_eq!(server.health().await, 200);
     }
+    // Served while all 200 still hold their connections (none was cut to make room).
+    assert!(stalled.iter().all(still_open), "a stalled head was closed");
     assert_eq!(
-        server.app.state.metrics().in_flight.get(),
+        server.in_flight(),
         0,
         "half-sent heads never reach the router"
     );

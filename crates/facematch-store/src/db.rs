@@ -17,6 +17,11 @@ use crate::{migrations, Store, StoreError};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) fn open_file(path: &Path) -> Result<Store, StoreError> {
+    open_file_with(path, BUSY_TIMEOUT)
+}
+
+/// [`open_file`] with another busy timeout (the tests wait less than [`BUSY_TIMEOUT`]).
+fn open_file_with(path: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
     // SQLite's own spelling for an in-memory database; WAL does not apply there, and creating a
     // file named ":memory:" would surprise whoever passed it.
     if path.as_os_str() == ":memory:" {
@@ -30,15 +35,15 @@ pub(crate) fn open_file(path: &Path) -> Result<Store, StoreError> {
         }
     }
     let conn = Connection::open(path)?;
-    init(conn, true)
+    init(conn, true, busy_timeout)
 }
 
 pub(crate) fn open_memory() -> Result<Store, StoreError> {
-    init(Connection::open_in_memory()?, false)
+    init(Connection::open_in_memory()?, false, BUSY_TIMEOUT)
 }
 
-fn init(mut conn: Connection, file: bool) -> Result<Store, StoreError> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+fn init(mut conn: Connection, file: bool, busy_timeout: Duration) -> Result<Store, StoreError> {
+    conn.busy_timeout(busy_timeout)?;
     if file {
         // `journal_mode` answers with the mode in force; a file database that cannot switch to WAL
         // (e.g. on some network filesystems) would silently lose our durability/concurrency story.
@@ -152,4 +157,173 @@ pub(crate) fn hash_eq(computed: &[u8; 32], stored: &[u8]) -> bool {
     // Length is not secret (always 32 for rows we wrote); ct_eq on slices of different lengths
     // returns false anyway.
     bool::from(computed.as_slice().ct_eq(stored))
+}
+
+/// The comparison of secrets' hashes (the key-timing property, pinned where it lives).
+#[cfg(test)]
+mod hash_eq_tests {
+    use super::{hash_eq, sha256};
+
+    #[test]
+    fn hash_eq_is_true_only_for_the_same_32_bytes() {
+        let stored = sha256("fm_abcdefgh_secret");
+        assert!(hash_eq(&stored, &stored));
+        assert!(hash_eq(&sha256("fm_abcdefgh_secret"), stored.as_slice()));
+        // A difference in the first or the last byte, or anywhere between.
+        for at in [0, 1, 15, 30, 31] {
+            let mut other = stored;
+            other[at] ^= 0x01;
+            assert!(!hash_eq(&other, &stored), "byte {at} differs");
+            assert!(!hash_eq(&stored, &other), "byte {at} differs");
+        }
+        // A stored value of another length: a prefix, a longer one, nothing.
+        assert!(!hash_eq(&stored, &stored[..31]));
+        assert!(!hash_eq(&stored, &[stored.as_slice(), &[0]].concat()));
+        assert!(!hash_eq(&stored, &[]));
+        assert!(!hash_eq(&[0; 32], &[]));
+        // A different secret.
+        assert!(!hash_eq(&sha256("fm_abcdefgh_secreT"), &stored));
+    }
+
+    /// Timing cannot be measured reliably in a unit test, so the property is pinned where it
+    /// lives: `hash_eq` compares with `subtle`'s `ct_eq` (no early exit), never `==`, and the
+    /// two secret checks (API keys, e-mail codes) compare their stored hash only through it.
+    #[test]
+    fn secrets_are_compared_only_through_ct_eq() {
+        let db = include_str!("db.rs");
+        let start = db.find("pub(crate) fn hash_eq(").expect("hash_eq");
+        let body = &db[start..start + db[start..].find("\n}\n").expect("end of hash_eq")];
+        let code: String = body
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect();
+        assert!(code.contains(".ct_eq(stored)"), "{body}");
+        assert!(!code.contains("=="), "no short-circuit comparison: {body}");
+        assert!(
+            !code.contains(".eq("),
+            "no short-circuit comparison: {body}"
+        );
+        for (name, src) in [
+            ("keys.rs", include_str!("keys.rs")),
+            ("accounts.rs", include_str!("accounts.rs")),
+        ] {
+            let uses: Vec<&str> = src
+                .lines()
+                .filter(|l| l.contains("stored_hash") && !l.contains("let "))
+                .collect();
+            assert_eq!(
+                uses,
+                ["    if !db::hash_eq(&computed, &stored_hash) {"],
+                "{name}: the stored hash is compared only with hash_eq"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Instant;
+
+    use super::*;
+    use crate::NewKey;
+
+    /// A database file with one key of 5 credits, opened with `busy_timeout`; and a second,
+    /// plain connection to the same file (another process, such as the CLI).
+    fn store_and_other(
+        dir: &tempfile::TempDir,
+        busy_timeout: Duration,
+    ) -> (Store, String, Connection) {
+        let path = dir.path().join("fm.db");
+        let store = open_file_with(&path, busy_timeout).unwrap();
+        let id = store
+            .create_key(NewKey {
+                name: "busy".into(),
+                credits: 5,
+                admin: false,
+                expires_at: None,
+                account_id: None,
+            })
+            .unwrap()
+            .record
+            .id;
+        (store, id, Connection::open(&path).unwrap())
+    }
+
+    fn is_busy(result: &Result<bool, StoreError>) -> bool {
+        matches!(result, Err(StoreError::Sqlite(e))
+            if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy))
+    }
+
+    #[test]
+    fn a_store_waits_five_seconds_for_another_connections_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("fm.db")).unwrap();
+        let ms: i64 = store
+            .conn()
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ms, 5000);
+        assert_eq!(BUSY_TIMEOUT, Duration::from_secs(5));
+    }
+
+    /// Another connection holds the write lock for longer than the busy timeout: a write waits
+    /// the whole timeout, then fails with SQLite's busy error (a 500 for the server, never a
+    /// wrong balance); reads go on meanwhile (WAL); once the lock is gone, the same store
+    /// writes again. Without a timeout the write fails at once.
+    #[test]
+    fn a_write_lock_held_past_the_timeout_is_a_busy_error_after_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let timeout = Duration::from_millis(300);
+        let (store, id, other) = store_and_other(&dir, timeout);
+        other
+            .execute_batch("BEGIN IMMEDIATE; UPDATE api_keys SET credits = 9;")
+            .unwrap();
+
+        let started = Instant::now();
+        let result = store.reserve_credit(&id);
+        let waited = started.elapsed();
+        assert!(is_busy(&result), "{result:?}");
+        assert!(waited >= timeout, "gave up after {waited:?}");
+        // The uncommitted write is invisible, and reading does not wait for the lock.
+        assert_eq!(store.balance(&id).unwrap(), 5);
+
+        other.execute_batch("ROLLBACK").unwrap();
+        assert!(store.reserve_credit(&id).unwrap());
+        assert_eq!(store.balance(&id).unwrap(), 4);
+
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id, other) = store_and_other(&dir, Duration::ZERO);
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let result = store.reserve_credit(&id);
+        assert!(is_busy(&result), "{result:?}");
+    }
+
+    /// Another connection holds the write lock for less than the busy timeout: the write waits
+    /// for it and then succeeds, on top of what the other connection committed.
+    #[test]
+    fn a_write_lock_released_within_the_timeout_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id, other) = store_and_other(&dir, BUSY_TIMEOUT);
+        other
+            .execute_batch("BEGIN IMMEDIATE; UPDATE api_keys SET credits = 9;")
+            .unwrap();
+        let (calling_tx, calling_rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            calling_tx.send(()).unwrap();
+            let result = store.reserve_credit(&id);
+            (result, store.balance(&id))
+        });
+        calling_rx.recv().unwrap();
+        // The lock stays held a while after the waiter starts its write (the contention this
+        // test is about; 200 ms against a 5 s timeout). Were the waiter descheduled for longer
+        // than that before its write, it would find no lock and still pass: this sleep cannot
+        // make the test fail, only, rarely, not exercise the wait.
+        std::thread::sleep(Duration::from_millis(200));
+        other.execute_batch("COMMIT").unwrap();
+        let (result, balance) = waiter.join().unwrap();
+        assert!(result.unwrap());
+        assert_eq!(balance.unwrap(), 8);
+    }
 }

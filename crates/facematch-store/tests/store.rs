@@ -1,7 +1,10 @@
 //! Behaviour of the public `Store` API.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Barrier};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Barrier;
 use std::thread;
 
 use facematch_core::{Entity, FaceMatch, Gender, ImageFaces, LogType, Status, Warning, WarningTag};
@@ -183,64 +186,168 @@ fn database_file_holds_no_plaintext_secret() {
 
 // ---- credits ------------------------------------------------------------------------------
 
-fn race(credits: i64, threads: usize) -> usize {
-    let s = Store::open_in_memory().unwrap();
-    let id = s.create_key(key("race", credits)).unwrap().record.id;
-    let barrier = Arc::new(Barrier::new(threads));
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let (s, id, barrier) = (s.clone(), id.clone(), barrier.clone());
-            thread::spawn(move || {
-                barrier.wait();
-                s.reserve_credit(&id).unwrap()
-            })
-        })
-        .collect();
-    let won = handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .filter(|&w| w)
-        .count();
-    assert_eq!(s.balance(&id).unwrap(), 0);
-    won
-}
-
-#[test]
-fn last_credit_goes_to_exactly_one() {
-    for threads in 2..=8 {
-        assert_eq!(race(1, threads), 1, "{threads} threads");
-    }
-}
-
-#[test]
-fn n_credits_n_plus_five_callers() {
-    for n in [1, 3, 10] {
-        assert_eq!(race(n, n as usize + 5), n as usize);
-    }
-}
-
-#[test]
-fn last_credit_race_across_connections_on_a_file() {
-    // Two Store handles = two SQLite connections, like the server and the CLI.
+/// A database file with one key holding no credits yet; returns the folder (keep it alive),
+/// the file and the key's id.
+fn race_db() -> (tempfile::TempDir, PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fm.db");
-    let a = Store::open(&path).unwrap();
-    let b = Store::open(&path).unwrap();
-    let id = a.create_key(key("race", 1)).unwrap().record.id;
-    let barrier = Arc::new(Barrier::new(2));
-    let hs: Vec<_> = [a.clone(), b]
-        .into_iter()
-        .map(|s| {
-            let (id, barrier) = (id.clone(), barrier.clone());
-            thread::spawn(move || {
-                barrier.wait();
-                s.reserve_credit(&id).unwrap()
+    let id = Store::open(&path)
+        .unwrap()
+        .create_key(key("race", 0))
+        .unwrap()
+        .record
+        .id;
+    (dir, path, id)
+}
+
+/// One race per round over the database file at `path`: `threads` racers, each with its own
+/// connection (`open`, called once in each racer's thread, so nothing in this process serialises
+/// them: only SQLite's locking does), start together at a barrier and call `reserve` once for the
+/// key `id`, which holds `credits` credits at the start of every round. Returns, for each round,
+/// how many racers got a credit and the balance once they all returned.
+fn race_rounds<C>(
+    path: &Path,
+    id: &str,
+    credits: i64,
+    threads: usize,
+    rounds: usize,
+    open: impl Fn(&Path) -> C + Sync,
+    reserve: impl Fn(&C, &str) -> bool + Sync,
+) -> Vec<(usize, i64)> {
+    let admin = rusqlite::Connection::open(path).unwrap();
+    // The racers and this thread meet twice a round: at the start, and once every racer has
+    // returned.
+    let start = Barrier::new(threads + 1);
+    let done = Barrier::new(threads + 1);
+    let won = AtomicUsize::new(0);
+    // A racer that panics still meets the others at every barrier (else they would wait
+    // forever); the panics are counted and fail the test once every round is over.
+    let panics = AtomicUsize::new(0);
+    let mut results = Vec::with_capacity(rounds);
+    thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let conn = catch_unwind(AssertUnwindSafe(|| open(path))).ok();
+                if conn.is_none() {
+                    panics.fetch_add(1, Ordering::SeqCst);
+                }
+                for _ in 0..rounds {
+                    start.wait();
+                    if let Some(conn) = &conn {
+                        match catch_unwind(AssertUnwindSafe(|| reserve(conn, id))) {
+                            Ok(true) => {
+                                won.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Ok(false) => {}
+                            Err(_) => {
+                                panics.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    done.wait();
+                }
+            });
+        }
+        for _ in 0..rounds {
+            admin
+                .execute(
+                    "UPDATE api_keys SET credits = ?2 WHERE id = ?1",
+                    rusqlite::params![id, credits],
+                )
+                .unwrap();
+            won.store(0, Ordering::SeqCst);
+            start.wait();
+            done.wait();
+            let balance: i64 = admin
+                .query_row("SELECT credits FROM api_keys WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            results.push((won.load(Ordering::SeqCst), balance));
+        }
+    });
+    assert_eq!(panics.into_inner(), 0, "racers panicked (see above)");
+    results
+}
+
+/// `Store::reserve_credit` raced through independent connections (`Store::open` on the same file
+/// in every racer's thread, as several server processes or the server and the CLI would): in
+/// every round exactly as many callers win as there were credits, and the balance ends at 0.
+fn store_race(credits: i64, threads: usize, rounds: usize) {
+    let (_dir, path, id) = race_db();
+    let results = race_rounds(
+        &path,
+        &id,
+        credits,
+        threads,
+        rounds,
+        |path| Store::open(path).unwrap(),
+        |store, id| store.reserve_credit(id).unwrap(),
+    );
+    let expected = vec![(usize::try_from(credits).unwrap(), 0); rounds];
+    assert_eq!(
+        results, expected,
+        "(winners, balance) per round, {credits} credits, {threads} racers"
+    );
+}
+
+#[test]
+fn last_credit_goes_to_exactly_one_of_many_connections() {
+    store_race(1, 8, 40);
+}
+
+#[test]
+fn n_credits_go_to_exactly_n_of_n_plus_five_connections() {
+    store_race(3, 8, 20);
+}
+
+/// Negative control for the two tests above: the same harness, racing a check-then-debit (read
+/// the balance, then write it back less one in a second statement) written here against the
+/// same file, DOES hand out more credits than there are in some round. This is the bug the
+/// harness must be able to see; a harness whose racers were serialised (one connection behind a
+/// mutex, as these tests once had) would never show it. (The write is `credits = read - 1`, a
+/// lost update: `credits = credits - 1` would be refused by the schema's `CHECK (credits >= 0)`
+/// once the balance went below zero.)
+#[test]
+fn negative_control_a_check_then_debit_overspends_in_the_same_harness() {
+    fn check_then_debit(conn: &rusqlite::Connection, id: &str) -> bool {
+        let credits: i64 = conn
+            .query_row("SELECT credits FROM api_keys WHERE id = ?1", [id], |r| {
+                r.get(0)
             })
-        })
-        .collect();
-    let won = hs.into_iter().map(|h| h.join().unwrap());
-    assert_eq!(won.filter(|&w| w).count(), 1);
-    assert_eq!(a.balance(&id).unwrap(), 0);
+            .unwrap();
+        if credits <= 0 {
+            return false;
+        }
+        conn.execute(
+            "UPDATE api_keys SET credits = ?2 WHERE id = ?1",
+            rusqlite::params![id, credits - 1],
+        )
+        .unwrap();
+        true
+    }
+    let (_dir, path, id) = race_db();
+    let results = race_rounds(
+        &path,
+        &id,
+        1,
+        8,
+        40,
+        |path| rusqlite::Connection::open(path).unwrap(),
+        check_then_debit,
+    );
+    let overspent = results.iter().filter(|&&(won, _)| won > 1).count();
+    assert!(
+        overspent >= 1,
+        "the racy check-then-debit never overspent: the harness cannot see a race {results:?}"
+    );
+    // Every winner wrote the same 0: the extra ones took a credit that was not there.
+    assert!(
+        results
+            .iter()
+            .all(|&(won, balance)| won >= 1 && balance == 0),
+        "{results:?}"
+    );
 }
 
 #[test]

@@ -54,17 +54,22 @@ fn same_person_is_approved_with_exit_0_and_the_contract_fields() {
     assert!(created.ends_with('Z') && created.len() == 27, "{created}");
     let fm = &v["face_match"];
     assert_eq!(fm["status"], "Approved");
-    assert!(fm["score"].as_u64().expect("score") >= 80);
+    // Measured: 99.
+    assert!(fm["score"].as_u64().expect("score") >= 98, "{fm}");
     assert_eq!(fm["warnings"].as_array().map(Vec::len), Some(0));
-    for side in ["user_image", "ref_image"] {
+    // Ages measured: 79.31 (the JPEG) and 80.34 (the WebP of the same photo).
+    for (side, expected_age) in [("user_image", 79.31), ("ref_image", 80.34)] {
         let e = &fm[side]["entities"][0];
         assert_eq!(fm[side]["best_angle"], 0);
         assert_eq!(e["bbox"].as_array().map(Vec::len), Some(4));
+        // Measured: 0.947 on both sides.
         let conf = e["confidence"].as_f64().expect("confidence");
-        assert!((0.5..=1.0).contains(&conf));
+        assert!((conf - 0.947).abs() <= 0.01, "{side}: confidence {conf}");
         let age = e["age"].as_f64().expect("age");
-        assert!((20.0..=95.0).contains(&age), "age {age}");
-        assert!(["male", "female"].contains(&e["gender"].as_str().expect("gender")));
+        assert!((age - expected_age).abs() <= 0.5, "{side}: age {age}");
+        // Today's answer, wrong: both nets call Grace Hopper in uniform male (P(male)
+        // 0.95). Pinned so that a change shows.
+        assert_eq!(e["gender"], "male", "{side}");
     }
 }
 
@@ -79,7 +84,9 @@ fn different_people_are_declined_with_exit_1_and_a_warning() {
     let fm = &json(&out)["face_match"];
     assert_eq!(fm["status"], "Declined");
     assert_eq!(fm["warnings"][0]["risk"], "LOW_FACE_MATCH_SIMILARITY");
-    assert!(fm["score"].as_u64().expect("score") < 30);
+    // Measured: 18 (declined below the default threshold of 30).
+    let score = fm["score"].as_u64().expect("score");
+    assert!((15..=21).contains(&score), "score {score}");
 }
 
 #[test]
@@ -98,7 +105,8 @@ fn rotate_reports_the_best_angle_and_boxes_in_that_frame() {
     let fm = &json(&out)["face_match"];
     assert_eq!(fm["ref_image"]["best_angle"], 90);
     assert_eq!(fm["user_image"]["best_angle"], 0);
-    // In the upright frame the box is the same as in the original photo (±3 px).
+    // In the upright frame the box is the same as in the original photo (measured: one
+    // coordinate 1 px off).
     let a = fm["user_image"]["entities"][0]["bbox"]
         .as_array()
         .expect("bbox")
@@ -109,7 +117,7 @@ fn rotate_reports_the_best_angle_and_boxes_in_that_frame() {
         .clone();
     for (x, y) in a.iter().zip(&b) {
         let (x, y) = (x.as_i64().expect("int"), y.as_i64().expect("int"));
-        assert!((x - y).abs() <= 3, "{a:?} vs {b:?}");
+        assert!((x - y).abs() <= 2, "{a:?} vs {b:?}");
     }
     // Without --rotate the turned photo is not matched upright.
     let out = compare(

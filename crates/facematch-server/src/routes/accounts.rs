@@ -53,7 +53,7 @@ pub async fn register(
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
     state
         .register_limiter()
-        .check(ip, std::time::Instant::now())
+        .take(ip)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let email = body.email.trim().to_lowercase();
     let now = time::OffsetDateTime::now_utc();

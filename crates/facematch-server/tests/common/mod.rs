@@ -61,6 +61,34 @@ impl TestApp {
         app
     }
 
+    /// Ready, with rate limiters that read `clock` (a refill is `clock.advance(…)`, not
+    /// a sleep).
+    pub fn on_clock(
+        tweak: impl FnOnce(&mut ServerConfig),
+        clock: &facematch_server::ratelimit::ManualClock,
+    ) -> Self {
+        let mut config = ServerConfig {
+            workers: Some(2),
+            ..ServerConfig::default()
+        };
+        tweak(&mut config);
+        let outbox = Outbox::default();
+        let store = Store::open_in_memory().expect("in-memory store");
+        let state = AppState::with_clock(
+            config,
+            store,
+            Mailer::Memory(outbox.clone()),
+            facematch_server::ratelimit::Clock::Manual(clock.clone()),
+        )
+        .expect("state");
+        state.set_pipeline(pipeline());
+        Self {
+            router: facematch_server::app(state.clone()),
+            state,
+            outbox,
+        }
+    }
+
     /// Not ready: no pipeline yet.
     pub fn loading(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
         let mut config = ServerConfig {
