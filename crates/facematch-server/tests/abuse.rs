@@ -9,9 +9,8 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{Form, TestApp};
@@ -24,27 +23,11 @@ use serde_json::{json, Value};
 // ---------------------------------------------------------------------------------
 // Log capture.
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The log of this test binary so far (installs the capturing subscriber on first use).
 fn logs() -> String {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    static CAPTURE: OnceLock<common::Capture> = OnceLock::new();
     let capture = CAPTURE.get_or_init(|| {
-        let capture = Capture::default();
+        let capture = common::Capture::default();
         let writer = capture.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
@@ -56,13 +39,7 @@ fn logs() -> String {
         tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
         capture
     });
-    String::from_utf8_lossy(
-        &capture
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    )
-    .into_owned()
+    capture.text()
 }
 
 /// The secret part of `fm_<prefix>_<secret>` (the prefix is public and may be logged).

@@ -1027,25 +1027,8 @@ impl FaceDetector for Misbehaving {
 
 fn misbehaving(sleep: Duration, panic: bool) -> Pipeline {
     let real = common::pipeline();
-    let describer: Arc<dyn facematch_core::FaceDescriber> = Arc::new(Forward(real));
+    let describer: Arc<dyn facematch_core::FaceDescriber> = Arc::new(common::RealDescriber(real));
     Pipeline::new(Arc::new(Misbehaving { sleep, panic }), describer)
-}
-
-/// Forwards to the real describer (never reached when no face is found).
-struct Forward(Pipeline);
-
-impl facematch_core::FaceDescriber for Forward {
-    fn describe(
-        &self,
-        image: &facematch_imageio::RgbImage,
-        face: &Detection,
-        with_embedding: bool,
-    ) -> Result<facematch_core::FaceDescription, PipelineError> {
-        self.0.describer().describe(image, face, with_embedding)
-    }
-    fn score_mapping(&self) -> facematch_core::score::ScoreMapping {
-        self.0.describer().score_mapping()
-    }
 }
 
 #[tokio::test]
@@ -1091,7 +1074,10 @@ impl FaceDetector for Failing {
 
 #[tokio::test]
 async fn a_pipeline_error_is_a_500_json_and_refunds() {
-    let pipeline = Pipeline::new(Arc::new(Failing), Arc::new(Forward(common::pipeline())));
+    let pipeline = Pipeline::new(
+        Arc::new(Failing),
+        Arc::new(common::RealDescriber(common::pipeline())),
+    );
     let app = TestApp::with_pipeline(pipeline, |_| {});
     let key = app.key(2);
     let r = app.face_match(&key, &Form::pair(HOPPER, HOPPER)).await;

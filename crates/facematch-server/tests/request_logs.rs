@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use common::{Form, TestApp};
 use facematch_core::{Detection, FaceDetector, Pipeline, PipelineError};
@@ -15,28 +14,10 @@ use tracing_subscriber::fmt::format::FmtSpan;
 
 const HOPPER: &str = "fixtures/one_face_hopper.jpg";
 
-/// The log of this test binary, spans reported as they close.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn logs() -> String {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
+    static CAPTURE: OnceLock<common::Capture> = OnceLock::new();
     let capture = CAPTURE.get_or_init(|| {
-        let capture = Capture::default();
+        let capture = common::Capture::default();
         let writer = capture.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
@@ -48,13 +29,7 @@ fn logs() -> String {
         tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
         capture
     });
-    String::from_utf8_lossy(
-        &capture
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    )
-    .into_owned()
+    capture.text()
 }
 
 #[tokio::test]
@@ -90,27 +65,13 @@ impl FaceDetector for Failing {
     }
 }
 
-/// Forwards to the real describer (never reached: the detector fails first).
-struct Forward(Pipeline);
-
-impl facematch_core::FaceDescriber for Forward {
-    fn describe(
-        &self,
-        image: &facematch_imageio::RgbImage,
-        face: &Detection,
-        with_embedding: bool,
-    ) -> Result<facematch_core::FaceDescription, PipelineError> {
-        self.0.describer().describe(image, face, with_embedding)
-    }
-    fn score_mapping(&self) -> facematch_core::score::ScoreMapping {
-        self.0.describer().score_mapping()
-    }
-}
-
 #[tokio::test]
 async fn a_fault_is_logged_once_with_its_cause_and_never_sent() {
     let _ = logs();
-    let pipeline = Pipeline::new(Arc::new(Failing), Arc::new(Forward(common::pipeline())));
+    let pipeline = Pipeline::new(
+        Arc::new(Failing),
+        Arc::new(common::RealDescriber(common::pipeline())),
+    );
     let app = TestApp::with_pipeline(pipeline, |_| {});
     let key = app.key(1);
     let reply = app.face_match(&key, &Form::pair(HOPPER, HOPPER)).await;

@@ -87,23 +87,6 @@ impl FaceDetector for Gated {
     }
 }
 
-/// The real describer.
-struct Forward(Pipeline);
-
-impl facematch_core::FaceDescriber for Forward {
-    fn describe(
-        &self,
-        image: &facematch_imageio::RgbImage,
-        face: &Detection,
-        with_embedding: bool,
-    ) -> Result<facematch_core::FaceDescription, PipelineError> {
-        self.0.describer().describe(image, face, with_embedding)
-    }
-    fn score_mapping(&self) -> facematch_core::score::ScoreMapping {
-        self.0.describer().score_mapping()
-    }
-}
-
 /// The test's handle on a [`Gate`]; dropping it opens the gate, so that a failed
 /// assertion ends the test instead of leaving a worker blocked (the runtime would wait
 /// for it forever).
@@ -128,7 +111,7 @@ async fn gated(tweak: impl FnOnce(&mut facematch_server::ServerConfig)) -> (Live
     let real = common::pipeline();
     let pipeline = Pipeline::new(
         Arc::new(Gated(real.clone(), Arc::clone(&gate))),
-        Arc::new(Forward(real)),
+        Arc::new(common::RealDescriber(real)),
     );
     let server = live_app(TestApp::with_pipeline(pipeline, tweak)).await;
     (server, GateHandle(gate))

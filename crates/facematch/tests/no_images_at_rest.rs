@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{create_key, faces, free_port, multipart, request, spawn_healthy};
+use common::{create_key, faces, free_port, multipart, request, serve_args, spawn_healthy};
 use facematch_core::{image_input, CompareOptions, ImageInput};
 use facematch_imageio::DecodeLimits;
 use facematch_models::{load_pipeline, BundleOptions};
@@ -200,18 +200,7 @@ fn no_image_bytes_are_written_anywhere() {
 
     let port = free_port();
     let mut serve = confined(&root);
-    serve
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--workers",
-            "1",
-        ])
-        .arg("--database")
-        .arg(&db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    serve_args(&mut serve, port, 1, &db).stderr(Stdio::null());
     let server = spawn_healthy(serve, port);
 
     // The embeddings the server computes, computed here with the same library (in this

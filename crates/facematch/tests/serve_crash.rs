@@ -10,22 +10,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{create_key, faces, free_port, multipart, request, spawn_healthy};
+use common::{
+    balance, create_key, faces, free_port, multipart, request, serve_args, spawn_healthy,
+};
 
 fn start_server(db: &Path, port: u16) -> Child {
     let mut serve = Command::new(env!("CARGO_BIN_EXE_facematch"));
-    serve
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--workers",
-            "2",
-        ])
-        .arg("--database")
-        .arg(db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    serve_args(&mut serve, port, 2, db).stderr(Stdio::null());
     spawn_healthy(serve, port)
 }
 
@@ -135,18 +126,7 @@ fn every_acknowledged_saved_request_survives_kill_9() {
     // Credits, both ways: every acknowledged request was paid for, and nothing else was
     // except what the unanswered requests had reserved when the process died (a credit is
     // taken before the upload is read, and a killed process refunds nothing).
-    let (status, body) = request(
-        port,
-        "GET",
-        "/v3/billing/balance/",
-        &[("x-api-key", &key)],
-        None,
-    )
-    .expect("balance");
-    assert_eq!(status, 200);
-    let balance = serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["balance"]
-        .as_i64()
-        .expect("balance");
+    let balance = balance(port, &key);
     let spent = usize::try_from(1000 - balance).expect("not above the 1000 given");
     assert!(
         (saved.len()..=saved.len() + unanswered).contains(&spent),

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{create_key, faces, free_port, multipart, request, spawn_healthy};
+use common::{
+    balance, create_key, faces, free_port, multipart, request, serve_args, spawn_healthy,
+};
 use facematch_fetch::{ModelFile, DEFAULT_BUNDLE, MODELS_ENV, NPM_ENV, PYTHON_ENV};
 
 /// What the fake registry client prints before failing, as pip would without a network.
@@ -164,18 +166,7 @@ fn sigterm_answers_the_request_in_flight_then_exits_0() {
     let port = free_port();
     let log = dir.path().join("serve.log");
     let mut serve = Command::new(env!("CARGO_BIN_EXE_facematch"));
-    serve
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--workers",
-            "1",
-        ])
-        .arg("--database")
-        .arg(&db)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"));
+    serve_args(&mut serve, port, 1, &db).stderr(std::fs::File::create(&log).expect("log file"));
     let mut server = spawn_healthy(serve, port);
 
     // A face match whose last body byte is held back: the server has taken its credit
@@ -192,25 +183,13 @@ fn sigterm_answers_the_request_in_flight_then_exits_0() {
     stream.write_all(head.as_bytes()).expect("head");
     let (most, last) = body.split_at(body.len() - 1);
     stream.write_all(most).expect("body");
-    let balance = || {
-        let (status, body) = request(
-            port,
-            "GET",
-            "/v3/billing/balance/",
-            &[("x-api-key", &key)],
-            None,
-        )
-        .expect("balance");
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["balance"].clone()
-    };
     // Wait until it is in flight (this request and the /metrics request that reads the
     // gauge) with its credit taken.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (status, metrics) = request(port, "GET", "/metrics", &[], None).expect("metrics");
         assert_eq!(status, 200);
-        if metrics.contains("\nfacematch_http_requests_in_flight 2\n") && balance() == 9 {
+        if metrics.contains("\nfacematch_http_requests_in_flight 2\n") && balance(port, &key) == 9 {
             break;
         }
         assert!(Instant::now() < deadline, "the upload never got in flight");

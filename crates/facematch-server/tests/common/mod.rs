@@ -4,8 +4,9 @@
 //! (`facematch-testkit`), shared with the binary's tests and the load tools.
 #![allow(dead_code, unused_imports)] // each test binary uses a different subset
 
+use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -312,5 +313,56 @@ impl Live {
             .await
             .expect("graceful shutdown finishes")
             .expect("server");
+    }
+}
+
+/// The real pipeline's describer behind a test's own detector (a detector that fails,
+/// sleeps, panics or waits on a gate).
+pub struct RealDescriber(pub Pipeline);
+
+impl facematch_core::FaceDescriber for RealDescriber {
+    fn describe(
+        &self,
+        image: &facematch_imageio::RgbImage,
+        face: &facematch_core::Detection,
+        with_embedding: bool,
+    ) -> Result<facematch_core::FaceDescription, facematch_core::PipelineError> {
+        self.0.describer().describe(image, face, with_embedding)
+    }
+
+    fn score_mapping(&self) -> facematch_core::score::ScoreMapping {
+        self.0.describer().score_mapping()
+    }
+}
+
+/// A `tracing` writer that keeps everything the test binary logs, for tests that read
+/// their own log (install it once per binary with `tracing_subscriber::fmt().with_writer`).
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -6,8 +6,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use facematch_testkit::{faces_dir, http1, Form};
@@ -64,6 +64,41 @@ pub fn spawn_healthy(mut serve: Command, port: u16) -> Child {
     let _ = child.kill();
     let _ = child.wait();
     panic!("the server did not become healthy within 60 s");
+}
+
+/// Sets `serve` up to listen on `127.0.0.1:port` with `workers` workers and the database
+/// `db`, stdout discarded (stderr stays the caller's to set).
+pub fn serve_args<'a>(
+    serve: &'a mut Command,
+    port: u16,
+    workers: u32,
+    db: &Path,
+) -> &'a mut Command {
+    serve
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--workers")
+        .arg(workers.to_string())
+        .arg("--database")
+        .arg(db)
+        .stdout(Stdio::null())
+}
+
+/// The credit balance of `key` as the server at `port` reports it.
+pub fn balance(port: u16, key: &str) -> i64 {
+    let (status, body) = request(
+        port,
+        "GET",
+        "/v3/billing/balance/",
+        &[("x-api-key", key)],
+        None,
+    )
+    .expect("balance");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["balance"]
+        .as_i64()
+        .expect("balance")
 }
 
 /// One HTTP/1.1 request with `Connection: close` (the test kit's client, given 60 s);
