@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::decode_fixture;
+use common::{decode_fixture, mean_abs_diff};
 use facematch_imageio::{decode, DecodeLimits, RgbImage};
 use image::codecs::jpeg::JpegEncoder;
 
@@ -101,17 +101,6 @@ fn jpeg(img: &RgbImage) -> Vec<u8> {
 fn upright() -> RgbImage {
     let hopper = decode_fixture("fixtures/one_face_hopper.jpg");
     image::imageops::crop_imm(&hopper, 150, 180, 161, 97).to_image()
-}
-
-fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(&p, &q)| u64::from(p.abs_diff(q)))
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
 }
 
 #[test]

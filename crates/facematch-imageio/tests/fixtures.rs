@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{data_dir, decode_fixture, read};
+use common::{data_dir, decode_fixture, mean_abs_diff, read};
 use facematch_imageio::{
     decode, detect_format, read_dimensions, rotate_clockwise, DecodeLimits, ImageError,
     ImageFormatKind, RgbImage, SizeLimit,
@@ -63,18 +63,6 @@ fn expected_sizes() -> BTreeMap<&'static str, (u32, u32, ImageFormatKind)> {
         ("large_hopper_4096x4800.jpg", (4096, 4800, Jpeg)),
         ("png_bytes_named.jpg", (512, 600, Png)),
     ])
-}
-
-/// Mean absolute difference per channel; images must have the same size.
-fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let sum: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(&p, &q)| u64::from(p.abs_diff(q)))
-        .sum();
-    sum as f64 / a.as_raw().len() as f64
 }
 
 #[test]

@@ -797,47 +797,19 @@ async fn sign_ups_are_rate_limited() {
     let clock = facematch_server::ratelimit::ManualClock::new();
     let app = TestApp::on_clock(|c| c.register_per_hour = 2, &clock);
     for i in 0..2 {
-        let r = app
-            .json(
-                "POST",
-                "/auth/v2/programmatic/register/",
-                None,
-                Some(json!({"email": format!("u{i}@example.com"), "password": "long enough pw"})),
-            )
-            .await;
+        let r = register(&app, &format!("u{i}@example.com")).await;
         assert_eq!(r.status, 201, "{}", r.text());
     }
-    let r = app
-        .json(
-            "POST",
-            "/auth/v2/programmatic/register/",
-            None,
-            Some(json!({"email": "u9@example.com", "password": "long enough pw"})),
-        )
-        .await;
+    let r = register(&app, "u9@example.com").await;
     r.assert_error(429, "rate_limited");
     // 2 per hour, the clock standing still: the next sign-up in exactly half an hour.
     assert_eq!(r.headers["retry-after"], "1800");
     clock.advance(std::time::Duration::from_secs(1799));
-    let r = app
-        .json(
-            "POST",
-            "/auth/v2/programmatic/register/",
-            None,
-            Some(json!({"email": "u9@example.com", "password": "long enough pw"})),
-        )
-        .await;
+    let r = register(&app, "u9@example.com").await;
     r.assert_error(429, "rate_limited");
     assert_eq!(r.headers["retry-after"], "1");
     clock.advance(std::time::Duration::from_secs(1));
-    let r = app
-        .json(
-            "POST",
-            "/auth/v2/programmatic/register/",
-            None,
-            Some(json!({"email": "u9@example.com", "password": "long enough pw"})),
-        )
-        .await;
+    let r = register(&app, "u9@example.com").await;
     assert_eq!(r.status, 201, "{}", r.text());
 }
 

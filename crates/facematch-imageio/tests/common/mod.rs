@@ -25,3 +25,15 @@ pub fn decode_fixture(rel: &str) -> RgbImage {
         .unwrap_or_else(|e| panic!("{rel}: {e}"))
         .rgb
 }
+
+/// Mean absolute difference per channel; images must have the same size.
+pub fn mean_abs_diff(a: &RgbImage, b: &RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&p, &q)| u64::from(p.abs_diff(q)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
