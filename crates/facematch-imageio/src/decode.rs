@@ -68,11 +68,14 @@ pub struct DecodedImage {
 /// composited**: transparent pixels keep whatever colour they store (often black). Face
 /// detection works on the visible content and a background colour would be a guess.
 ///
-/// A truncated file fails with [`ImageError::Decode`] unless the decoder already has
-/// what it needs: the JPEG decoder is lenient and decodes any cut after the first scan
-/// header to a full-size image, filling the missing part (a progressive JPEG cut in
-/// the wrong place can still fail); PNG ignores a missing final
-/// IEND checksum. Cuts inside the signature are [`ImageError::UnsupportedFormat`].
+/// A truncated file is always an error: [`ImageError::Decode`] when the decoder itself
+/// fails on it, otherwise [`ImageError::Truncated`]. The decoders are lenient (the JPEG
+/// decoder fills a missing scan, PNG never reads `IEND`), so after a successful decode
+/// the container structure is checked for completeness, with no second decode: JPEG
+/// needs an end-of-image marker after its last scan (bytes after it are allowed),
+/// PNG a whole `IEND` chunk (bytes after it are allowed), WebP its whole RIFF size,
+/// TIFF every strip or tile of its first image. Cuts inside the signature are
+/// [`ImageError::UnsupportedFormat`].
 ///
 /// Never panics: a panic inside a decoder is caught and reported as
 /// [`ImageError::DecoderPanicked`] (shown to clients like [`ImageError::Decode`]), so a
@@ -130,6 +133,7 @@ fn decode_detected(
         .unwrap_or(image::metadata::Orientation::NoTransforms);
 
     let mut image = DynamicImage::from_decoder(decoder).map_err(ImageError::from_image)?;
+    crate::completeness::check(bytes, format)?;
     image.apply_orientation(orientation);
     Ok(DecodedImage {
         rgb: image.into_rgb8(),
@@ -253,8 +257,9 @@ mod tests {
 
     /// Every strict prefix of a PNG is a named error, and never a caught panic: the
     /// signature's own prefixes are not recognised as PNG, cuts in the chunks are
-    /// decode errors. Only the final IEND checksum may go missing (the decoder never
-    /// reads it): then the image is complete and must decode to the very same pixels.
+    /// decode errors. The decoder never reads the final IEND checksum, so a cut there
+    /// decodes and only the completeness check refuses it (`Truncated`); the whole
+    /// file decodes to the very same pixels.
     #[test]
     fn every_prefix_of_a_png_is_a_named_error() {
         let src = RgbImage::from_fn(16, 9, |x, y| image::Rgb([x as u8 * 15, y as u8 * 25, 99]));
@@ -277,8 +282,12 @@ mod tests {
                     bytes.len(),
                     result.map(|d| d.rgb.dimensions())
                 ),
-                _ => assert!(result.unwrap().rgb == src, "prefix of {len} bytes"),
+                _ => assert!(
+                    matches!(result, Err(ImageError::Truncated { .. })),
+                    "prefix of {len} bytes"
+                ),
             }
         }
+        assert!(decode(&bytes, &limits).unwrap().rgb == src);
     }
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::format::ImageFormatKind;
+
 /// Which size limit an image broke (see [`crate::DecodeLimits`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SizeLimit {
@@ -66,6 +68,18 @@ pub enum ImageError {
     #[error("the image could not be decoded: {0}")]
     Decode(String),
 
+    /// The file decoded, but its structure shows it ends early (no JPEG end-of-image
+    /// marker, no PNG `IEND`, a WebP RIFF size or TIFF strips past the end): a photo
+    /// damaged in transit is refused rather than judged on filled-in pixels. See the
+    /// per-format rules of the completeness check in [`crate::decode`].
+    #[error("the {format} image is truncated ({missing}); send the complete file")]
+    Truncated {
+        /// The detected format.
+        format: ImageFormatKind,
+        /// What is missing, for humans.
+        missing: String,
+    },
+
     /// The decoder panicked on this file; the panic was caught (see [`crate::decode`]).
     /// Shown to clients exactly like [`ImageError::Decode`] (same code and text), but
     /// kept apart so tests can tell a caught panic from a decoder's own error.
@@ -82,6 +96,7 @@ impl ImageError {
             ImageError::TooLarge { .. } | ImageError::MemoryLimit(_) => "image_too_large",
             ImageError::UnsupportedFeature(_) => "unsupported_image_feature",
             ImageError::Decode(_) | ImageError::DecoderPanicked => "corrupt_image",
+            ImageError::Truncated { .. } => "truncated_image",
         }
     }
 
@@ -123,6 +138,15 @@ mod tests {
         );
         assert_eq!(ImageError::Decode(String::new()).code(), "corrupt_image");
         assert_eq!(ImageError::DecoderPanicked.code(), "corrupt_image");
+        let truncated = ImageError::Truncated {
+            format: ImageFormatKind::Jpeg,
+            missing: "no end-of-image marker".to_owned(),
+        };
+        assert_eq!(truncated.code(), "truncated_image");
+        assert_eq!(
+            truncated.to_string(),
+            "the JPEG image is truncated (no end-of-image marker); send the complete file"
+        );
         assert_eq!(
             ImageError::UnsupportedFeature(String::new()).code(),
             "unsupported_image_feature"

@@ -5,12 +5,14 @@
 //!   GIF, BMP and anything else refused, named where recognised).
 //! - [`decode`]: header-first decoding with size limits ([`DecodeLimits`]) checked before
 //!   any pixel allocation (decompression bombs), EXIF orientation applied, all colour
-//!   types converted to RGB8, decoder panics caught.
+//!   types converted to RGB8, decoder panics caught, files that end early refused
+//!   ([`ImageError::Truncated`]).
 //! - [`rotate_clockwise`], [`map_point_back`], [`map_point_to_rotated`]: quarter-turn
 //!   rotations and exact point mappings between the rotated and original frames.
 //!
 //! Every failure is an [`ImageError`] with a stable machine code ([`ImageError::code`]).
 
+mod completeness;
 mod decode;
 mod error;
 mod format;

@@ -22,6 +22,7 @@ fn letter(result: &Result<facematch_imageio::DecodedImage, ImageError>, full: (u
         Err(ImageError::UnsupportedFeature(_)) => 'F',
         Err(ImageError::Decode(_)) => 'D',
         Err(ImageError::DecoderPanicked) => 'P',
+        Err(ImageError::Truncated { .. }) => 'T',
     }
 }
 
@@ -57,35 +58,36 @@ struct Case {
 }
 
 /// JPEG: the 3-byte signature, then the headers (a cut there is a decode error), then
-/// from the first scan on a full-size image with the missing part filled in.
+/// from the first scan on the decoder would fill the missing part in, and the missing
+/// end-of-image marker makes it a truncated image (issue 10).
 fn jpeg_prefix(len: usize, bytes: &[u8]) -> char {
     match len {
         0 => 'E',
         1..=2 => 'U',
         _ if len < jpeg_first_scan(bytes) => 'D',
-        _ => 'O',
+        _ => 'T',
     }
 }
 
 /// WebP: the 12-byte RIFF/WEBP signature, then decode errors, except that the VP8
-/// decoder never reads this file's last 3 bytes.
+/// decoder never reads this file's last 3 bytes: the RIFF size then exceeds the bytes.
 fn webp_prefix(len: usize, bytes: &[u8]) -> char {
     match len {
         0 => 'E',
         1..=11 => 'U',
         _ if len + 3 < bytes.len() => 'D',
-        _ => 'O',
+        _ => 'T',
     }
 }
 
 /// PNG: the 8-byte signature, then decode errors up to the final IEND checksum, which
-/// the decoder never reads.
+/// the decoder never reads: a cut there is a truncated image (no whole IEND chunk).
 fn png_prefix(len: usize, bytes: &[u8]) -> char {
     match len {
         0 => 'E',
         1..=7 => 'U',
         _ if len + 4 < bytes.len() => 'D',
-        _ => 'O',
+        _ => 'T',
     }
 }
 
@@ -104,8 +106,10 @@ const CASES: [Case; 4] = [
     Case {
         rel: "fixtures/one_face_hopper.webp",
         prefix: webp_prefix,
-        // Pattern 4 flips a bit of the frame height: a 512x514 image.
-        flips: "ODDoOOOOOOOOOOOOOOO",
+        // Pattern 1 flips the top byte of the RIFF size (byte 7), which then claims
+        // far more bytes than the file has: truncated. Pattern 4 flips a bit of the
+        // frame height: a 512x514 image.
+        flips: "TDDoOOOOOOOOOOOOOOO",
     },
     Case {
         rel: "fixtures/tiny_image_64x64.png",
@@ -133,8 +137,9 @@ fn truncations_are_named_errors_or_complete_images() {
         let bytes = read(case.rel);
         let full: RgbImage = decode_fixture(case.rel);
         let mut cuts = vec![1, 2, 3, 4, 8, 12, 16, 32, 100, 500, bytes.len() / 2];
-        // Just before and at the point where the decoder has what it needs.
-        if let Some(first) = (1..bytes.len()).find(|&n| (case.prefix)(n, &bytes) == 'O') {
+        // Just before and at the point where the decoder has what it needs (and only
+        // the completeness check can tell the file is cut).
+        if let Some(first) = (1..bytes.len()).find(|&n| (case.prefix)(n, &bytes) == 'T') {
             cuts.extend([first - 1, first]);
         }
         cuts.push(bytes.len() - 1);
@@ -150,13 +155,17 @@ fn truncations_are_named_errors_or_complete_images() {
                 describe(&result)
             );
         }
-        // Losing only bytes the decoder never reads changes no pixel.
-        let last = decode(&bytes[..bytes.len() - 1], &limits).unwrap();
+        // Even losing only bytes the decoder never reads is a truncated image, and
+        // the whole file still decodes.
         assert!(
-            last.rgb == full,
-            "{}: last byte cut changed pixels",
+            matches!(
+                decode(&bytes[..bytes.len() - 1], &limits),
+                Err(ImageError::Truncated { .. })
+            ),
+            "{}: last byte cut",
             case.rel
         );
+        assert!(decode(&bytes, &limits).unwrap().rgb == full, "{}", case.rel);
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use common::{data_dir, decode_fixture, mean_abs_diff, read};
 use facematch_imageio::{
     decode, detect_format, read_dimensions, rotate_clockwise, DecodeLimits, ImageError,
-    ImageFormatKind, RgbImage, SizeLimit,
+    ImageFormatKind, SizeLimit,
 };
 
 /// Rows of fixtures.tsv under `fixtures/`: (image, faces column).
@@ -92,12 +92,10 @@ fn every_fixture_row_behaves_as_documented() {
                     limit: SizeLimit::Side(20000)
                 }
             ),
-            // The first 24,522 bytes of one_face_hopper.jpg. The JPEG decoder is
-            // lenient: it decodes what is there and fills the rest, so this is a
-            // full-size image (an API client gets an answer, not a 400); pinned in
-            // `truncated_jpeg_keeps_its_decoded_rows`.
+            // The first 24,522 bytes of one_face_hopper.jpg: no end-of-image marker,
+            // refused as truncated (`truncated_jpeg_is_refused`).
             ("truncated_hopper.jpg", "-") => {
-                assert_eq!(result.unwrap().rgb.dimensions(), (512, 600));
+                assert_eq!(result.unwrap_err().code(), "truncated_image");
             }
             ("one_face_hopper.gif", _) => assert_eq!(
                 result.unwrap_err(),
@@ -177,11 +175,12 @@ fn bomb_is_refused_from_the_header() {
     );
 }
 
-/// `truncated_hopper.jpg` is the first 24,522 bytes of `one_face_hopper.jpg`: the rows
-/// whose data is there decode exactly as in the full file, and the decoder fills the
-/// rest with mid-grey.
+/// `truncated_hopper.jpg` is the first 24,522 bytes of `one_face_hopper.jpg`. The
+/// JPEG decoder alone would fill the missing rows with mid-grey and return a full-size
+/// image; the completeness check refuses it instead (issue 10: a photo damaged in
+/// transit is not judged).
 #[test]
-fn truncated_jpeg_keeps_its_decoded_rows() {
+fn truncated_jpeg_is_refused() {
     let full = read("fixtures/one_face_hopper.jpg");
     let cut = read("fixtures/truncated_hopper.jpg");
     assert_eq!(cut.len(), 24_522);
@@ -189,15 +188,18 @@ fn truncated_jpeg_keeps_its_decoded_rows() {
         full.starts_with(&cut),
         "not a prefix of one_face_hopper.jpg"
     );
-    let whole = decode_fixture("fixtures/one_face_hopper.jpg");
-    let part = decode_fixture("fixtures/truncated_hopper.jpg");
-    assert_eq!(part.dimensions(), (512, 600));
-    let row = |img: &RgbImage, y: u32| (0..512).map(|x| img.get_pixel(x, y).0).collect::<Vec<_>>();
-    let identical = (0..600)
-        .take_while(|&y| row(&part, y) == row(&whole, y))
-        .count();
-    assert_eq!(identical, 192, "rows decoded from the data present");
-    assert!(row(&part, 599).iter().all(|p| *p == [128, 128, 128]));
+    let err = decode(&cut, &DecodeLimits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ImageError::Truncated {
+                format: ImageFormatKind::Jpeg,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "truncated_image");
 }
 
 #[test]

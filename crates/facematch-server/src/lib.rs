@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod router;
 pub mod routes;
+pub mod security;
 pub mod serve;
 pub mod state;
 

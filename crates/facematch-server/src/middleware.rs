@@ -7,6 +7,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Span;
@@ -25,10 +26,26 @@ pub fn request_span(request: &Request) -> Span {
         .map_or("unmatched", MatchedPath::as_str);
     tracing::info_span!(
         "request",
-        method = %request.method(),
+        method = %bounded_method(request.method()),
         route = %route,
         request_id = tracing::field::Empty,
     )
+}
+
+/// The method as a metrics label (and span field): one of a fixed set, `other` for any
+/// other token. A raw method is client-chosen text of any length; as a label it would
+/// add one series per distinct token, without bound.
+pub fn bounded_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Records `request_id` on the current request's span.
@@ -45,13 +62,17 @@ pub async fn deadline(State(limit): State<Duration>, request: Request, next: Nex
 }
 
 /// Request metrics: in-flight gauge, count and latency by matched route.
+///
+/// Every label has a bounded domain: `route` is the matched route template (a fixed
+/// list) or `unmatched`, `method` is [`bounded_method`], `status` is the numeric code
+/// (three digits, bounded by HTTP).
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = request.method().as_str().to_owned();
+    let method = bounded_method(request.method());
     let metrics = state.metrics().clone();
     metrics.in_flight.inc();
     // Decrements even when the request future is dropped (client gone mid-request).
@@ -64,7 +85,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .observe(started.elapsed().as_secs_f64());
     metrics
         .requests
-        .with_label_values(&[&route, &method, response.status().as_str()])
+        .with_label_values(&[&route, method, response.status().as_str()])
         .inc();
     response
 }

@@ -19,6 +19,7 @@ use crate::error;
 use crate::middleware::{deadline, log_faults, request_span, track};
 use crate::openapi::ApiDoc;
 use crate::routes::{self, accounts, billing, decisions, face_match, ops};
+use crate::security;
 use crate::state::AppState;
 
 /// Largest JSON body accepted by the JSON routes (sign-up, review, top-up).
@@ -61,10 +62,11 @@ pub fn app(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
     let timeout = Duration::from_secs(state.config().request_timeout_secs.max(1));
     let (router, doc) = documented(max_body).split_for_parts();
-    router
+    let router = router
         // Undocumented: the document itself and its page.
         .route("/openapi.json", ops::openapi_json(doc))
-        .route("/docs", get(ops::docs))
+        // Its own Content-Security-Policy: the page's inline script and style by hash.
+        .route("/docs", get(ops::docs).layer(security::docs_csp_layer()))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Innermost: the per-request deadline (a slow upload or a stuck request becomes a
@@ -84,6 +86,8 @@ pub fn app(state: AppState) -> Router {
         // Outermost: one span per request (method, route, request id; never headers,
         // which carry the API key), so that everything below logs inside it — the
         // blocking workers enter it too (`AppState::run_bounded`, `with_store`).
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .with_state(state)
+        .layer(TraceLayer::new_for_http().make_span_with(request_span));
+    // Around everything: the security headers, on every response the router makes
+    // (404s, 405s, timeouts and caught panics included). Headers only; bodies unchanged.
+    security::with_security_headers(router).with_state(state)
 }

@@ -34,8 +34,72 @@ fn open_file_with(path: &Path, busy_timeout: Duration) -> Result<Store, StoreErr
             std::fs::create_dir_all(parent)?;
         }
     }
+    create_private(path)?;
     let conn = Connection::open(path)?;
-    init(conn, true, busy_timeout)
+    let store = init(conn, true, busy_timeout)?;
+    // `init` has written (WAL mode, migrations): the `-wal` and `-shm` files exist now.
+    tighten(path)?;
+    Ok(store)
+}
+
+/// Owner read/write only: the database holds key and password hashes and every decision.
+#[cfg(unix)]
+const PRIVATE_MODE: u32 = 0o600;
+
+/// Creates the database file with mode 0600 (whatever the umask) before SQLite opens it, so
+/// that it is never readable by others, not even for a moment. SQLite then creates the `-wal`
+/// and `-shm` files with the main file's permissions. An existing file is left to [`tighten`].
+/// `file:` URIs are SQLite's to interpret and left alone.
+#[cfg(unix)]
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.to_string_lossy().starts_with("file:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_MODE)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Removes group and other access from the database file and its `-wal` and `-shm` files
+/// (a database created by an older version, or a `-shm` SQLite could not give the main
+/// file's mode): each ends 0600 or narrower.
+#[cfg(unix)]
+fn tighten(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut shm = path.as_os_str().to_owned();
+    shm.push("-shm");
+    for file in [path.as_os_str().to_owned(), wal, shm] {
+        let meta = match std::fs::metadata(&file) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & PRIVATE_MODE))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn tighten(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
 }
 
 pub(crate) fn open_memory() -> Result<Store, StoreError> {
@@ -224,6 +288,7 @@ mod hash_eq_tests {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use std::path::PathBuf;
     use std::time::Instant;
 
     use super::*;
@@ -254,6 +319,49 @@ mod tests {
     fn is_busy(result: &Result<bool, StoreError>) -> bool {
         matches!(result, Err(StoreError::Sqlite(e))
             if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy))
+    }
+
+    /// Mode bits (permission part) of `path`.
+    #[cfg(unix)]
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_wal_and_shm_files_are_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        // The umask this test runs under: a typical 0o022 makes plain files 0644.
+        let probe = dir.path().join("probe");
+        std::fs::write(&probe, b"").unwrap();
+        let umask_mode = mode_of(&probe);
+        let (store, id, _other) = store_and_other(&dir, BUSY_TIMEOUT);
+        // One more write through the store, after the open.
+        assert!(store.reserve_credit(&id).unwrap());
+        let path = dir.path().join("fm.db");
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            assert!(file.exists(), "{} exists", file.display());
+            assert_eq!(
+                mode_of(&file),
+                0o600,
+                "{} (plain files here are {umask_mode:o})",
+                file.display()
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_world_readable_database_is_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        drop(open_file(&path).unwrap());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _store = open_file(&path).unwrap();
+        assert_eq!(mode_of(&path), 0o600);
     }
 
     #[test]

@@ -72,6 +72,9 @@ fn stop(mut server: Child) {
 }
 
 /// One face match of the batch, and the one answer it gets.
+/// The `status` of a [`Case`] refused with a 400 `truncated_image` for its user image.
+const TRUNCATED: &str = "400 truncated_image";
+
 struct Case {
     user: &'static str,
     reference: &'static str,
@@ -102,14 +105,14 @@ const CASES: [Case; 4] = [
         status: "Approved",
         risks: &[],
     },
-    // Today a truncated JPEG decodes to what it holds (a 200); issue 10 ("Safe to put on
-    // the internet") makes it a 400, and this case changes with it.
+    // A truncated JPEG is refused (issue 10): a 400 `truncated_image`, and even with
+    // `save_api_request` nothing of it is stored.
     Case {
         user: "fixtures/truncated_hopper.jpg",
         reference: "fixtures/no_face_cat.png",
         save: true,
-        status: "Declined",
-        risks: &["NO_FACE_DETECTED"],
+        status: TRUNCATED,
+        risks: &[],
     },
 ];
 
@@ -233,6 +236,15 @@ fn no_image_bytes_are_written_anywhere() {
             Some((&ctype, &body)),
         )
         .expect("face match");
+        if case.status == TRUNCATED {
+            assert_eq!(status, 400, "{}: {text}", case.user);
+            let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            assert!(text.contains("truncated_image"), "{}: {text}", case.user);
+            assert!(text.contains("user_image"), "{}: {v}", case.user);
+            uploaded.push((case.user.to_owned(), u));
+            uploaded.push((case.reference.to_owned(), r));
+            continue;
+        }
         assert_eq!(status, 200, "{}: {text}", case.user);
         let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
         let fm = &v["face_match"];
@@ -280,8 +292,8 @@ fn no_image_bytes_are_written_anywhere() {
         uploaded.push((case.user.to_owned(), u));
         uploaded.push((case.reference.to_owned(), r));
     }
-    // Every photo but the cat holds a face.
-    assert_eq!(embeddings.len(), 7);
+    // Every photo of the 200s but the cat holds a face (the truncated pair was refused).
+    assert_eq!(embeddings.len(), 6);
     stop(server);
 
     // Nothing but the database (and SQLite's WAL/SHM companions) was created.
