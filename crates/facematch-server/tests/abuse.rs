@@ -27,17 +27,10 @@ use serde_json::{json, Value};
 fn logs() -> String {
     static CAPTURE: OnceLock<common::Capture> = OnceLock::new();
     let capture = CAPTURE.get_or_init(|| {
-        let capture = common::Capture::default();
-        let writer = capture.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            // No timestamps: their digits could collide with an all-digit OTP code.
-            .without_time()
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-        capture
+        common::install_log_capture(
+            tracing::Level::TRACE,
+            tracing_subscriber::fmt::format::FmtSpan::NONE,
+        )
     });
     capture.text()
 }
@@ -49,16 +42,6 @@ fn secret_part(key: &str) -> &str {
 
 // ---------------------------------------------------------------------------------
 // Helpers.
-
-async fn register(app: &TestApp, email: &str) -> common::Reply {
-    app.json(
-        "POST",
-        "/auth/v2/programmatic/register/",
-        None,
-        Some(json!({"email": email, "password": "correct horse battery"})),
-    )
-    .await
-}
 
 async fn verify(app: &TestApp, email: &str, code: &str) -> common::Reply {
     app.json(
@@ -72,7 +55,7 @@ async fn verify(app: &TestApp, email: &str, code: &str) -> common::Reply {
 
 /// Signs up `email` through the API and returns its new key.
 async fn sign_up(app: &TestApp, email: &str) -> String {
-    let r = register(app, email).await;
+    let r = app.register(email).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let code = app.outbox.last_code_for(email).expect("code sent");
     let r = verify(app, email, &code).await;
@@ -237,7 +220,7 @@ async fn otp_brute_force_locks_the_code_and_only_a_new_registration_resets_it() 
     let _ = logs();
     let app = TestApp::new(|_| {});
     let email = "target@example.com";
-    assert_eq!(register(&app, email).await.status, 201);
+    assert_eq!(app.register(email).await.status, 201);
     let code = app.outbox.last_code_for(email).expect("code");
     let wrong = wrong_code(&code);
     for left in (0..5).rev() {
@@ -257,7 +240,7 @@ async fn otp_brute_force_locks_the_code_and_only_a_new_registration_resets_it() 
     }
     // A new registration issues a new code and resets the counter; the old code is
     // dead (and costs an attempt like any wrong guess).
-    assert_eq!(register(&app, email).await.status, 201);
+    assert_eq!(app.register(email).await.status, 201);
     let fresh = app.outbox.last_code_for(email).expect("code");
     if fresh != code {
         let detail = verify(&app, email, &code)
@@ -462,7 +445,7 @@ async fn keys_and_codes_never_reach_the_log() {
         outbox,
     };
     let email = "logged@example.com";
-    assert_eq!(register(&log_app, email).await.status, 201);
+    assert_eq!(log_app.register(email).await.status, 201);
     let delivery: Vec<String> = logs()
         .lines()
         .filter(|l| l.contains(email) && l.contains("verification code"))

@@ -797,19 +797,19 @@ async fn sign_ups_are_rate_limited() {
     let clock = facematch_server::ratelimit::ManualClock::new();
     let app = TestApp::on_clock(|c| c.register_per_hour = 2, &clock);
     for i in 0..2 {
-        let r = register(&app, &format!("u{i}@example.com")).await;
+        let r = app.register(&format!("u{i}@example.com")).await;
         assert_eq!(r.status, 201, "{}", r.text());
     }
-    let r = register(&app, "u9@example.com").await;
+    let r = app.register("u9@example.com").await;
     r.assert_error(429, "rate_limited");
     // 2 per hour, the clock standing still: the next sign-up in exactly half an hour.
     assert_eq!(r.headers["retry-after"], "1800");
     clock.advance(std::time::Duration::from_secs(1799));
-    let r = register(&app, "u9@example.com").await;
+    let r = app.register("u9@example.com").await;
     r.assert_error(429, "rate_limited");
     assert_eq!(r.headers["retry-after"], "1");
     clock.advance(std::time::Duration::from_secs(1));
-    let r = register(&app, "u9@example.com").await;
+    let r = app.register("u9@example.com").await;
     assert_eq!(r.status, 201, "{}", r.text());
 }
 
@@ -1272,16 +1272,6 @@ async fn refusing_smtp() -> (
     (addr, rx)
 }
 
-async fn register(app: &TestApp, email: &str) -> Reply {
-    app.json(
-        "POST",
-        "/auth/v2/programmatic/register/",
-        None,
-        Some(json!({"email": email, "password": "long enough pw"})),
-    )
-    .await
-}
-
 async fn verify(app: &TestApp, email: &str, code: &str) -> Reply {
     app.json(
         "POST",
@@ -1301,7 +1291,8 @@ async fn a_failed_mail_delivery_is_a_502_and_the_registration_stays_pending() {
         .expect("addr");
     let app = app_with_smtp(format!("smtp://{closed}"));
     let email = "dev@example.com";
-    let detail = register(&app, email)
+    let detail = app
+        .register(email)
         .await
         .assert_error(502, "mail_delivery_failed");
     assert_eq!(
@@ -1315,7 +1306,7 @@ async fn a_failed_mail_delivery_is_a_502_and_the_registration_stays_pending() {
         .assert_error(400, "invalid_code");
     assert!(detail.contains("4 attempts left"), "{detail}");
     // Trying again is allowed (not a 409) and fails the same way.
-    register(&app, email)
+    app.register(email)
         .await
         .assert_error(502, "mail_delivery_failed");
 
@@ -1323,7 +1314,7 @@ async fn a_failed_mail_delivery_is_a_502_and_the_registration_stays_pending() {
     // yet the code that reached the server works, once.
     let (smtp, mut inbox) = refusing_smtp().await;
     let app = app_with_smtp(format!("smtp://{smtp}"));
-    register(&app, email)
+    app.register(email)
         .await
         .assert_error(502, "mail_delivery_failed");
     let message = inbox

@@ -16,19 +16,8 @@ const HOPPER: &str = "fixtures/one_face_hopper.jpg";
 
 fn logs() -> String {
     static CAPTURE: OnceLock<common::Capture> = OnceLock::new();
-    let capture = CAPTURE.get_or_init(|| {
-        let capture = common::Capture::default();
-        let writer = capture.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::INFO)
-            .with_span_events(FmtSpan::CLOSE)
-            .with_ansi(false)
-            .without_time()
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-        capture
-    });
+    let capture =
+        CAPTURE.get_or_init(|| common::install_log_capture(tracing::Level::INFO, FmtSpan::CLOSE));
     capture.text()
 }
 

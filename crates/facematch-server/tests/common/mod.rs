@@ -68,6 +68,24 @@ impl TestApp {
         tweak: impl FnOnce(&mut ServerConfig),
         clock: &facematch_server::ratelimit::ManualClock,
     ) -> Self {
+        let app = Self::build(
+            tweak,
+            facematch_server::ratelimit::Clock::Manual(clock.clone()),
+        );
+        app.state.set_pipeline(pipeline());
+        app
+    }
+
+    /// Not ready: no pipeline yet.
+    pub fn loading(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::build(tweak, facematch_server::ratelimit::Clock::System)
+    }
+
+    /// Two workers, an in-memory store and mailer, rate limiters on `clock`; no pipeline.
+    fn build(
+        tweak: impl FnOnce(&mut ServerConfig),
+        clock: facematch_server::ratelimit::Clock,
+    ) -> Self {
         let mut config = ServerConfig {
             workers: Some(2),
             ..ServerConfig::default()
@@ -75,14 +93,8 @@ impl TestApp {
         tweak(&mut config);
         let outbox = Outbox::default();
         let store = Store::open_in_memory().expect("in-memory store");
-        let state = AppState::with_clock(
-            config,
-            store,
-            Mailer::Memory(outbox.clone()),
-            facematch_server::ratelimit::Clock::Manual(clock.clone()),
-        )
-        .expect("state");
-        state.set_pipeline(pipeline());
+        let state = AppState::with_clock(config, store, Mailer::Memory(outbox.clone()), clock)
+            .expect("state");
         Self {
             router: facematch_server::app(state.clone()),
             state,
@@ -90,22 +102,15 @@ impl TestApp {
         }
     }
 
-    /// Not ready: no pipeline yet.
-    pub fn loading(tweak: impl FnOnce(&mut ServerConfig)) -> Self {
-        let mut config = ServerConfig {
-            workers: Some(2),
-            ..ServerConfig::default()
-        };
-        tweak(&mut config);
-        let outbox = Outbox::default();
-        let store = Store::open_in_memory().expect("in-memory store");
-        let state =
-            AppState::with_mailer(config, store, Mailer::Memory(outbox.clone())).expect("state");
-        Self {
-            router: facematch_server::app(state.clone()),
-            state,
-            outbox,
-        }
+    /// `POST /auth/v2/programmatic/register/` for `email` with a valid password.
+    pub async fn register(&self, email: &str) -> Reply {
+        self.json(
+            "POST",
+            "/auth/v2/programmatic/register/",
+            None,
+            Some(serde_json::json!({"email": email, "password": "long enough pw"})),
+        )
+        .await
     }
 
     /// The store.
@@ -365,4 +370,24 @@ impl Write for Capture {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Installs, once per test binary, a global subscriber at `level` (span events
+/// `spans`, no colours, no timestamps: their digits could collide with an all-digit OTP
+/// code) that writes into the returned capture.
+pub fn install_log_capture(
+    level: tracing::Level,
+    spans: tracing_subscriber::fmt::format::FmtSpan,
+) -> Capture {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(level)
+        .with_span_events(spans)
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+    capture
 }
