@@ -99,7 +99,9 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="fm-record-")
     db = os.path.join(tmp, "fm.db")
-    env = dict(os.environ, FACEMATCH_DATABASE=db)
+    # Sign-up is closed by default since issue 10; open it so its routes are recorded
+    # (an older binary ignores the variable).
+    env = dict(os.environ, FACEMATCH_DATABASE=db, FACEMATCH_SIGNUP="open")
 
     def key(*extra):
         return subprocess.run(

@@ -58,8 +58,11 @@ pub trait FaceDescriber: Send + Sync {
 pub struct ImageAnalysis {
     /// Clockwise rotation under which the faces were found.
     pub best_angle: u16,
-    /// Faces, largest first, with their descriptions.
+    /// Faces, largest first, with their descriptions (at most the pipeline's
+    /// [describe cap](crate::Pipeline::with_max_described_faces)).
     pub faces: Vec<(Detection, FaceDescription)>,
+    /// Faces beyond the describe cap, largest first: found, not described.
+    pub undescribed: Vec<Detection>,
 }
 
 impl ImageAnalysis {

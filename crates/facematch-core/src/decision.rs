@@ -88,12 +88,34 @@ pub(crate) fn decide(
         },
         _ => Status::Declined,
     };
+    // For the record only, after the status: a crowded image is still decided.
+    for (side, analysis) in sides {
+        if let Some(a) = analysis.filter(|a| !a.undescribed.is_empty()) {
+            warnings.push(too_many_faces(side, a));
+        }
+    }
     FaceMatch {
         status,
         score,
         user_image: image_faces(user),
         ref_image: image_faces(reference),
         warnings,
+    }
+}
+
+/// The `TOO_MANY_FACES` warning of one side, with its counts.
+fn too_many_faces(side: Side, analysis: &ImageAnalysis) -> Warning {
+    let (described, rest) = (analysis.faces.len(), analysis.undescribed.len());
+    Warning {
+        risk: WarningTag::TooManyFaces,
+        log_type: LogType::Information,
+        short_description: format!("Too many faces: {} found", described + rest),
+        long_description: format!(
+            "{} holds {} faces; only the {described} largest were described (age and \
+             gender), the other {rest} are listed without them.",
+            side.field(),
+            described + rest
+        ),
     }
 }
 
@@ -119,12 +141,22 @@ fn image_faces(analysis: Option<&ImageAnalysis>) -> ImageFaces {
             .faces
             .iter()
             .map(|(det, desc)| Entity {
-                age: round_to(f64::from(desc.age), 2),
-                bbox: det.bbox.to_int_array(),
-                confidence: round_to(f64::from(det.confidence), 3),
-                gender: Gender::from_male_probability(desc.male_probability),
+                age: Some(round_to(f64::from(desc.age), 2)),
+                gender: Some(Gender::from_male_probability(desc.male_probability)),
+                ..listed(det)
             })
+            .chain(analysis.undescribed.iter().map(listed))
             .collect(),
+    }
+}
+
+/// A face as found: box and confidence, no attributes.
+fn listed(det: &crate::analysis::Detection) -> Entity {
+    Entity {
+        age: None,
+        bbox: det.bbox.to_int_array(),
+        confidence: round_to(f64::from(det.confidence), 3),
+        gender: None,
     }
 }
 
@@ -154,6 +186,7 @@ mod tests {
                 })
                 .into_iter()
                 .collect(),
+            undescribed: Vec::new(),
         }
     }
 
@@ -188,7 +221,50 @@ mod tests {
         let r = decide(Some(&a), Some(&a), &mapping(), &CompareOptions::default());
         assert_eq!((r.status, r.score), (Status::Approved, Some(100)));
         let e = &r.ref_image.entities[0];
-        assert_eq!((e.age, e.confidence, e.bbox), (40.01, 0.717, [1, 2, 3, 4]));
-        assert_eq!(e.gender, Gender::Male);
+        assert_eq!(
+            (e.age, e.confidence, e.bbox),
+            (Some(40.01), 0.717, [1, 2, 3, 4])
+        );
+        assert_eq!(e.gender, Some(Gender::Male));
+    }
+
+    #[test]
+    fn undescribed_faces_are_listed_without_attributes_and_do_not_decline() {
+        let mut crowded = analysis(Some(0.0));
+        let extra = Detection {
+            bbox: BBox::new(5.0, 6.0, 7.0, 8.0),
+            confidence: 0.5,
+            landmarks: [Point::default(); 5],
+        };
+        crowded.undescribed = vec![extra.clone(), extra];
+        let plain = analysis(Some(0.0));
+        let r = decide(
+            Some(&crowded),
+            Some(&plain),
+            &mapping(),
+            &CompareOptions::default(),
+        );
+        assert_eq!((r.status, r.score), (Status::Approved, Some(100)));
+        assert_eq!(r.user_image.entities.len(), 3);
+        assert_eq!(r.ref_image.entities.len(), 1);
+        let last = &r.user_image.entities[2];
+        assert_eq!(
+            (last.age, last.gender, last.bbox),
+            (None, None, [5, 6, 7, 8])
+        );
+        assert_eq!(r.warnings.len(), 1);
+        let w = &r.warnings[0];
+        assert_eq!(
+            (w.risk, w.log_type),
+            (WarningTag::TooManyFaces, LogType::Information)
+        );
+        assert_eq!(w.short_description, "Too many faces: 3 found");
+        assert_eq!(
+            w.long_description,
+            "user_image holds 3 faces; only the 1 largest were described (age and gender), \
+             the other 2 are listed without them."
+        );
+        let json = serde_json::to_value(last).expect("serializes");
+        assert_eq!(json.to_string(), r#"{"bbox":[5,6,7,8],"confidence":0.5}"#);
     }
 }

@@ -5,13 +5,15 @@ use std::fmt;
 
 use facematch_imageio::ImageError;
 
+use crate::cancel::Cancelled;
 use crate::response::Side;
 
 /// What made a stage fail (an engine error, a message), kept whole.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A failure inside a pipeline stage: these are faults of the models or the runtime,
-/// never of the user's input (input problems are reported as warnings or decode errors).
+/// never of the user's input (input problems are reported as warnings or decode errors);
+/// or the work was [cancelled](PipelineError::Cancelled) by its caller.
 ///
 /// The message names the stage and the cause (`face detection failed: <cause>`), and
 /// [`source`](std::error::Error::source) continues with the cause's own source, so a
@@ -22,6 +24,15 @@ pub enum PipelineError {
     Detector(Cause),
     /// Landmarks, chip extraction or a recognition/attribute model failed.
     Describer(Cause),
+    /// The caller cancelled the work (its [`CancelToken`](crate::CancelToken)); the
+    /// pipeline stopped at a stage boundary. Not a fault.
+    Cancelled(Cancelled),
+}
+
+impl From<Cancelled> for PipelineError {
+    fn from(c: Cancelled) -> Self {
+        PipelineError::Cancelled(c)
+    }
 }
 
 impl PipelineError {
@@ -39,7 +50,13 @@ impl PipelineError {
     pub fn cause(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         match self {
             PipelineError::Detector(cause) | PipelineError::Describer(cause) => cause.as_ref(),
+            PipelineError::Cancelled(cancelled) => cancelled,
         }
+    }
+
+    /// Whether the work was cancelled rather than failed.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, PipelineError::Cancelled(_))
     }
 }
 
@@ -48,6 +65,7 @@ impl fmt::Display for PipelineError {
         let stage = match self {
             PipelineError::Detector(_) => "face detection",
             PipelineError::Describer(_) => "face description",
+            PipelineError::Cancelled(cancelled) => return write!(f, "{cancelled}"),
         };
         write!(f, "{stage} failed: {}", self.cause())
     }
@@ -71,9 +89,22 @@ pub enum CompareError {
         #[source]
         source: ImageError,
     },
-    /// A model or the runtime failed (a server error).
+    /// A model or the runtime failed (a server error), or the work was cancelled.
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+}
+
+impl From<Cancelled> for CompareError {
+    fn from(c: Cancelled) -> Self {
+        CompareError::Pipeline(PipelineError::Cancelled(c))
+    }
+}
+
+impl CompareError {
+    /// Whether the work was cancelled rather than failed.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, CompareError::Pipeline(e) if e.is_cancelled())
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,11 @@
 //! and the evaluation tools. [`Pipeline::compare`] is the one way a decision is made;
 //! each stage runs in a tracing span (`decode`, `analyze`, `detect`, `describe`) so a
 //! slow request can be attributed to a stage in the logs.
+//!
+//! The `_with` variants take a [`CancelToken`]: they stop with
+//! [`PipelineError::Cancelled`] at the next stage boundary once it is cancelled —
+//! before decoding each part, before each detection angle and before describing each
+//! face. A stage already running finishes first (a model call cannot be interrupted).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +16,7 @@ use facematch_imageio::DecodeLimits;
 use image::RgbImage;
 
 pub use crate::analysis::{Detection, FaceDescriber, FaceDescription, FaceDetector, ImageAnalysis};
+use crate::cancel::{CancelToken, WorkStarted};
 use crate::comparison::{Comparison, StageTimings};
 pub use crate::decision::CompareOptions;
 use crate::error::{CompareError, PipelineError};
@@ -20,12 +26,18 @@ use crate::response::{FaceMatch, Side};
 /// The angles tried with `rotate_image=true`, upright first so that ties keep 0.
 pub const ROTATION_ANGLES: [u16; 4] = [0, 90, 180, 270];
 
+/// Faces described per image unless [`Pipeline::with_max_described_faces`] says
+/// otherwise: the largest ten. Describing (landmarks, age, gender) is the costly stage,
+/// so a grid of hundreds of faces must not cost hundreds of model runs.
+pub const DEFAULT_MAX_DESCRIBED_FACES: usize = 10;
+
 /// The face pipeline: a detector and a describer behind shared pointers.
 #[derive(Clone)]
 pub struct Pipeline {
     detector: Arc<dyn FaceDetector>,
     describer: Arc<dyn FaceDescriber>,
     parallel_sides: bool,
+    max_described_faces: usize,
 }
 
 /// One side after analysis: `None` for an empty part, with how long the analysis took.
@@ -41,6 +53,7 @@ impl Pipeline {
             detector,
             describer,
             parallel_sides: false,
+            max_described_faces: DEFAULT_MAX_DESCRIBED_FACES,
         }
     }
 
@@ -50,6 +63,15 @@ impl Pipeline {
     /// inference sessions per model to pay off.
     pub fn with_parallel_sides(mut self, parallel: bool) -> Self {
         self.parallel_sides = parallel;
+        self
+    }
+
+    /// Describe at most the `max` largest faces of each image (at least 1); the others
+    /// are kept in [`ImageAnalysis::undescribed`] and the decision lists them without
+    /// attributes under a `TOO_MANY_FACES` warning. Default
+    /// [`DEFAULT_MAX_DESCRIBED_FACES`].
+    pub fn with_max_described_faces(mut self, max: usize) -> Self {
+        self.max_described_faces = max.max(1);
         self
     }
 
@@ -70,6 +92,17 @@ impl Pipeline {
         image: &RgbImage,
         rotate: bool,
     ) -> Result<(u16, Option<RgbImage>, Vec<Detection>), PipelineError> {
+        self.detect_oriented_with(image, rotate, &CancelToken::new())
+    }
+
+    /// [`Pipeline::detect_oriented`], checking `cancel` before each angle.
+    pub fn detect_oriented_with(
+        &self,
+        image: &RgbImage,
+        rotate: bool,
+        cancel: &CancelToken,
+    ) -> Result<(u16, Option<RgbImage>, Vec<Detection>), PipelineError> {
+        cancel.check()?;
         let mut faces = self.detect_at(image, 0)?;
         sort_largest_first(&mut faces);
         if !rotate {
@@ -77,6 +110,7 @@ impl Pipeline {
         }
         let mut best: (u16, Option<RgbImage>, Vec<Detection>) = (0, None, faces);
         for angle in ROTATION_ANGLES.into_iter().skip(1) {
+            cancel.check()?;
             let turned = facematch_imageio::rotate_clockwise(image, u32::from(angle));
             let mut found = self.detect_at(&turned, angle)?;
             sort_largest_first(&mut found);
@@ -92,20 +126,39 @@ impl Pipeline {
         self.detector.detect(image)
     }
 
-    /// Detects and describes every face of `image`; embeds the largest one.
+    /// Detects the faces of `image` and describes the largest (up to the describe cap);
+    /// embeds the largest one.
     pub fn analyze(&self, image: &RgbImage, rotate: bool) -> Result<ImageAnalysis, PipelineError> {
-        let (best_angle, turned, detections) = self.detect_oriented(image, rotate)?;
+        self.analyze_with(image, rotate, &CancelToken::new())
+    }
+
+    /// [`Pipeline::analyze`], checking `cancel` before each detection angle and before
+    /// describing each face.
+    pub fn analyze_with(
+        &self,
+        image: &RgbImage,
+        rotate: bool,
+        cancel: &CancelToken,
+    ) -> Result<ImageAnalysis, PipelineError> {
+        let (best_angle, turned, detections) = self.detect_oriented_with(image, rotate, cancel)?;
         let frame = turned.as_ref().unwrap_or(image);
+        let mut detections = detections;
+        let undescribed = detections.split_off(detections.len().min(self.max_described_faces));
         let faces = detections
             .into_iter()
             .enumerate()
             .map(|(i, det)| {
+                cancel.check()?;
                 let _span = tracing::info_span!("describe", face = i).entered();
                 let description = self.describer.describe(frame, &det, i == 0)?;
                 Ok((det, description))
             })
             .collect::<Result<Vec<_>, PipelineError>>()?;
-        Ok(ImageAnalysis { best_angle, faces })
+        Ok(ImageAnalysis {
+            best_angle,
+            faces,
+            undescribed,
+        })
     }
 
     /// Compares two decoded images: analyses both (on two threads with
@@ -116,13 +169,25 @@ impl Pipeline {
         reference: &ImageInput,
         options: &CompareOptions,
     ) -> Result<Comparison, PipelineError> {
+        self.compare_with(user, reference, options, &CancelToken::new())
+    }
+
+    /// [`Pipeline::compare`], stopping at the next stage boundary once `cancel` is
+    /// cancelled.
+    pub fn compare_with(
+        &self,
+        user: &ImageInput,
+        reference: &ImageInput,
+        options: &CompareOptions,
+        cancel: &CancelToken,
+    ) -> Result<Comparison, PipelineError> {
         let started = Instant::now();
         let (user, reference) = if self.parallel_sides {
-            self.analyze_in_parallel(user, reference, options.rotate)?
+            self.analyze_in_parallel(user, reference, options.rotate, cancel)?
         } else {
             (
-                self.analyze_side(Side::User, user, options.rotate)?,
-                self.analyze_side(Side::Reference, reference, options.rotate)?,
+                self.analyze_side(Side::User, user, options.rotate, cancel)?,
+                self.analyze_side(Side::Reference, reference, options.rotate, cancel)?,
             )
         };
         let face_match = self.decide(user.analysis.as_ref(), reference.analysis.as_ref(), options);
@@ -147,17 +212,45 @@ impl Pipeline {
         limits: &DecodeLimits,
         options: &CompareOptions,
     ) -> Result<Comparison, CompareError> {
+        let (cancel, started) = (CancelToken::new(), WorkStarted::new());
+        self.compare_uploads_with(user, reference, limits, options, &cancel, &started)
+    }
+
+    /// [`Pipeline::compare_uploads`] for a caller that may abandon it and pays for it:
+    /// stops with [`PipelineError::Cancelled`] at the next stage boundary once `cancel`
+    /// is cancelled (checked before decoding each part, then as in
+    /// [`Pipeline::compare_with`]), and marks `started` the moment a part's header was
+    /// read and its dimensions accepted, just before its pixels are decoded. A part
+    /// refused on its header (not an image, over the limits, cut inside its header)
+    /// leaves `started` unset, unless the other part already set it.
+    pub fn compare_uploads_with(
+        &self,
+        user: &[u8],
+        reference: &[u8],
+        limits: &DecodeLimits,
+        options: &CompareOptions,
+        cancel: &CancelToken,
+        started: &WorkStarted,
+    ) -> Result<Comparison, CompareError> {
         let mut decode = Vec::with_capacity(Side::BOTH.len());
-        let mut decode_part = |side: Side, bytes: &[u8]| {
-            let started = Instant::now();
+        let mut decode_part = |side: Side, bytes: &[u8]| -> Result<ImageInput, CompareError> {
+            cancel.check()?;
+            if header_accepted(bytes, limits) {
+                started.mark();
+            }
+            let began = Instant::now();
             let input =
                 image_input(bytes, limits).map_err(|source| CompareError::Decode { side, source });
-            decode.push(started.elapsed());
+            decode.push(began.elapsed());
+            if matches!(input, Ok(ImageInput::Image(_))) {
+                // Whatever the header check said, pixels were decoded.
+                started.mark();
+            }
             input
         };
         let user = decode_part(Side::User, user)?;
         let reference = decode_part(Side::Reference, reference)?;
-        let mut comparison = self.compare(&user, &reference, options)?;
+        let mut comparison = self.compare_with(&user, &reference, options, cancel)?;
         comparison.timings.decode = decode;
         Ok(comparison)
     }
@@ -169,12 +262,14 @@ impl Pipeline {
         user: &ImageInput,
         reference: &ImageInput,
         rotate: bool,
+        cancel: &CancelToken,
     ) -> Result<(Analysed, Analysed), PipelineError> {
         let span = tracing::Span::current();
         let (mine, theirs) = std::thread::scope(|scope| {
-            let other = scope
-                .spawn(|| span.in_scope(|| self.analyze_side(Side::Reference, reference, rotate)));
-            let mine = self.analyze_side(Side::User, user, rotate);
+            let other = scope.spawn(|| {
+                span.in_scope(|| self.analyze_side(Side::Reference, reference, rotate, cancel))
+            });
+            let mine = self.analyze_side(Side::User, user, rotate, cancel);
             // A panic in the other thread is re-raised here, as it would have been
             // had both sides run on this thread.
             let theirs = other
@@ -190,6 +285,7 @@ impl Pipeline {
         side: Side,
         input: &ImageInput,
         rotate: bool,
+        cancel: &CancelToken,
     ) -> Result<Analysed, PipelineError> {
         let ImageInput::Image(image) = input else {
             return Ok(Analysed {
@@ -199,7 +295,7 @@ impl Pipeline {
         };
         let _span = tracing::info_span!("analyze", side = side.field()).entered();
         let started = Instant::now();
-        let analysis = self.analyze(image, rotate)?;
+        let analysis = self.analyze_with(image, rotate, cancel)?;
         Ok(Analysed {
             analysis: Some(analysis),
             took: Some(started.elapsed()),
@@ -227,6 +323,19 @@ pub fn sort_largest_first(faces: &mut [Detection]) {
             .total_cmp(&a.bbox.area())
             .then(b.confidence.total_cmp(&a.confidence))
     });
+}
+
+/// Whether decoding `bytes` would go on to its pixels: the header reads and its
+/// dimensions are within `limits` (the same checks `facematch_imageio::decode` makes
+/// before allocating pixels; reading a header is cheap).
+fn header_accepted(bytes: &[u8], limits: &DecodeLimits) -> bool {
+    facematch_imageio::read_dimensions(bytes).is_ok_and(|(width, height)| {
+        width > 0
+            && height > 0
+            && width <= limits.max_side
+            && height <= limits.max_side
+            && u64::from(width) * u64::from(height) <= limits.max_pixels
+    })
 }
 
 fn largest_confidence(faces: &[Detection]) -> f32 {

@@ -58,6 +58,11 @@ pub enum WarningTag {
     /// The score is below the decline threshold.
     #[serde(rename = "LOW_FACE_MATCH_SIMILARITY")]
     LowFaceMatchSimilarity,
+    /// Beyond the contract: an image held more faces than are described; the largest
+    /// were, the others are listed without `age` and `gender`. For the record only
+    /// (`information`): it does not decline.
+    #[serde(rename = "TOO_MANY_FACES")]
+    TooManyFaces,
 }
 
 /// How serious a warning is, as the contract spells it.
@@ -112,15 +117,18 @@ impl Gender {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entity {
-    /// Estimated age in years, two decimals.
-    pub age: f64,
+    /// Estimated age in years, two decimals. Absent for a face beyond the describe cap
+    /// (`TOO_MANY_FACES`); present for every other face, as the contract has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age: Option<f64>,
     /// `[x1, y1, x2, y2]` in integer pixels of the (EXIF-oriented, `best_angle`) image.
     pub bbox: [i64; 4],
     /// The detector's confidence, 0–1, three decimals.
     pub confidence: f64,
-    /// `"male"` or `"female"`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub gender: Gender,
+    /// `"male"` or `"female"`. Absent exactly when `age` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub gender: Option<Gender>,
 }
 
 /// What was found in one of the two images.
@@ -208,10 +216,10 @@ mod tests {
             score: Some(12),
             user_image: ImageFaces {
                 entities: vec![Entity {
-                    age: 27.63,
+                    age: Some(27.63),
                     bbox: [40, 40, 100, 100],
                     confidence: 0.717,
-                    gender: Gender::from_male_probability(0.5),
+                    gender: Some(Gender::from_male_probability(0.5)),
                 }],
                 best_angle: 90,
             },

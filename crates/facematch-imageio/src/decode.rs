@@ -45,6 +45,26 @@ impl Default for DecodeLimits {
     }
 }
 
+/// Worst-case bytes a comparison holds per pixel of its images while decoding, when
+/// both images are at the pixel limit: the first image's RGB8 (3 B) while the second
+/// one decodes: its decoder buffer (16-bit RGBA PNG, 8 B), the EXIF-rotated copy of that
+/// buffer (8 B) and its RGB8 conversion (3 B). The `decode_memory` test measured the
+/// decode at 16.03 B/px (8 MP, VmHWM), so 19.03 in all, rounded up to 20; it fails if
+/// a decode ever takes more.
+pub const PEAK_BYTES_PER_PIXEL: u64 = 20;
+
+impl DecodeLimits {
+    /// The default limits with `max_pixels` lowered so that one comparison (two images)
+    /// fits `bytes` of memory: `min(50 MP, bytes / PEAK_BYTES_PER_PIXEL)`, at least 1.
+    pub fn within_memory(bytes: u64) -> Self {
+        let default = Self::default();
+        Self {
+            max_pixels: (bytes / PEAK_BYTES_PER_PIXEL).clamp(1, default.max_pixels),
+            ..default
+        }
+    }
+}
+
 /// An image decoded to upright 8-bit RGB.
 #[derive(Debug, Clone)]
 pub struct DecodedImage {

@@ -18,7 +18,7 @@ mod error;
 mod format;
 mod rotate;
 
-pub use decode::{decode, read_dimensions, DecodeLimits, DecodedImage};
+pub use decode::{decode, read_dimensions, DecodeLimits, DecodedImage, PEAK_BYTES_PER_PIXEL};
 pub use error::{ImageError, SizeLimit};
 pub use format::{detect_format, ImageFormatKind};
 pub use image::RgbImage;

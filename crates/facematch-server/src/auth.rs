@@ -1,10 +1,9 @@
-//! Who is calling: the `x-api-key` extractor, the client address, and the credit
-//! reservation that makes "one credit per 200" atomic.
+//! Who is calling: the `x-api-key` extractor and the credit reservation that makes
+//! "one credit per 200" atomic. (The client address: [`crate::client_ip`].)
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use facematch_core::WorkStarted;
 use facematch_store::KeyRecord;
 
 use crate::error::{ApiError, Fault};
@@ -56,41 +55,32 @@ impl FromRequestParts<AppState> for AdminKey {
     }
 }
 
-/// The client's IP address when the server was started with connect info (`None` in
-/// in-process tests). Proxy headers are not trusted: behind a reverse proxy all clients
-/// share the proxy's address.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
-    }
-}
-
-/// One credit taken from a key for a request in progress. [`commit`](Self::commit) it
-/// when the request ends in a 200; [`refund`](Self::refund) it otherwise. If the
-/// request is dropped half-way (client gone, timeout), `Drop` gives it back.
+/// One credit taken from a key for a face match in progress, settled by the charging
+/// rule (written out in [`crate::routes::face_match`]): spent by a 200, and by any
+/// other ending once the pipeline's work has started (`started`, set by the pipeline
+/// just before it decodes the first pixels) — a 400 for the other image, a client
+/// that went away, a deadline; given back when nothing was decoded or the server
+/// itself failed (500). If the request is dropped half-way (client gone, timeout),
+/// `Drop` applies the same rule.
 pub struct CreditReservation {
     state: AppState,
     key_id: String,
+    started: WorkStarted,
     settled: bool,
 }
 
 impl CreditReservation {
-    /// Takes one credit atomically; [`ApiError::NoCredits`] (403) when none is left.
-    /// The key was just authenticated: any refusal of the store here is a fault.
-    pub async fn take(state: &AppState, key_id: &str) -> Result<Self, ApiError> {
+    /// Takes one credit atomically; [`ApiError::NoCredits`] (403) when none is left, 401
+    /// when the key was revoked or expired since it was authenticated (the store checks
+    /// both in the same statement). `started` is the flag the pipeline will set.
+    pub async fn take(
+        state: &AppState,
+        key_id: &str,
+        started: WorkStarted,
+    ) -> Result<Self, ApiError> {
         let id = key_id.to_owned();
         let taken = state
-            .with_store(move |store| store.reserve_credit(&id).map_err(Fault::Store))
+            .with_store(move |store| store.reserve_credit(&id))
             .await?;
         if !taken {
             return Err(ApiError::NoCredits);
@@ -98,17 +88,37 @@ impl CreditReservation {
         Ok(Self {
             state: state.clone(),
             key_id: key_id.to_owned(),
+            started,
             settled: false,
         })
     }
 
-    /// The request succeeded: the credit is spent.
-    pub fn commit(mut self) {
+    /// Whether the credit stays spent for a request that ended with `outcome`.
+    fn spent_by<T>(&self, outcome: &Result<T, ApiError>) -> bool {
+        match outcome {
+            Ok(_) => true,
+            Err(ApiError::Internal(_)) => false,
+            Err(_) => self.started.is_set(),
+        }
+    }
+
+    /// Settles the credit by the charging rule for a request that ended with
+    /// `outcome`: spent, or given back before answering (so that a client that reads
+    /// its balance right after the error sees it restored).
+    pub async fn settle<T>(self, outcome: &Result<T, ApiError>) {
+        if self.spent_by(outcome) {
+            self.spend();
+        } else {
+            self.refund().await;
+        }
+    }
+
+    /// The credit is spent.
+    pub fn spend(mut self) {
         self.settled = true;
     }
 
-    /// The request failed: give the credit back before answering, so that a client that
-    /// reads its balance right after the error sees it restored.
+    /// The credit goes back to the key now.
     pub async fn refund(mut self) {
         self.settled = true;
         let key_id = std::mem::take(&mut self.key_id);
@@ -125,7 +135,8 @@ impl CreditReservation {
 
 impl Drop for CreditReservation {
     fn drop(&mut self) {
-        if self.settled {
+        // Abandoned (client gone, deadline): spent once work started, else given back.
+        if self.settled || self.started.is_set() {
             return;
         }
         let store = self.state.store().clone();

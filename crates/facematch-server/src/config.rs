@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::client_ip::ForwardedHeader;
+
 /// Total request body limit by default: two 5 MiB images plus the form fields and
 /// multipart framing.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
@@ -57,9 +59,66 @@ pub struct ServerConfig {
     #[arg(long, env = "FACEMATCH_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
-    /// Credits of the key created by a verified sign-up.
-    #[arg(long, env = "FACEMATCH_SIGNUP_CREDITS", default_value_t = 100)]
+    /// MiB of upload bytes the whole server may hold in memory at once (default 256).
+    /// Images are read before a worker admits the request, so without a shared bound
+    /// clients that withhold the end of their body could hold ~10 MiB each ×
+    /// `--max-connections`. Every image buffer is taken from this budget as it grows;
+    /// when it is spent the request is refused at once with 429 `server_busy` and
+    /// Retry-After (never queued), and the bytes return when the request ends. 256 MiB
+    /// holds ~25 full two-image uploads, well above the workers + queue a machine runs;
+    /// the use is the `facematch_upload_buffer_bytes` gauge.
+    #[arg(long, env = "FACEMATCH_UPLOAD_BUFFER_MIB", default_value_t = 256, value_parser = parse_positive)]
+    pub upload_buffer_mib: usize,
+
+    /// Faces described (landmarks, age, gender) per image: the N largest (default 10).
+    /// Further faces are still listed with their box and confidence but without `age`
+    /// and `gender`, and a `TOO_MANY_FACES` warning (information, does not decline) says
+    /// how many. Describing is the costly stage, so an image holding a grid of hundreds
+    /// of faces would otherwise cost hundreds of model runs.
+    #[arg(long, env = "FACEMATCH_MAX_FACES", default_value_t = facematch_core::DEFAULT_MAX_DESCRIBED_FACES, value_parser = parse_positive)]
+    pub max_faces: usize,
+
+    /// MiB of decoded-image memory all workers together may use (default 4096). Each
+    /// worker gets `budget / workers`; an image is refused (400 `image_too_large`, from
+    /// its header, before any pixel is decoded) when it has more than
+    /// `min(50 MP, (budget / workers) / PEAK_BYTES_PER_PIXEL)` pixels, where
+    /// `PEAK_BYTES_PER_PIXEL` (facematch-imageio, measured by its `decode_memory` test)
+    /// is the worst case a worker holds per pixel, 20 B: the first image's RGB (3 B)
+    /// while the second decodes (16-bit RGBA buffer and its EXIF-rotated copy, 16 B
+    /// measured). 4096 MiB lets 8 workers take ~26 MP images each, above a 12 MP phone
+    /// photo; with more workers or bigger photos, raise it to what the machine has.
+    #[arg(long, env = "FACEMATCH_DECODE_MEMORY_MIB", default_value_t = 4096, value_parser = parse_positive)]
+    pub decode_memory_mib: usize,
+
+    /// Whether anyone may create an account by e-mail (`/register/`, `/verify-email/`):
+    /// `open` or `closed`. Default `closed`: a self-hosted identity service (for a bank, a
+    /// shop) is usually provisioned by its operator, who creates keys with `facematch keys
+    /// create --credits N`; open sign-ups are an abuse path (every mailbox is an
+    /// account). Closed, both routes answer 403 `signup_closed` and store nothing.
+    #[arg(long, env = "FACEMATCH_SIGNUP", value_enum, default_value_t = SignupMode::Closed)]
+    pub signup: SignupMode,
+
+    /// Credits of the key created by a verified sign-up. Default 0: a sign-up proves
+    /// only a mailbox, so it must not mint free face matches; the operator tops keys up
+    /// (`facematch keys top-up`, `POST /v3/billing/top-up/`).
+    #[arg(long, env = "FACEMATCH_SIGNUP_CREDITS", default_value_t = 0)]
     pub signup_credits: i64,
+
+    /// Verification tries (`/verify-email/`) allowed per client address (IPv6: per /64)
+    /// and 15 minutes, right or wrong, for any address; 429 with Retry-After beyond.
+    /// Default 10. Each code also allows 5 wrong tries per client and 30 for all clients
+    /// together; once these are spent only a new registration (with the same password)
+    /// gives a working code.
+    #[arg(long, env = "FACEMATCH_VERIFY_PER_15MIN", default_value_t = 10)]
+    pub verify_per_15min: u32,
+
+    /// Secret key of the e-mail codes' HMAC, at least 32 bytes, given as hex (64+ hex
+    /// digits) or base64. Default: a random one drawn at start and kept in memory only,
+    /// so codes pending at a restart stop working (register again). Replicas sharing a
+    /// database must share one secret. Rotate by restarting with a new one: pending
+    /// codes become invalid; verified accounts and keys are unaffected.
+    #[arg(long, env = "FACEMATCH_OTP_SECRET", hide_env_values = true)]
+    pub otp_secret: Option<SecretString>,
 
     /// Credits granted per dollar by `POST /v3/billing/top-up/`.
     #[arg(long, env = "FACEMATCH_CREDITS_PER_DOLLAR", default_value_t = 10)]
@@ -68,6 +127,25 @@ pub struct ServerConfig {
     /// Sign-up attempts allowed per client IP and hour (`/register/`); 429 beyond.
     #[arg(long, env = "FACEMATCH_REGISTER_PER_HOUR", default_value_t = 10)]
     pub register_per_hour: u32,
+
+    /// Reverse proxies in front of the server, comma-separated CIDR ranges or single
+    /// addresses (e.g. `127.0.0.1/32,10.0.0.0/8`). Default: none, and then the TCP peer
+    /// is the client and forwarding headers are ignored (anyone can send them). When the
+    /// peer is inside one of these ranges, the client is the right-most address of
+    /// `--trusted-proxy-header` that is not itself a trusted proxy (a malformed header
+    /// falls back to the peer). Per-address limits then apply per real client instead of
+    /// one bucket for everyone behind the proxy. List only proxies that overwrite or
+    /// append to that header.
+    #[arg(long, env = "FACEMATCH_TRUSTED_PROXY", value_delimiter = ',', value_parser = parse_proxy_range)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+
+    /// The forwarding header the `--trusted-proxy` proxies set: `x-forwarded-for` (the
+    /// default: what nginx's `$proxy_add_x_forwarded_for`, Caddy and HAProxy set) or
+    /// `forwarded` (RFC 7239 `for=`). Only this one is read: a proxy passes the other
+    /// through from the client untouched, so reading both would let a client pick its
+    /// own address.
+    #[arg(long, env = "FACEMATCH_TRUSTED_PROXY_HEADER", value_enum, default_value_t = ForwardedHeader::XForwardedFor)]
+    pub trusted_proxy_header: ForwardedHeader,
 
     /// Face matches allowed per API key and second, averaged (a token bucket; 0, the
     /// default, means no per-key limit). Beyond it the key gets 429 with Retry-After,
@@ -80,6 +158,23 @@ pub struct ServerConfig {
     #[arg(long, env = "FACEMATCH_RATE_BURST_PER_KEY", default_value_t = 10)]
     pub rate_burst_per_key: u32,
 
+    /// Face matches one API key may have in progress at once, counted from the moment the
+    /// key is authenticated until the answer (so it also bounds one key's uploads in
+    /// flight); beyond it, 429 `too_many_in_flight` with `Retry-After: 1`, before a credit
+    /// is taken or the upload read. 0 means no limit. Default 4: a client sending one
+    /// request at a time (every official client) never meets it, while one key cannot
+    /// hold every worker and queue place of a shared server.
+    #[arg(long, env = "FACEMATCH_MAX_IN_FLIGHT_PER_KEY", default_value_t = 4)]
+    pub max_in_flight_per_key: usize,
+
+    /// Review writes (`PATCH …/update-status/`) allowed per API key and minute, averaged
+    /// (a token bucket of 10 at once; 0 means no limit). Default 60: a person reviewing
+    /// by hand never gets near it, while a script flooding decisions' histories gets 429
+    /// with Retry-After before the store is touched (each write takes the database's
+    /// write lock, which every authenticated request also needs).
+    #[arg(long, env = "FACEMATCH_REVIEW_WRITES_PER_MINUTE", default_value_t = 60)]
+    pub review_writes_per_minute: u32,
+
     /// SMTP server for verification codes, e.g. `smtps://user:pass@smtp.example.com:465`
     /// (or `smtp://…?tls=required` for STARTTLS). Without it, codes are written to the
     /// server log.
@@ -89,6 +184,39 @@ pub struct ServerConfig {
     /// Sender address of verification emails, e.g. `facematch <noreply@example.com>`.
     #[arg(long, env = "FACEMATCH_SMTP_FROM")]
     pub smtp_from: Option<String>,
+
+    /// PEM certificate chain to serve HTTPS with, together with `--tls-key` (both or
+    /// neither; default: neither, plain HTTP). Both files are re-read on SIGHUP; a pair
+    /// that does not load is logged and the previous one kept. With TLS every response
+    /// carries `Strict-Transport-Security: max-age=31536000`.
+    #[arg(long, env = "FACEMATCH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "FACEMATCH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve plain HTTP on an address that is not loopback. Off by default: API keys
+    /// travel in headers, so without TLS the server listens on loopback only. Give it
+    /// only behind a TLS-terminating reverse proxy (docs/deploy.md); a warning is
+    /// printed at start.
+    #[arg(long, env = "FACEMATCH_ALLOW_PLAIN_HTTP")]
+    pub allow_plain_http: bool,
+
+    /// Browser origins allowed to call the API cross-origin (CORS), comma-separated,
+    /// e.g. `https://app.example.com`. Default: none, no CORS headers at all. `*` is
+    /// refused: any web page could then use a key it got hold of (or one a user typed).
+    /// Methods GET, POST, PATCH, DELETE; headers `x-api-key`, `content-type`; no
+    /// credentials.
+    #[arg(long, env = "FACEMATCH_CORS_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origin: Vec<String>,
+
+    /// Bearer token that `GET /metrics` requires (`Authorization: Bearer TOKEN`, compared
+    /// in constant time; 401 otherwise). Default: none, and then `/metrics` answers only
+    /// clients connected from a loopback address that came through no proxy (no
+    /// `Forwarded`/`X-Forwarded-For` header).
+    #[arg(long, env = "FACEMATCH_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<SecretString>,
 }
 
 impl ServerConfig {
@@ -116,13 +244,28 @@ impl Default for ServerConfig {
             header_timeout_secs: 10,
             max_connections: 1024,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            signup_credits: 100,
+            upload_buffer_mib: 256,
+            max_faces: facematch_core::DEFAULT_MAX_DESCRIBED_FACES,
+            decode_memory_mib: 4096,
+            signup: SignupMode::Closed,
+            signup_credits: 0,
+            verify_per_15min: 10,
+            otp_secret: None,
             credits_per_dollar: 10,
             register_per_hour: 10,
+            trusted_proxy: Vec::new(),
+            trusted_proxy_header: ForwardedHeader::XForwardedFor,
             rate_per_key: 0.0,
             rate_burst_per_key: 10,
+            max_in_flight_per_key: 4,
+            review_writes_per_minute: 60,
             smtp_url: None,
             smtp_from: None,
+            tls_cert: None,
+            tls_key: None,
+            allow_plain_http: false,
+            cors_origin: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -139,11 +282,24 @@ impl fmt::Debug for ServerConfig {
             .field("header_timeout_secs", &self.header_timeout_secs)
             .field("max_connections", &self.max_connections)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("upload_buffer_mib", &self.upload_buffer_mib)
+            .field("max_faces", &self.max_faces)
+            .field("decode_memory_mib", &self.decode_memory_mib)
+            .field("signup", &self.signup)
             .field("signup_credits", &self.signup_credits)
+            .field("verify_per_15min", &self.verify_per_15min)
+            .field(
+                "otp_secret",
+                &self.otp_secret.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("credits_per_dollar", &self.credits_per_dollar)
             .field("register_per_hour", &self.register_per_hour)
+            .field("trusted_proxy", &self.trusted_proxy)
+            .field("trusted_proxy_header", &self.trusted_proxy_header)
             .field("rate_per_key", &self.rate_per_key)
             .field("rate_burst_per_key", &self.rate_burst_per_key)
+            .field("max_in_flight_per_key", &self.max_in_flight_per_key)
+            .field("review_writes_per_minute", &self.review_writes_per_minute)
             .field(
                 "smtp_url",
                 &self
@@ -152,8 +308,48 @@ impl fmt::Debug for ServerConfig {
                     .map(|u| redact_url(u.expose_secret())),
             )
             .field("smtp_from", &self.smtp_from)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("allow_plain_http", &self.allow_plain_http)
+            .field("cors_origin", &self.cors_origin)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
+}
+
+/// Whether e-mail sign-ups are accepted (`--signup`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignupMode {
+    /// Anyone may register an e-mail address and get a key.
+    Open,
+    /// Only the operator creates keys; the sign-up routes answer 403.
+    Closed,
+}
+
+/// The `--otp-secret` as bytes: hex when it is only hex digits (of even count), base64
+/// otherwise; at least [`facematch_store::MIN_OTP_SECRET_BYTES`]. Hand-written hex (five
+/// lines) rather than one more crate; base64 is the crate the server already uses.
+pub fn parse_otp_secret(text: &str) -> Result<facematch_store::OtpSecret, String> {
+    use base64::Engine as _;
+    let text = text.trim();
+    let hex = text.len().is_multiple_of(2)
+        && !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_hexdigit());
+    let bytes = if hex {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| "FACEMATCH_OTP_SECRET is not valid hex".to_owned())?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| "FACEMATCH_OTP_SECRET is neither hex nor base64".to_owned())?
+    };
+    facematch_store::OtpSecret::from_bytes(bytes).map_err(|e| format!("FACEMATCH_OTP_SECRET: {e}"))
 }
 
 /// A rate in requests per second: a finite number ≥ 0 (clap would accept `NaN`, `inf`
@@ -165,6 +361,46 @@ fn parse_rate(text: &str) -> Result<f64, String> {
             "{text:?} is not a rate (requests per second, a number ≥ 0)"
         )),
     }
+}
+
+/// A CORS origin: `http(s)://host[:port]`, as browsers send it in `Origin` (no path,
+/// no trailing slash). `*` is refused: see `--cors-origin`.
+fn parse_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim();
+    if origin == "*" {
+        return Err("`*` is not allowed: name each origin (any page could use a key)".into());
+    }
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match host {
+        Some(host)
+            if !host.is_empty()
+                && !host.contains(['/', '*', '?', '#', '@'])
+                && origin.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(origin.to_owned())
+        }
+        _ => Err(format!(
+            "{text:?} is not an origin (`https://host` or `https://host:port`)"
+        )),
+    }
+}
+
+/// A count of at least 1 (0 would refuse every request or describe no face).
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(format!("{text:?} is not a whole number ≥ 1")),
+    }
+}
+
+/// A `--trusted-proxy` entry: a CIDR range, or a single address (its /32 or /128).
+fn parse_proxy_range(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not a CIDR range (e.g. 10.0.0.0/8) or an address"))
 }
 
 /// `scheme://host:port` of a URL, without credentials, path or query.
@@ -191,6 +427,69 @@ mod tests {
     }
 
     #[test]
+    fn debug_never_shows_the_metrics_token() {
+        let config = ServerConfig {
+            metrics_token: Some(SecretString::from("s3cret-metrics")),
+            ..ServerConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret-metrics"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins_never_a_wildcard() {
+        assert_eq!(
+            parse_origin("https://app.example.com:8443"),
+            Ok("https://app.example.com:8443".to_owned())
+        );
+        for bad in [
+            "*",
+            "https://*.example.com",
+            "app.example.com",
+            "https://app.example.com/",
+            "ftp://x",
+            "https://",
+            "null",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_otp_secret_and_the_secret_is_checked() {
+        let hex = "ab".repeat(32);
+        let config = ServerConfig {
+            otp_secret: Some(SecretString::from(hex.clone())),
+            ..ServerConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(&hex), "{shown}");
+        assert!(
+            shown.contains("otp_secret: Some(\"[REDACTED]\")"),
+            "{shown}"
+        );
+        assert!(parse_otp_secret(&hex).is_ok());
+        // 32 bytes in base64; 31 bytes refused in either spelling.
+        assert!(parse_otp_secret("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_ok());
+        assert!(parse_otp_secret(&"ab".repeat(31)).is_err());
+        assert!(parse_otp_secret("short").is_err());
+        assert_eq!(ServerConfig::default().signup, SignupMode::Closed);
+        assert_eq!(ServerConfig::default().signup_credits, 0);
+    }
+
+    #[test]
+    fn budgets_and_caps_are_whole_numbers_of_at_least_one() {
+        assert_eq!(parse_positive("256"), Ok(256));
+        for bad in ["0", "-1", "1.5", "", "many"] {
+            assert_eq!(
+                parse_positive(bad),
+                Err(format!("{bad:?} is not a whole number ≥ 1"))
+            );
+        }
+    }
+
+    #[test]
     fn rates_are_finite_and_not_negative() {
         assert_eq!(parse_rate("2.5"), Ok(2.5));
         assert_eq!(parse_rate("0"), Ok(0.0));
@@ -202,6 +501,43 @@ mod tests {
                 )),
             );
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_ranges_or_addresses() {
+        let net = |t: &str| t.parse::<ipnet::IpNet>().expect("net");
+        assert_eq!(parse_proxy_range("10.0.0.0/8"), Ok(net("10.0.0.0/8")));
+        assert_eq!(parse_proxy_range(" 127.0.0.1 "), Ok(net("127.0.0.1/32")));
+        assert_eq!(parse_proxy_range("2001:db8::/32"), Ok(net("2001:db8::/32")));
+        assert_eq!(parse_proxy_range("::1"), Ok(net("::1/128")));
+        for bad in ["", "10.0.0.0/33", "proxy.example", "10.0.0.0/8/8"] {
+            assert!(parse_proxy_range(bad).is_err(), "{bad:?}");
+        }
+        // The flag takes a comma-separated list, from the command line or the env var.
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            server: ServerConfig,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "facematch",
+            "--trusted-proxy",
+            "127.0.0.1/32,10.0.0.0/8",
+            "--trusted-proxy-header",
+            "forwarded",
+        ])
+        .expect("parses");
+        assert_eq!(
+            cli.server.trusted_proxy,
+            vec![net("127.0.0.1/32"), net("10.0.0.0/8")]
+        );
+        assert_eq!(cli.server.trusted_proxy_header, ForwardedHeader::Forwarded);
+        let default = <Cli as clap::Parser>::try_parse_from(["facematch"]).expect("parses");
+        assert!(default.server.trusted_proxy.is_empty());
+        assert_eq!(
+            default.server.trusted_proxy_header,
+            ForwardedHeader::XForwardedFor
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use facematch_core::{CompareError, PipelineError};
 use facematch_imageio::ImageError;
-use facematch_store::{AuthError, StoreError, VerifyError, MAX_OTP_ATTEMPTS};
+use facematch_store::{AuthError, StoreError, VerifyError};
 use serde::Serialize;
 
 use crate::mail::MailError;
@@ -56,6 +56,13 @@ pub enum ApiError {
     /// The operation needs an admin key.
     #[error("this operation needs an admin API key")]
     AdminOnly,
+    /// `/metrics` without the right `Authorization: Bearer` token (`--metrics-token`),
+    /// or, with no token configured, from a client that is not local.
+    #[error(
+        "/metrics needs `Authorization: Bearer <token>` (--metrics-token); without a \
+         token it answers local clients only"
+    )]
+    MetricsUnauthorized,
     /// A required multipart field is absent.
     #[error("the field `{0}` is required")]
     MissingField(&'static str),
@@ -110,10 +117,28 @@ pub enum ApiError {
     /// The request conflicts with the resource's state.
     #[error("{0}")]
     Conflict(String),
+    /// A reviewer's status change that the transition table refuses
+    /// (`facematch_store::transition_allowed`).
+    #[error("a decision cannot go from \"{from}\" to \"{to}\"")]
+    InvalidTransition {
+        /// The decision's current status.
+        from: facematch_core::Status,
+        /// The status asked for.
+        to: facematch_core::Status,
+    },
+    /// The decision already has the most status changes kept (`facematch_store::MAX_HISTORY`).
+    #[error("this decision already has {limit} status changes, the most kept")]
+    HistoryFull {
+        /// The cap.
+        limit: usize,
+    },
+    /// E-mail sign-up is turned off (`--signup closed`): only the operator creates keys.
+    #[error("sign-up is closed on this server; ask its operator for an API key")]
+    SignupClosed,
     /// An email verification failed in a way the client can fix.
     #[error("{detail}")]
     Verification {
-        /// Stable code (`invalid_code`, `code_expired`, `no_pending_code`, `too_many_attempts`).
+        /// Stable code (`invalid_code`, `code_expired`, `too_many_attempts`).
         code: &'static str,
         /// Message.
         detail: String,
@@ -126,6 +151,13 @@ pub enum ApiError {
     RateLimited {
         /// Seconds until a retry may succeed.
         retry_after: u64,
+    },
+    /// This API key already has as many face matches in progress as it may
+    /// (`--max-in-flight-per-key`).
+    #[error("this API key already has {limit} face matches in progress; retry when one ends")]
+    TooManyInFlight {
+        /// The per-key limit.
+        limit: usize,
     },
     /// The models are still loading.
     #[error("the server is starting (models are loading); retry later")]
@@ -174,6 +206,7 @@ impl ApiError {
             ExpiredKey => (StatusCode::UNAUTHORIZED, "expired_api_key"),
             NoCredits => (StatusCode::FORBIDDEN, "insufficient_credits"),
             AdminOnly => (StatusCode::FORBIDDEN, "admin_required"),
+            MetricsUnauthorized => (StatusCode::UNAUTHORIZED, "metrics_unauthorized"),
             MissingField(_) => (StatusCode::BAD_REQUEST, "missing_field"),
             DuplicateField(_) => (StatusCode::BAD_REQUEST, "duplicate_field"),
             InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field"),
@@ -189,9 +222,13 @@ impl ApiError {
             NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            InvalidTransition { .. } => (StatusCode::CONFLICT, "invalid_transition"),
+            HistoryFull { .. } => (StatusCode::CONFLICT, "history_full"),
+            SignupClosed => (StatusCode::FORBIDDEN, "signup_closed"),
             Verification { code, .. } => (StatusCode::BAD_REQUEST, code),
             Busy => (StatusCode::TOO_MANY_REQUESTS, "server_busy"),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            TooManyInFlight { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_in_flight"),
             NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
@@ -201,7 +238,7 @@ impl ApiError {
     /// `Retry-After` seconds for the variants that have one.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::Busy | ApiError::Timeout(_) => Some(1),
+            ApiError::Busy | ApiError::Timeout(_) | ApiError::TooManyInFlight { .. } => Some(1),
             ApiError::NotReady => Some(5),
             ApiError::RateLimited { retry_after } => Some(*retry_after),
             _ => None,
@@ -278,13 +315,16 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// A failed e-mail verification: a 400 with a stable code the client can act on.
+/// A failed e-mail verification: a 400 with a stable code the client can act on. A
+/// wrong code and an address with nothing pending get one answer, byte for byte, so that
+/// verifying does not tell a stranger whether an address is registered; the store
+/// returns `Expired` and `TooManyAttempts` only for the right code.
 impl From<VerifyError> for ApiError {
     fn from(e: VerifyError) -> Self {
         match e {
-            VerifyError::NoPendingCode => ApiError::Verification {
-                code: "no_pending_code",
-                detail: "no pending verification code for this e-mail; register first".into(),
+            VerifyError::NoPendingCode | VerifyError::WrongCode { .. } => ApiError::Verification {
+                code: "invalid_code",
+                detail: "wrong verification code, or no code pending for this e-mail".into(),
             },
             VerifyError::Expired => ApiError::Verification {
                 code: "code_expired",
@@ -292,11 +332,9 @@ impl From<VerifyError> for ApiError {
             },
             VerifyError::TooManyAttempts => ApiError::Verification {
                 code: "too_many_attempts",
-                detail: format!("{MAX_OTP_ATTEMPTS} wrong attempts; register again for a new code"),
-            },
-            VerifyError::WrongCode { attempts_left } => ApiError::Verification {
-                code: "invalid_code",
-                detail: format!("wrong verification code ({attempts_left} attempts left)"),
+                detail: "too many wrong attempts; register again (with the same password) for a \
+                         new code"
+                    .into(),
             },
             VerifyError::Store(e) => e.into(),
         }

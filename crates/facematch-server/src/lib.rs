@@ -8,15 +8,18 @@
 //! order) → [`middleware`] (request span, metrics, fault log, deadline) → [`auth`] (key
 //! extractor, credits) and [`extract`] (JSON body) → [`routes`] (handlers; [`form`]
 //! reads the streamed multipart form) → [`state`] (store, pipeline, bounded worker
-//! pool) → [`error`] (the one error type, its status table and every conversion into
+//! pool, [`key_in_flight`]) → [`error`] (the one error type, its status table and every conversion into
 //! it). Beside them: [`config`], [`metrics`], [`openapi`] (the document's shared
-//! parts), [`mail`], [`ratelimit`].
+//! parts), [`mail`], [`ratelimit`], [`security`] (response headers, CORS), [`tls`]
+//! (the reloadable certificate).
 
 pub mod auth;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod form;
+pub mod key_in_flight;
 pub mod mail;
 pub mod metrics;
 pub mod middleware;
@@ -27,9 +30,14 @@ pub mod routes;
 pub mod security;
 pub mod serve;
 pub mod state;
+pub mod tls;
+pub mod upload_budget;
 
 pub use config::ServerConfig;
 pub use error::ApiError;
 pub use router::{app, openapi_document};
-pub use serve::{serve, serve_loading, serve_on, shutdown_signal, ServerError};
+pub use serve::{
+    check_transport, plain_http_warning, serve, serve_loading, serve_on, serve_tls_on,
+    shutdown_signal, ServerError,
+};
 pub use state::AppState;

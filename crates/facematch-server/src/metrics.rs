@@ -26,6 +26,11 @@ pub struct Metrics {
     pub queued: IntGauge,
     /// Face matches refused with 429 because the queue was full.
     pub rejected_busy: IntCounter,
+    /// Upload bytes held in memory right now (of `--upload-buffer-mib`).
+    pub upload_buffer_bytes: IntGauge,
+    /// Face matches whose pipeline stopped early because the request was abandoned
+    /// (client gone, deadline passed).
+    pub cancelled: IntCounter,
 }
 
 impl Metrics {
@@ -76,7 +81,17 @@ impl Metrics {
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(queued.clone()))?;
+        let cancelled = IntCounter::new(
+            "face_match_cancelled_total",
+            "Face matches whose pipeline stopped early: client gone or deadline passed",
+        )?;
         registry.register(Box::new(rejected_busy.clone()))?;
+        let upload_buffer_bytes = IntGauge::new(
+            "upload_buffer_bytes",
+            "Upload bytes held in memory (of the --upload-buffer-mib budget)",
+        )?;
+        registry.register(Box::new(upload_buffer_bytes.clone()))?;
+        registry.register(Box::new(cancelled.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -87,6 +102,8 @@ impl Metrics {
             in_flight,
             queued,
             rejected_busy,
+            upload_buffer_bytes,
+            cancelled,
         })
     }
 

@@ -89,5 +89,8 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span));
     // Around everything: the security headers, on every response the router makes
     // (404s, 405s, timeouts and caught panics included). Headers only; bodies unchanged.
-    security::with_security_headers(router).with_state(state)
+    // CORS (only with `--cors-origin`) inside them, so that its own preflight answers
+    // carry the security headers too.
+    let origins = state.config().cors_origin.clone();
+    security::with_security_headers(security::with_cors(router, &origins)).with_state(state)
 }

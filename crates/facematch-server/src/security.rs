@@ -2,8 +2,10 @@
 //! `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`, and a
 //! `Content-Security-Policy` — `default-src 'none'` everywhere, and on `/docs` a policy
 //! that allows exactly the page's own inline script and style (by their SHA-256) and
-//! its one `fetch` of `/openapi.json`. No CORS headers are sent: browsers on other
-//! origins cannot read the answers.
+//! its one `fetch` of `/openapi.json`. Over TLS, `Strict-Transport-Security` too
+//! ([`hsts`], added per connection by `serve`). No CORS headers are sent unless
+//! `--cors-origin` names origins ([`with_cors`]): browsers on other origins cannot read
+//! the answers.
 
 use std::sync::OnceLock;
 
@@ -12,9 +14,10 @@ use base64::Engine as _;
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderValue, Method};
 use axum::Router;
 use sha2::{Digest, Sha256};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The `/docs` page, as `routes::ops::docs` serves it.
@@ -49,6 +52,40 @@ where
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+}
+
+/// `Strict-Transport-Security` of every response over TLS: one year, this host only
+/// (no `includeSubDomains`: the server cannot know what else runs under its domain).
+pub fn hsts() -> HeaderValue {
+    HeaderValue::from_static("max-age=31536000")
+}
+
+/// CORS for exactly `origins` (`--cors-origin`; already checked: `http(s)://host[:port]`,
+/// never `*`): methods GET, POST, PATCH, DELETE, request headers `x-api-key` and
+/// `content-type`, no credentials. With no origins the router is returned unchanged,
+/// and no response carries an `Access-Control-*` header.
+pub fn with_cors<S>(router: Router<S>, origins: &[String]) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter(|o| o.as_str() != "*")
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return router;
+    }
+    router.layer(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::HeaderName::from_static("x-api-key"),
+                header::CONTENT_TYPE,
+            ])
+            .allow_credentials(false),
+    )
 }
 
 /// The layer that gives `/docs` its policy ([`docs_csp`]).

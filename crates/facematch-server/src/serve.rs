@@ -1,5 +1,6 @@
-//! Serving: the accept loop (connection cap, request-head timeout, graceful shutdown)
-//! and start-up (listen at once, load the models in the background).
+//! Serving: the accept loop (connection cap, request-head timeout, TLS handshakes,
+//! graceful shutdown) and start-up (transport checks, listen at once, load the models
+//! in the background, reload the TLS certificate on SIGHUP).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,19 +8,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
+use axum::http::header::STRICT_TRANSPORT_SECURITY;
+use axum::http::HeaderValue;
 use axum::Router;
 use facematch_core::Pipeline;
 use facematch_store::Store;
 use futures_util::FutureExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tower::ServiceExt;
+use tokio_rustls::TlsAcceptor;
+use tower::{Layer, ServiceExt};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::ServerConfig;
 use crate::router::app;
+use crate::security;
 use crate::state::{self, AppState};
+use crate::tls::{CertStore, TlsError};
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +49,57 @@ pub enum ServerError {
     /// The models could not be loaded.
     #[error("loading the models failed: {0}")]
     Models(String),
+    /// Plain HTTP on an address that is not loopback, without `--allow-plain-http`.
+    #[error(
+        "refusing to serve plain HTTP on {addr}, which is not a loopback address: API keys \
+         travel in request headers. Serve HTTPS with --tls-cert and --tls-key, or put a \
+         TLS-terminating reverse proxy in front and pass --allow-plain-http \
+         (see docs/deploy.md)"
+    )]
+    PlainHttp {
+        /// The listen address.
+        addr: SocketAddr,
+    },
+    /// Only one of `--tls-cert` and `--tls-key`.
+    #[error("--tls-cert and --tls-key go together: give both or neither")]
+    TlsHalf,
+    /// A `*` in `--cors-origin`.
+    #[error("--cors-origin `*` is not allowed: name each origin")]
+    CorsWildcard,
+    /// The TLS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// Checks the transport settings before anything starts: `--tls-cert` and `--tls-key`
+/// together, no `*` CORS origin, and plain HTTP only on a loopback address unless
+/// `--allow-plain-http` ([`ServerError::PlainHttp`] names the flags).
+pub fn check_transport(config: &ServerConfig) -> Result<(), ServerError> {
+    if config.tls_cert.is_some() != config.tls_key.is_some() {
+        return Err(ServerError::TlsHalf);
+    }
+    if config.cors_origin.iter().any(|o| o.trim() == "*") {
+        return Err(ServerError::CorsWildcard);
+    }
+    if config.tls_cert.is_none() && !config.listen.ip().is_loopback() && !config.allow_plain_http {
+        return Err(ServerError::PlainHttp {
+            addr: config.listen,
+        });
+    }
+    Ok(())
+}
+
+/// The start-up warning for plain HTTP on an address that is not loopback (allowed by
+/// `--allow-plain-http`); `None` when TLS is on or the address is loopback.
+pub fn plain_http_warning(config: &ServerConfig) -> Option<String> {
+    (config.tls_cert.is_none() && !config.listen.ip().is_loopback()).then(|| {
+        format!(
+            "serving plain HTTP on {} (--allow-plain-http): API keys travel in clear; a \
+             TLS-terminating reverse proxy must be in front of this server, and nothing \
+             else may reach this address",
+            config.listen
+        )
+    })
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then finishes the requests
@@ -64,6 +123,31 @@ pub async fn serve_on(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve_on`] over TLS with the certificate of `certs` (replaceable while serving:
+/// [`CertStore::reload`]). Each connection's handshake runs on its own task, bounded by
+/// the header timeout, so a client that stalls it holds only its own connection; a
+/// client that is not speaking TLS (plain HTTP to this port) is closed without an
+/// answer. Every response carries `Strict-Transport-Security`.
+pub async fn serve_tls_on(
+    listener: TcpListener,
+    state: AppState,
+    certs: &Arc<CertStore>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let acceptor = TlsAcceptor::from(certs.server_config()?);
+    serve_with(listener, state, Some(acceptor), shutdown).await
+}
+
+/// The accept loop, plain (`tls` is `None`) or TLS.
+async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let header_timeout = Duration::from_secs(state.config().header_timeout_secs.max(1));
     let drain_limit = Duration::from_secs(state.config().request_timeout_secs.max(1))
         + header_timeout
@@ -81,6 +165,8 @@ pub async fn serve_on(
     let conns = Connections {
         http,
         make_service,
+        tls,
+        handshake_timeout: header_timeout,
         permits: Arc::new(Semaphore::new(max_connections)),
         stop: tokio::sync::watch::channel(false).0,
     };
@@ -133,6 +219,10 @@ pub async fn serve_on(
 struct Connections {
     http: hyper::server::conn::http1::Builder,
     make_service: IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
+    /// `Some` when serving TLS.
+    tls: Option<TlsAcceptor>,
+    /// How long a TLS handshake may take (the header timeout).
+    handshake_timeout: Duration,
     /// One per open connection; all of them back means every connection has ended.
     permits: Arc<Semaphore>,
     /// `true` once shutdown has begun.
@@ -146,31 +236,76 @@ impl Connections {
         let _ = stream.set_nodelay(true);
         let make_service = self.make_service.clone();
         let http = self.http.clone();
-        let mut stop = self.stop.subscribe();
+        let stop = self.stop.subscribe();
+        let tls = self.tls.clone();
+        let handshake_timeout = self.handshake_timeout;
         tokio::spawn(async move {
             let _permit = permit;
             // Adds `ConnectInfo(remote)` to each request (per-IP sign-up limits).
             let Ok(service) = make_service.oneshot(remote).await;
-            let conn =
-                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-            let mut conn = std::pin::pin!(conn);
-            // The borrow guard `wait_for` returns is not Send: drop it inside.
-            let stopping = async move {
-                let _ = stop.wait_for(|stopping| *stopping).await;
+            let Some(acceptor) = tls else {
+                let service = SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, None)
+                    .layer(service);
+                serve_connection(http, stream, service, stop, remote).await;
+                return;
             };
-            let result = tokio::select! {
-                result = conn.as_mut() => result,
-                () = stopping => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                // Header timeouts, resets, malformed heads (hyper already answered those
-                // it could): the client's business, not an operator's.
-                tracing::debug!(%remote, error = %e, "connection ended with an error");
-            }
+            // The handshake here, on the connection's task, not in the accept loop.
+            let stream =
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%remote, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let service = SetResponseHeaderLayer::overriding(
+                STRICT_TRANSPORT_SECURITY,
+                Some(security::hsts()),
+            )
+            .layer(service);
+            serve_connection(http, stream, service, stop, remote).await;
         });
+    }
+}
+
+/// The service of one connection: the app with `ConnectInfo`, and HSTS when over TLS.
+type ConnectionService = tower_http::set_header::SetResponseHeader<
+    axum::middleware::AddExtension<Router, axum::extract::ConnectInfo<SocketAddr>>,
+    Option<HeaderValue>,
+>;
+
+/// Serves HTTP/1.1 on `io` until the client leaves or shutdown begins (then the request
+/// in flight finishes and the connection closes).
+async fn serve_connection<I>(
+    http: hyper::server::conn::http1::Builder,
+    io: I,
+    service: ConnectionService,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    remote: SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    let mut conn = std::pin::pin!(conn);
+    // The borrow guard `wait_for` returns is not Send: drop it inside.
+    let stopping = async move {
+        let _ = stop.wait_for(|stopping| *stopping).await;
+    };
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = stopping => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        // Header timeouts, resets, malformed heads (hyper already answered those
+        // it could): the client's business, not an operator's.
+        tracing::debug!(%remote, error = %e, "connection ended with an error");
     }
 }
 
@@ -213,6 +348,23 @@ where
     F: FnOnce() -> Result<Pipeline, E> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
+    // The caller prints `plain_http_warning` (the binary does, on stderr).
+    check_transport(&config)?;
+    let certs = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(CertStore::load(cert, key)?),
+        _ => None,
+    };
+    #[cfg(unix)]
+    if let Some(certs) = &certs {
+        // Registered before listening: from here on SIGHUP reloads instead of killing.
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let certs = Arc::clone(certs);
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                certs.reload_and_log();
+            }
+        });
+    }
     let addr = config.listen;
     let listener = TcpListener::bind(addr)
         .await
@@ -221,7 +373,8 @@ where
     let workers = config.effective_workers();
     let queue = config.effective_queue();
     let state = AppState::new(config, store)?;
-    tracing::info!(%local, workers, queue, "listening; loading models");
+    let scheme = if certs.is_some() { "https" } else { "http" };
+    tracing::info!(%local, scheme, workers, queue, "listening; loading models");
 
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
     let loader_state = state.clone();
@@ -250,14 +403,17 @@ where
         let _ = stop_tx.send(reason);
     });
     let (reason_tx, reason_rx) = tokio::sync::oneshot::channel::<Option<String>>();
-    serve_on(listener, state, async move {
+    let stopped = async move {
         let reason = stop_rx.await.unwrap_or(None);
         if reason.is_none() {
             tracing::info!("shutting down: finishing requests in flight");
         }
         let _ = reason_tx.send(reason);
-    })
-    .await?;
+    };
+    match &certs {
+        Some(certs) => serve_tls_on(listener, state, certs, stopped).await?,
+        None => serve_on(listener, state, stopped).await?,
+    }
     match reason_rx.await {
         Ok(Some(err)) => Err(ServerError::Models(err)),
         _ => {

@@ -11,9 +11,14 @@ use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, Fault};
+use crate::key_in_flight::{InFlightSlot, KeyInFlight};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::ratelimit::{Clock, RateLimiter};
+use crate::upload_budget::UploadBudget;
+
+/// Review writes one key may send at once before `--review-writes-per-minute` applies.
+pub const REVIEW_WRITES_BURST: u32 = 10;
 
 /// Why the state could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +29,10 @@ pub enum StateError {
     /// The SMTP settings are unusable.
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    /// `--otp-secret` is not hex or base64 of at least 32 bytes (the message names no
+    /// part of it).
+    #[error("{0}")]
+    OtpSecret(String),
 }
 
 /// Handle to the server's shared state; cheap to clone.
@@ -44,9 +53,18 @@ struct Inner {
     metrics: Metrics,
     mailer: Mailer,
     register_limiter: RateLimiter,
+    /// E-mail verification tries per client address (`verify_per_15min`).
+    verify_limiter: RateLimiter,
     /// Face matches per key id; `None` when `rate_per_key` is 0 (no limit).
     key_limiter: Option<RateLimiter<String>>,
+    /// Face matches in progress per key id (`max_in_flight_per_key`).
+    key_in_flight: KeyInFlight,
+    /// Review writes per key id; `None` when `review_writes_per_minute` is 0 (no limit).
+    review_limiter: Option<RateLimiter<String>>,
+    /// Pixel limits derived from `decode_memory_mib` / workers.
     decode_limits: DecodeLimits,
+    /// Upload bytes held in memory by all requests (`upload_buffer_mib`).
+    upload_budget: UploadBudget,
 }
 
 impl AppState {
@@ -80,6 +98,34 @@ impl AppState {
         let register_limiter =
             RateLimiter::new(config.register_per_hour, Duration::from_secs(3600))
                 .with_clock(clock.clone());
+        let verify_limiter = RateLimiter::new(config.verify_per_15min, Duration::from_secs(900))
+            .with_clock(clock.clone());
+        // The codes' HMAC key: the configured one, or the random one the store drew.
+        let store = match &config.otp_secret {
+            Some(text) => store.with_otp_secret(
+                crate::config::parse_otp_secret(secrecy::ExposeSecret::expose_secret(text))
+                    .map_err(StateError::OtpSecret)?,
+            ),
+            None => store,
+        };
+        let review_limiter = (config.review_writes_per_minute > 0).then(|| {
+            RateLimiter::per_second(
+                f64::from(config.review_writes_per_minute) / 60.0,
+                REVIEW_WRITES_BURST,
+            )
+            .with_clock(clock.clone())
+        });
+        let metrics = Metrics::new()?;
+        let upload_budget = UploadBudget::new(
+            config.upload_buffer_mib,
+            metrics.upload_buffer_bytes.clone(),
+        );
+        // Each worker decodes within its share of the decode memory budget.
+        let per_worker = (config.decode_memory_mib as u64)
+            .saturating_mul(1024 * 1024)
+            .checked_div(workers as u64)
+            .unwrap_or(0);
+        let decode_limits = DecodeLimits::within_memory(per_worker);
         let key_limiter = (config.rate_per_key > 0.0).then(|| {
             RateLimiter::per_second(config.rate_per_key, config.rate_burst_per_key)
                 .with_clock(clock)
@@ -90,18 +136,24 @@ impl AppState {
                 pipeline: OnceLock::new(),
                 workers: Arc::new(Semaphore::new(workers)),
                 admission: Arc::new(Semaphore::new(workers + queue)),
-                metrics: Metrics::new()?,
+                metrics,
                 mailer,
                 register_limiter,
+                verify_limiter,
                 key_limiter,
-                decode_limits: DecodeLimits::default(),
+                key_in_flight: KeyInFlight::new(config.max_in_flight_per_key),
+                review_limiter,
+                decode_limits,
+                upload_budget,
                 config,
             }),
         })
     }
 
     /// Makes the server ready; `false` if a pipeline was already set (it is kept).
+    /// It describes at most `max_faces` faces per image.
     pub fn set_pipeline(&self, pipeline: Pipeline) -> bool {
+        let pipeline = pipeline.with_max_described_faces(self.inner.config.max_faces);
         self.inner.pipeline.set(pipeline).is_ok()
     }
 
@@ -135,6 +187,11 @@ impl AppState {
         &self.inner.register_limiter
     }
 
+    /// The e-mail verification rate limiter (per client address).
+    pub fn verify_limiter(&self) -> &RateLimiter {
+        &self.inner.verify_limiter
+    }
+
     /// Takes one face-match token for the key `key_id`: [`ApiError::RateLimited`] when
     /// its bucket is empty; always `Ok` when no per-key rate is configured.
     pub fn check_key_rate(&self, key_id: &str) -> Result<(), ApiError> {
@@ -144,6 +201,34 @@ impl AppState {
                 .take(key_id.to_owned())
                 .map_err(|retry_after| ApiError::RateLimited { retry_after }),
         }
+    }
+
+    /// Takes one review-write token (`PATCH …/update-status/`) for the key `key_id`:
+    /// [`ApiError::RateLimited`] when its bucket is empty; always `Ok` when
+    /// `review_writes_per_minute` is 0.
+    pub fn check_review_rate(&self, key_id: &str) -> Result<(), ApiError> {
+        match &self.inner.review_limiter {
+            None => Ok(()),
+            Some(limiter) => limiter
+                .take(key_id.to_owned())
+                .map_err(|retry_after| ApiError::RateLimited { retry_after }),
+        }
+    }
+
+    /// One more face match of the key `key_id` in progress, until the returned slot
+    /// drops: [`ApiError::TooManyInFlight`] when it already has `max_in_flight_per_key`.
+    pub fn enter_key_in_flight(&self, key_id: &str) -> Result<InFlightSlot, ApiError> {
+        self.inner
+            .key_in_flight
+            .try_enter(key_id)
+            .ok_or(ApiError::TooManyInFlight {
+                limit: self.inner.config.max_in_flight_per_key,
+            })
+    }
+
+    /// The budget every buffered upload byte is taken from.
+    pub fn upload_budget(&self) -> &UploadBudget {
+        &self.inner.upload_budget
     }
 
     /// Limits applied when decoding uploads.

@@ -124,7 +124,14 @@ async fn every_fixture_gets_its_expected_status() {
                 "a 200 costs one credit: {ctx}"
             );
         } else {
-            assert_eq!(app.balance(&key), before, "an error is free: {ctx}");
+            // The charging rule: an error is free unless pixel decoding had begun (a
+            // file cut after its header is found truncated once decoded).
+            let charged = i64::from(reply.code() == "truncated_image");
+            assert_eq!(
+                app.balance(&key),
+                before - charged,
+                "an error is free unless pixels were decoded: {ctx}"
+            );
         }
         if expect.starts_with("ok") {
             assert_eq!(status, 200, "{ctx}");
@@ -408,7 +415,8 @@ async fn oversize_parts_and_bodies_are_413() {
         .body(Body::from_stream(futures_util::stream::iter(chunks)))
         .expect("request");
     app.call(request).await.assert_error(413, "body_too_large");
-    assert_eq!(app.balance(&key), 5);
+    // Only the 5 MiB case cost a credit: its user image was decoded (the charging rule).
+    assert_eq!(app.balance(&key), 4);
 }
 
 #[tokio::test]
@@ -698,10 +706,9 @@ async fn register_and_verify_email() {
         )
     };
     let wrong = if code == "000000" { "111111" } else { "000000" }.to_owned();
-    let detail = verify(wrong.clone())
+    verify(wrong.clone())
         .await
         .assert_error(400, "invalid_code");
-    assert!(detail.contains("4 attempts left"), "{detail}");
     for _ in 0..4 {
         verify(wrong.clone())
             .await
@@ -734,16 +741,19 @@ async fn register_and_verify_email() {
         .json("GET", "/v3/billing/balance/", Some(&api_key), None)
         .await;
     assert_eq!(balance.json, json!({"balance": 7}));
-    verify(code).await.assert_error(400, "no_pending_code");
-    // Already verified.
-    app.json(
-        "POST",
-        "/auth/v2/programmatic/register/",
-        None,
-        Some(json!({"email": email, "password": "correct horse"})),
-    )
-    .await
-    .assert_error(409, "conflict");
+    let code_sent = code.clone();
+    verify(code).await.assert_error(400, "invalid_code");
+    // Already verified: the same 201 as a new sign-up, and no code is sent.
+    let again = app
+        .json(
+            "POST",
+            "/auth/v2/programmatic/register/",
+            None,
+            Some(json!({"email": email, "password": "correct horse"})),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text());
+    assert_eq!(app.outbox.last_code_for(email), Some(code_sent));
 }
 
 #[tokio::test]
@@ -755,6 +765,7 @@ async fn verification_codes_expire_and_bad_sign_ups_are_400() {
         .store()
         .register("late@example.com", "long enough pw", old)
         .expect("register");
+    let code = code.code().expect("a new code");
     app.json(
         "POST",
         "/auth/v2/programmatic/verify-email/",
@@ -1016,7 +1027,7 @@ async fn a_pipeline_panic_is_a_500_json_and_refunds() {
 }
 
 #[tokio::test]
-async fn a_slow_request_times_out_with_503_and_refunds() {
+async fn a_slow_request_times_out_with_503_and_is_charged() {
     let app = TestApp::with_pipeline(misbehaving(Duration::from_millis(2500), false), |c| {
         c.request_timeout_secs = 1;
     });
@@ -1024,15 +1035,9 @@ async fn a_slow_request_times_out_with_503_and_refunds() {
     let r = app.face_match(&key, &Form::pair(HOPPER, HOPPER)).await;
     r.assert_error(503, "timeout");
     assert_eq!(r.headers["retry-after"], "1");
-    // The refund of a cut-short request runs on the blocking pool as the handler is
-    // dropped: poll for it (the bound only keeps a lost refund from hanging the test).
-    let refunded = tokio::time::timeout(Duration::from_secs(30), async {
-        while app.balance(&key) != 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    assert!(refunded.is_ok(), "balance {}", app.balance(&key));
+    // Its images were decoded before the deadline: the credit stays spent (the
+    // charging rule; a refund would have been spawned as the handler was dropped).
+    assert_eq!(app.balance(&key), 1);
 }
 
 /// A detector whose runtime fails with an error (not a panic).
@@ -1175,15 +1180,14 @@ async fn review_queue_paging_edges() {
         (ids, r.json["limit"].clone(), r.json["offset"].clone())
     };
     let all = ids.clone();
-    let cases: [(&str, &[String], u64, u64); 8] = [
+    let cases: [(&str, &[String], u64, u64); 7] = [
         ("", &all, 50, 0),
         ("?limit=1", &all[..1], 1, 0),
         ("?limit=100", &all, 100, 0),
         ("?limit=1&offset=1", &all[1..2], 1, 1),
         ("?offset=2", &all[2..], 50, 2),
         ("?offset=3", &[], 50, 3),
-        ("?offset=1000000", &[], 50, 1_000_000),
-        ("?offset=18446744073709551615", &[], 50, u64::MAX),
+        ("?offset=10000", &[], 50, 10_000),
     ];
     for (query, want, limit, offset) in cases {
         let (got, l, o) = results(&page(query).await);
@@ -1197,6 +1201,9 @@ async fn review_queue_paging_edges() {
         ("?limit=abc", "limit/offset"),
         ("?limit=", "limit/offset"),
         ("?offset=-1", "limit/offset"),
+        // Beyond 10,000 SQLite would step over every skipped row under its lock.
+        ("?offset=10001", "`offset`"),
+        ("?offset=18446744073709551615", "`offset`"),
         ("?offset=18446744073709551616", "limit/offset"),
     ] {
         let detail = page(query).await.assert_error(400, "invalid_field");
@@ -1210,6 +1217,7 @@ fn app_with_smtp(url: String) -> TestApp {
         workers: Some(1),
         smtp_url: Some(SecretString::from(url)),
         smtp_from: Some("facematch <noreply@example.com>".into()),
+        signup: facematch_server::config::SignupMode::Open,
         ..ServerConfig::default()
     };
     let state = AppState::new(config, Store::open_in_memory().expect("store")).expect("state");
@@ -1299,12 +1307,11 @@ async fn a_failed_mail_delivery_is_a_502_and_the_registration_stays_pending() {
         detail, "could not deliver the verification code; try again later",
         "the cause is logged, never sent"
     );
-    // The registration is pending with a code nobody received: a guess counts against
-    // it like any wrong code.
-    let detail = verify(&app, email, "AAAAAA")
+    // The registration is pending with a code nobody received: a guess fails like any
+    // wrong code.
+    verify(&app, email, "AAAAAA")
         .await
         .assert_error(400, "invalid_code");
-    assert!(detail.contains("4 attempts left"), "{detail}");
     // Trying again is allowed (not a 409) and fails the same way.
     app.register(email)
         .await
@@ -1328,8 +1335,8 @@ async fn a_failed_mail_delivery_is_a_502_and_the_registration_stays_pending() {
         .to_owned();
     let ok = verify(&app, email, &code).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
-    assert_eq!(ok.json["credits"], 100);
+    assert_eq!(ok.json["credits"], 0, "--signup-credits defaults to 0");
     verify(&app, email, &code)
         .await
-        .assert_error(400, "no_pending_code");
+        .assert_error(400, "invalid_code");
 }

@@ -2,7 +2,19 @@
 //! each test asserts a bounded outcome. So far: metrics labels stay bounded under
 //! made-up methods, and every response carries the security headers (and no CORS).
 
+#[path = "attacks/accounts.rs"]
+mod accounts;
+#[path = "attacks/charging.rs"]
+mod charging;
 mod common;
+#[path = "attacks/history.rs"]
+mod history;
+#[path = "attacks/limits.rs"]
+mod limits;
+#[path = "attacks/transport.rs"]
+mod transport;
+#[path = "attacks/uploads.rs"]
+mod uploads;
 
 use common::{http, live_app, Live, Reply, TestApp};
 use facematch_testkit::http1;

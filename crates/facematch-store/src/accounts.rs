@@ -1,32 +1,48 @@
 //! E-mail accounts: registration with a password, verification by a short one-time code.
 //!
 //! The code is short (6 characters from a 31-symbol alphabet ≈ 30 bits) because a person types
-//! it, so what keeps it safe is the attempt limit and the expiry, both enforced here in the same
-//! transaction that checks the code.
+//! it, so what keeps it safe is the attempt limits and the expiry, both enforced here in the same
+//! transaction that checks the code, and the keyed hash it is stored as ([`OtpSecret`]).
+//!
+//! The rules, and why:
+//! - **One account per mailbox** ([`crate::mailbox`]): `+tags` and Gmail dots do not mint more.
+//! - **A pending registration keeps its password.** Re-registering it with the same password sends
+//!   a fresh code and resets the attempt counters; with another password nothing changes (the
+//!   caller answers exactly as if a code was sent), unless the registration is older than
+//!   [`OTP_TTL`], when the newcomer takes it over: a squatter holds a mailbox for 15 minutes
+//!   at most, and a takeover only sends the owner's mailbox a new code.
+//! - **A verified address** is left alone, with the same answer.
+//! - **Wrong tries are counted per client** (IP address or IPv6 /64, stored as a keyed hash):
+//!   [`MAX_OTP_ATTEMPTS`] per client and [`MAX_OTP_ATTEMPTS_TOTAL`] for all clients together per
+//!   code. One stranger cannot lock the owner's code; many can, and the owner then re-registers
+//!   with the same password.
+//! - **Only the right code learns anything**: a wrong code, an address with nothing pending, a
+//!   locked or expired code all fail alike for a guesser; [`VerifyError::Expired`] and
+//!   [`VerifyError::TooManyAttempts`] are returned only for the right code.
 
 use std::fmt;
+use std::sync::OnceLock;
 
-use argon2::password_hash::PasswordHasher;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
+use crate::mailbox::{self, Address};
 use crate::random::{random_string, OTP_ALPHABET};
 use crate::{
     db, keys, CreatedKey, NewKey, Store, StoreError, VerifyError, MAX_OTP_ATTEMPTS,
-    MIN_PASSWORD_CHARS, OTP_TTL,
+    MAX_OTP_ATTEMPTS_TOTAL, MIN_PASSWORD_CHARS, OTP_TTL,
 };
 
 /// Length of an e-mail verification code.
 pub(crate) const OTP_LEN: usize = 6;
-/// Longest e-mail address accepted (RFC 5321 path limit).
-const MAX_EMAIL_LEN: usize = 254;
 /// Longest password accepted: bounds the hashing work a single request can cause.
 const MAX_PASSWORD_BYTES: usize = 1024;
 
 /// A plaintext e-mail verification code, returned once by [`Store::register`] so it can be sent.
-/// Only its hash is stored. `Debug` is redacted so it cannot leak through a stray log line.
+/// Only its keyed hash is stored. `Debug` is redacted so it cannot leak through a stray log line.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OtpCode(String);
 
@@ -49,26 +65,26 @@ impl fmt::Debug for OtpCode {
     }
 }
 
-/// Trims and lower-cases an e-mail address and checks its shape: one `@`, a non-empty local part,
-/// a dotted domain, no whitespace or control characters. Deliverability is what the code proves.
-fn normalize_email(email: &str) -> Result<String, StoreError> {
-    let email = email.trim().to_lowercase();
-    let bad = || StoreError::Invalid("email is not a valid e-mail address".into());
-    if email.is_empty() || email.len() > MAX_EMAIL_LEN {
-        return Err(bad());
+/// What [`Store::register`] did. Both outcomes must look the same to the client, so that a
+/// registration does not tell whether the address is pending or verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registration {
+    /// A new code to send: a new account, a pending one re-registered with its own password, or
+    /// a stale pending one taken over.
+    Code(OtpCode),
+    /// Nothing changed and nothing is to be sent: the address is verified, or pending under
+    /// another password.
+    Unchanged,
+}
+
+impl Registration {
+    /// The code to send, if any.
+    pub fn code(&self) -> Option<&OtpCode> {
+        match self {
+            Registration::Code(code) => Some(code),
+            Registration::Unchanged => None,
+        }
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad());
-    }
-    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
-    if local.is_empty() || domain.contains('@') {
-        return Err(bad());
-    }
-    let labels_ok = domain.split('.').all(|l| !l.is_empty());
-    if !domain.contains('.') || !labels_ok {
-        return Err(bad());
-    }
-    Ok(email)
 }
 
 /// Canonical form of a typed code, so `" abc234 "` and `"ABC234"` hash the same.
@@ -76,13 +92,62 @@ fn normalize_code(code: &str) -> String {
     code.trim().to_ascii_uppercase()
 }
 
+/// Whether `password` matches the Argon2 PHC string `stored` (a malformed string never does).
+fn password_matches(password: &str, stored: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), stored)
+        .is_ok()
+}
+
+/// A hash no password matches, checked when there is no stored one, so that every
+/// registration costs the same two Argon2 runs (no timing difference between a new, a pending
+/// and a verified address).
+fn dummy_password_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        // The salt is random; the password is never compared with anything that matters.
+        Argon2::default()
+            .hash_password(b"facematch timing equaliser")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// The account row a registration looks at.
+struct Existing {
+    id: String,
+    verified: bool,
+    password_hash: String,
+    created_at: i64,
+}
+
+fn find_account(
+    conn: &rusqlite::Connection,
+    mailbox: &str,
+) -> Result<Option<Existing>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, verified_at, password_hash, created_at FROM accounts WHERE mailbox = ?1",
+            [mailbox],
+            |r| {
+                Ok(Existing {
+                    id: r.get(0)?,
+                    verified: r.get::<_, Option<i64>>(1)?.is_some(),
+                    password_hash: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
 pub(crate) fn register(
     store: &Store,
     email: &str,
     password: &str,
     now: OffsetDateTime,
-) -> Result<OtpCode, StoreError> {
-    let email = normalize_email(email)?;
+) -> Result<Registration, StoreError> {
+    let Address { address, mailbox } = mailbox::parse(email)?;
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(StoreError::Invalid(format!(
             "password must be at least {MIN_PASSWORD_CHARS} characters"
@@ -93,123 +158,179 @@ pub(crate) fn register(
             "password must be at most {MAX_PASSWORD_BYTES} bytes"
         )));
     }
-    // Hash before taking the connection lock: Argon2 is deliberately slow and memory-hungry, and
-    // other requests should not wait for it.
+    // Argon2 is deliberately slow and memory-hungry: both runs happen without the connection
+    // lock, so other requests do not wait for them.
     let password_hash = Argon2::default()
         .hash_password(password.as_bytes())
         .map_err(|e| StoreError::Internal(format!("password hashing failed: {e}")))?
         .to_string();
+    let seen = find_account(&store.conn(), &mailbox)?;
+    let stored_password = seen.as_ref().map(|e| e.password_hash.clone());
+    let same_password = password_matches(
+        password,
+        stored_password.as_deref().unwrap_or(dummy_password_hash()),
+    ) && stored_password.is_some();
+
     let code = random_string(OTP_ALPHABET, OTP_LEN)?;
-    let code_hash = db::sha256(&code);
+    let code_hash = store.otp_secret().code_hash(&mailbox, &code);
     let now_n = db::to_nanos(now)?;
     let expires_n = db::to_nanos(now + OTP_TTL)?;
+    let stale_before = db::to_nanos(now - OTP_TTL)?;
 
     let mut conn = store.conn();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let existing: Option<(String, Option<i64>)> = tx
-        .query_row(
-            "SELECT id, verified_at FROM accounts WHERE email = ?1",
-            [&email],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    // Read again under the write lock: the password checked above must still be the stored one.
+    let existing = find_account(&tx, &mailbox)?;
+    if existing.as_ref().map(|e| &e.password_hash) != stored_password.as_ref() {
+        // Another registration of this mailbox won the race; it stands.
+        return Ok(Registration::Unchanged);
+    }
     let account_id = match existing {
-        Some((_, Some(_))) => {
-            return Err(StoreError::Conflict(
-                "this e-mail address is already registered".into(),
-            ))
-        }
-        Some((id, None)) => {
-            // Re-registering before verifying: the latest password wins.
-            tx.execute(
-                "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
-                params![id, password_hash],
-            )?;
-            id
-        }
         None => {
             let id = uuid::Uuid::new_v4().to_string();
             tx.execute(
-                "INSERT INTO accounts (id, email, password_hash, created_at, verified_at) \
-                 VALUES (?1, ?2, ?3, ?4, NULL)",
-                params![id, email, password_hash, now_n],
+                "INSERT INTO accounts (id, email, mailbox, password_hash, created_at, verified_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
+                params![id, address, mailbox, password_hash, now_n],
             )?;
             id
         }
+        Some(Existing { verified: true, .. }) => return Ok(Registration::Unchanged),
+        Some(Existing { id, .. }) if same_password => id,
+        Some(Existing { id, created_at, .. }) if created_at <= stale_before => {
+            // Older than a code's lifetime: the newcomer takes the registration over.
+            tx.execute(
+                "UPDATE accounts SET email = ?2, password_hash = ?3, created_at = ?4 WHERE id = ?1",
+                params![id, address, password_hash, now_n],
+            )?;
+            id
+        }
+        Some(_) => return Ok(Registration::Unchanged),
     };
-    // Replacing the row invalidates any earlier code and resets the attempt counter.
+    // A new code: the earlier one stops working and every attempt counter starts again.
+    tx.execute(
+        "DELETE FROM email_code_attempts WHERE account_id = ?1",
+        [&account_id],
+    )?;
     tx.execute(
         "INSERT OR REPLACE INTO email_codes (account_id, code_hash, expires_at, attempts) \
          VALUES (?1, ?2, ?3, 0)",
         params![account_id, code_hash.as_slice(), expires_n],
     )?;
     tx.commit()?;
-    Ok(OtpCode(code))
+    Ok(Registration::Code(OtpCode(code)))
+}
+
+/// The pending code of an account, as read for verification.
+struct Pending {
+    account_id: String,
+    code_hash: Vec<u8>,
+    expires_at: i64,
+    attempts: i64,
 }
 
 pub(crate) fn verify_email(
     store: &Store,
     email: &str,
     code: &str,
+    client: &str,
     now: OffsetDateTime,
     signup_credits: i64,
 ) -> Result<CreatedKey, VerifyError> {
-    // A malformed address cannot have a pending code.
-    let Ok(email) = normalize_email(email) else {
-        return Err(VerifyError::NoPendingCode);
-    };
-    let computed = db::sha256(&normalize_code(code));
+    // A malformed address cannot have a pending code; it is still hashed like any other, so
+    // that the answer takes as long.
+    let mailbox = mailbox::parse(email).map_or_else(|_| String::new(), |a| a.mailbox);
+    let secret = store.otp_secret();
+    let computed = secret.code_hash(&mailbox, &normalize_code(code));
+    let client = secret.client_hash(client);
     let now_n = db::to_nanos(now)?;
 
     let mut conn = store.conn();
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(StoreError::from)?;
-    type Pending = (
-        String,
-        Option<i64>,
-        Option<Vec<u8>>,
-        Option<i64>,
-        Option<i64>,
-    );
-    let row: Option<Pending> = tx
+    let pending: Option<Pending> = tx
         .query_row(
-            "SELECT a.id, a.verified_at, c.code_hash, c.expires_at, c.attempts \
-             FROM accounts a LEFT JOIN email_codes c ON c.account_id = a.id \
-             WHERE a.email = ?1",
-            [&email],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            "SELECT a.id, c.code_hash, c.expires_at, c.attempts \
+             FROM accounts a JOIN email_codes c ON c.account_id = a.id \
+             WHERE a.mailbox = ?1 AND a.verified_at IS NULL",
+            [&mailbox],
+            |r| {
+                Ok(Pending {
+                    account_id: r.get(0)?,
+                    code_hash: r.get(1)?,
+                    expires_at: r.get(2)?,
+                    attempts: r.get(3)?,
+                })
+            },
         )
         .optional()
         .map_err(StoreError::from)?;
-    let Some((account_id, None, Some(stored_hash), Some(expires_at), Some(attempts))) = row else {
+    let Some(pending) = pending else {
+        // The same constant-time comparison as a real try.
+        let _ = db::hash_eq(&computed, &[0u8; 32]);
         return Err(VerifyError::NoPendingCode);
     };
-    let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-    // The limit is checked before the code, so once the tries are used up even the right code is
-    // refused: otherwise the limit would not bound guessing at all.
-    if attempts >= MAX_OTP_ATTEMPTS {
-        return Err(VerifyError::TooManyAttempts);
-    }
-    if now_n >= expires_at {
-        return Err(VerifyError::Expired);
-    }
-    let attempts = attempts + 1;
-    tx.execute(
-        "UPDATE email_codes SET attempts = ?2 WHERE account_id = ?1",
-        params![account_id, attempts],
-    )
-    .map_err(StoreError::from)?;
+    let stored_hash = pending.code_hash;
+    // Written as the one comparison `db::hash_eq_tests` pins (constant time, no `==`).
+    let mut right = true;
     if !db::hash_eq(&computed, &stored_hash) {
+        right = false;
+    }
+    let by_client: i64 = tx
+        .query_row(
+            "SELECT attempts FROM email_code_attempts WHERE account_id = ?1 AND client = ?2",
+            params![pending.account_id, client.as_slice()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(StoreError::from)?
+        .unwrap_or(0);
+    let by_client = u32::try_from(by_client).unwrap_or(u32::MAX);
+    let total = u32::try_from(pending.attempts).unwrap_or(u32::MAX);
+    // The limits are checked before the code, so once the tries are used up even the right code
+    // is refused: otherwise they would not bound guessing at all.
+    if by_client >= MAX_OTP_ATTEMPTS || total >= MAX_OTP_ATTEMPTS_TOTAL {
+        return Err(if right {
+            VerifyError::TooManyAttempts
+        } else {
+            VerifyError::WrongCode { attempts_left: 0 }
+        });
+    }
+    if now_n >= pending.expires_at {
+        return Err(if right {
+            VerifyError::Expired
+        } else {
+            VerifyError::WrongCode { attempts_left: 0 }
+        });
+    }
+    if !right {
+        tx.execute(
+            "INSERT INTO email_code_attempts (account_id, client, attempts) VALUES (?1, ?2, 1) \
+             ON CONFLICT (account_id, client) DO UPDATE SET attempts = attempts + 1",
+            params![pending.account_id, client.as_slice()],
+        )
+        .map_err(StoreError::from)?;
+        tx.execute(
+            "UPDATE email_codes SET attempts = attempts + 1 WHERE account_id = ?1",
+            [&pending.account_id],
+        )
+        .map_err(StoreError::from)?;
         // Commit the spent attempt even though the call fails.
         tx.commit().map_err(StoreError::from)?;
         return Err(VerifyError::WrongCode {
-            attempts_left: MAX_OTP_ATTEMPTS - attempts,
+            attempts_left: MAX_OTP_ATTEMPTS - by_client - 1,
         });
     }
+    let account_id = pending.account_id;
     tx.execute(
         "UPDATE accounts SET verified_at = ?2 WHERE id = ?1",
         params![account_id, now_n],
+    )
+    .map_err(StoreError::from)?;
+    tx.execute(
+        "DELETE FROM email_code_attempts WHERE account_id = ?1",
+        [&account_id],
     )
     .map_err(StoreError::from)?;
     tx.execute(
@@ -217,11 +338,17 @@ pub(crate) fn verify_email(
         [&account_id],
     )
     .map_err(StoreError::from)?;
-    // Same transaction: either the account is verified *and* has its key, or neither.
+    // Same transaction: either the account is verified *and* has its key, or neither. The
+    // name is cut to the key-name limit on a character boundary (an address may be 254
+    // characters long).
+    let name: String = format!("signup {mailbox}")
+        .chars()
+        .take(keys::MAX_NAME_CHARS)
+        .collect();
     let created = keys::insert_key(
         &tx,
         &NewKey {
-            name: format!("signup {email}"),
+            name,
             credits: signup_credits,
             admin: false,
             expires_at: None,
@@ -238,23 +365,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn email_shapes() {
-        assert_eq!(
-            normalize_email("  Ann@Example.COM ").ok().as_deref(),
-            Some("ann@example.com")
-        );
-        for bad in [
-            "",
-            "ann",
-            "ann@",
-            "@example.com",
-            "ann@example",
-            "ann@@example.com",
-            "a b@example.com",
-            "ann@example..com",
-            "ann@.com",
+    fn codes_compare_trimmed_and_upper_case() {
+        assert_eq!(normalize_code(" abc234 "), "ABC234");
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use rusqlite::Connection;
+
+    use crate::migrations::{migrate_with, MIGRATIONS};
+
+    /// Accounts made before migration 0002 get their mailbox; where two old spellings share
+    /// one, the verified account keeps it and the other keeps its own address.
+    #[test]
+    fn migration_0002_backfills_mailboxes() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_with(&mut conn, &MIGRATIONS[..1]).unwrap();
+        for (id, email, verified) in [
+            ("1", "ann+x@example.com", None),
+            ("2", "ann@example.com", Some(5)),
+            ("3", "b.o.b@googlemail.com", None),
+            ("4", "+tag@example.com", None),
+            ("5", "carol@example.com", None),
         ] {
-            assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
+            conn.execute(
+                "INSERT INTO accounts (id, email, password_hash, created_at, verified_at) \
+                 VALUES (?1, ?2, 'x', 0, ?3)",
+                rusqlite::params![id, email, verified],
+            )
+            .unwrap();
         }
+        migrate_with(&mut conn, MIGRATIONS).unwrap();
+        let mailbox = |id: &str| -> String {
+            conn.query_row("SELECT mailbox FROM accounts WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(mailbox("2"), "ann@example.com");
+        assert_eq!(mailbox("1"), "ann+x@example.com");
+        assert_eq!(mailbox("3"), "bob@gmail.com");
+        assert_eq!(mailbox("4"), "+tag@example.com");
+        assert_eq!(mailbox("5"), "carol@example.com");
     }
 }

@@ -5,28 +5,38 @@
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use crate::{keys, Store, StoreError};
+use crate::{db, keys, AuthError, Store, StoreError};
 
-pub(crate) fn reserve_credit(store: &Store, key_id: &str) -> Result<bool, StoreError> {
+pub(crate) fn reserve_credit(store: &Store, key_id: &str) -> Result<bool, AuthError> {
+    let now = db::to_nanos(db::now())?;
     let conn = store.conn();
-    // The condition and the decrement are one statement: two callers racing for the last credit
-    // cannot both see `credits > 0`, because SQLite applies the UPDATEs one after the other.
-    let n = conn.execute(
-        "UPDATE api_keys SET credits = credits - 1 WHERE id = ?1 AND credits > 0",
-        [key_id],
-    )?;
+    // The conditions and the decrement are one statement: two callers racing for the last credit
+    // cannot both see `credits > 0`, because SQLite applies the UPDATEs one after the other; and a
+    // key revoked or expired after it was authenticated gets nothing, however close the two are.
+    let n = conn
+        .execute(
+            "UPDATE api_keys SET credits = credits - 1 WHERE id = ?1 AND credits > 0 \
+             AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)",
+            params![key_id, now],
+        )
+        .map_err(StoreError::from)?;
     if n == 1 {
         return Ok(true);
     }
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM api_keys WHERE id = ?1)",
-        [key_id],
-        |r| r.get(0),
-    )?;
-    if exists {
-        Ok(false)
-    } else {
-        Err(StoreError::NotFound(format!("key {key_id}")))
+    // Why not: read after the fact, only to name the refusal.
+    let found: Option<(Option<i64>, Option<i64>)> = conn
+        .query_row(
+            "SELECT revoked_at, expires_at FROM api_keys WHERE id = ?1",
+            [key_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(StoreError::from)?;
+    match found {
+        None => Err(AuthError::Unknown),
+        Some((Some(_), _)) => Err(AuthError::Revoked),
+        Some((None, Some(expires_at))) if expires_at <= now => Err(AuthError::Expired),
+        Some(_) => Ok(false),
     }
 }
 

@@ -126,6 +126,7 @@ fn init(mut conn: Connection, file: bool, busy_timeout: Duration) -> Result<Stor
     migrations::migrate(&mut conn)?;
     Ok(Store {
         conn: Arc::new(Mutex::new(conn)),
+        otp: Arc::new(crate::OtpSecret::random()?),
     })
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::db::{self, Violation};
+use crate::review::{transition_allowed, ReviewError, MAX_HISTORY};
 use crate::{Store, StoreError};
 
 /// A decision a reviewer may set on a saved request: the [`Status`]es other than `In Review`.
@@ -106,8 +107,19 @@ pub struct SavedDecision {
     /// When the decision last changed.
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
-    /// Reviewer status changes, oldest first.
+    /// Reviewer status changes, oldest first. Read back: at most the newest
+    /// [`MAX_HISTORY`] (see [`DecisionView::history_truncated`]).
     pub history: Vec<StatusChange>,
+}
+
+/// A saved decision as read back, with whether older history entries were left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionView {
+    /// The decision; its history holds at most the newest [`MAX_HISTORY`] entries.
+    pub decision: SavedDecision,
+    /// Whether it has older entries than those in `decision.history`. Only a database
+    /// written before the cap existed can hold more than [`MAX_HISTORY`].
+    pub history_truncated: bool,
 }
 
 impl SavedDecision {
@@ -136,12 +148,19 @@ fn decision_from_row(row: &Row<'_>) -> rusqlite::Result<SavedDecision> {
     })
 }
 
-fn load_history(conn: &Connection, request_id: &str) -> Result<Vec<StatusChange>, StoreError> {
+/// The newest [`MAX_HISTORY`] entries of a decision's history, oldest first, and whether
+/// there are older ones: one bounded, indexed read however long the stored history is.
+fn load_history(
+    conn: &Connection,
+    request_id: &str,
+) -> Result<(Vec<StatusChange>, bool), StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT from_status, to_status, comment, at FROM decision_history \
-         WHERE request_id = ?1 ORDER BY id",
+         WHERE request_id = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map([request_id], |row| {
+    // One more than kept: its presence says that older entries exist.
+    let probe = i64::try_from(MAX_HISTORY + 1).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![request_id, probe], |row| {
         Ok(StatusChange {
             from: db::status_col(row, 0)?,
             to: db::status_col(row, 1)?,
@@ -149,7 +168,21 @@ fn load_history(conn: &Connection, request_id: &str) -> Result<Vec<StatusChange>
             at: db::time_col(row, 3)?,
         })
     })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let mut newest_first = rows.collect::<Result<Vec<_>, _>>()?;
+    let truncated = newest_first.len() > MAX_HISTORY;
+    newest_first.truncate(MAX_HISTORY);
+    newest_first.reverse();
+    Ok((newest_first, truncated))
+}
+
+/// How many status changes a decision has (the cap's count; an indexed count).
+fn history_len(conn: &Connection, request_id: &str) -> Result<usize, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM decision_history WHERE request_id = ?1",
+        [request_id],
+        |r| r.get(0),
+    )?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 fn insert_history(
@@ -175,7 +208,7 @@ fn find(
     conn: &Connection,
     request_id: &str,
     key_id: &str,
-) -> Result<Option<SavedDecision>, StoreError> {
+) -> Result<Option<DecisionView>, StoreError> {
     let found = conn
         .query_row(
             &format!(
@@ -186,9 +219,13 @@ fn find(
         )
         .optional()?;
     match found {
-        Some(mut d) => {
-            d.history = load_history(conn, request_id)?;
-            Ok(Some(d))
+        Some(mut decision) => {
+            let (history, history_truncated) = load_history(conn, request_id)?;
+            decision.history = history;
+            Ok(Some(DecisionView {
+                decision,
+                history_truncated,
+            }))
         }
         None => Ok(None),
     }
@@ -200,6 +237,12 @@ fn face_match_json(face_match: &FaceMatch) -> Result<String, StoreError> {
 }
 
 pub(crate) fn save_decision(store: &Store, d: &SavedDecision) -> Result<(), StoreError> {
+    if d.history.len() > MAX_HISTORY {
+        return Err(StoreError::Invalid(format!(
+            "a decision keeps at most {MAX_HISTORY} status changes, got {}",
+            d.history.len()
+        )));
+    }
     let face_match = face_match_json(&d.face_match)?;
     let warnings = serde_json::to_string(&d.face_match.warnings)
         .map_err(|e| StoreError::Internal(format!("warnings: {e}")))?;
@@ -250,7 +293,7 @@ pub(crate) fn get_decision(
     store: &Store,
     request_id: &str,
     key_id: &str,
-) -> Result<Option<SavedDecision>, StoreError> {
+) -> Result<Option<DecisionView>, StoreError> {
     let conn = store.conn();
     find(&conn, request_id, key_id)
 }
@@ -272,8 +315,10 @@ pub(crate) fn review_queue(
     let in_review = Status::InReview.to_string();
     let rows = stmt.query_map(params![key_id, in_review, limit, offset], decision_from_row)?;
     let mut out = rows.collect::<Result<Vec<_>, _>>()?;
+    // Nothing leads back to `In Review` (crate::review), so these have no history unless
+    // saved with one; each read is bounded all the same.
     for d in &mut out {
-        d.history = load_history(&conn, &d.request_id)?;
+        d.history = load_history(&conn, &d.request_id)?.0;
     }
     Ok(out)
 }
@@ -285,13 +330,27 @@ pub(crate) fn update_status(
     new_status: ReviewStatus,
     comment: Option<&str>,
     now: OffsetDateTime,
-) -> Result<Option<SavedDecision>, StoreError> {
+) -> Result<Option<SavedDecision>, ReviewError> {
     let now_n = db::to_nanos(now)?;
     let mut conn = store.conn();
+    // IMMEDIATE: the write lock is held from the count to the commit, so two updates (in this
+    // process or another) cannot both see room for one more entry.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(mut d) = find(&tx, request_id, key_id)? else {
+    let Some(DecisionView {
+        decision: mut d, ..
+    }) = find(&tx, request_id, key_id)?
+    else {
         return Ok(None);
     };
+    if !transition_allowed(d.status(), new_status) {
+        return Err(ReviewError::InvalidTransition {
+            from: d.status(),
+            to: new_status.into(),
+        });
+    }
+    if history_len(&tx, request_id)? >= MAX_HISTORY {
+        return Err(ReviewError::HistoryFull { limit: MAX_HISTORY });
+    }
     let change = StatusChange {
         from: d.status(),
         to: new_status.into(),
@@ -318,6 +377,9 @@ pub(crate) fn update_status(
     d.history.push(change);
     Ok(Some(d))
 }
+
+#[cfg(test)]
+mod history_tests;
 
 #[cfg(test)]
 mod tests {

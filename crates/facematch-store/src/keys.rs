@@ -18,7 +18,7 @@ pub(crate) const PREFIX_LEN: usize = 8;
 /// Length of the secret part: 43 base62 characters ≈ 256 bits.
 pub(crate) const SECRET_LEN: usize = 43;
 /// Longest accepted key name.
-const MAX_NAME_CHARS: usize = 200;
+pub(crate) const MAX_NAME_CHARS: usize = 200;
 
 /// What to create with [`Store::create_key`].
 #[derive(Debug, Clone, PartialEq, Eq)]

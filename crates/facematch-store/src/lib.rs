@@ -10,7 +10,8 @@
 //!   from SQLite itself: each write is a single conditional `UPDATE` or an `IMMEDIATE` transaction.
 //! - **WAL + `synchronous=NORMAL`.** A committed transaction survives a `kill -9` of the process
 //!   (only an OS crash or power loss could lose the last commits), and readers never block writers.
-//! - **Secrets are never stored.** API keys and e-mail codes are stored as SHA-256 hashes, compared
+//! - **Secrets are never stored.** API keys are stored as SHA-256 hashes, e-mail codes as
+//!   HMAC-SHA256 keyed by the server's [`OtpSecret`] (a code has only ~30 bits), both compared
 //!   in constant time; passwords as Argon2id hashes. Plaintext leaves this crate exactly once, in a
 //!   type whose `Debug` is redacted ([`SecretString`], [`OtpCode`]).
 //! - **Times** are stored as integer Unix nanoseconds (UTC), so they sort correctly in SQL and round
@@ -49,17 +50,28 @@ mod db;
 mod decisions;
 mod error;
 mod keys;
+mod mailbox;
 mod migrations;
+mod otp;
 mod random;
+mod review;
 
-pub use accounts::OtpCode;
-pub use decisions::{ReviewStatus, SavedDecision, StatusChange};
+pub use accounts::{OtpCode, Registration};
+pub use decisions::{DecisionView, ReviewStatus, SavedDecision, StatusChange};
 pub use error::{AuthError, StoreError, VerifyError};
 pub use keys::{CreatedKey, KeyRecord, NewKey};
+pub use otp::{OtpSecret, MIN_OTP_SECRET_BYTES};
+pub use review::{transition_allowed, ReviewError, MAX_HISTORY};
 
-/// Maximum number of attempts allowed for one e-mail verification code; the next try fails even
-/// with the right code.
+/// Wrong tries one client (IP address, or IPv6 /64) may make at one e-mail verification code;
+/// its next try fails even with the right code. Counted per client so that a stranger's guesses
+/// cannot lock the owner's code.
 pub const MAX_OTP_ATTEMPTS: u32 = 5;
+
+/// Wrong tries all clients together may make at one code before it is locked for everyone
+/// (until its owner registers again with the same password): bounds guessing from many
+/// addresses to 30 in 31^6 ≈ 9·10^8 per code.
+pub const MAX_OTP_ATTEMPTS_TOTAL: u32 = 30;
 
 /// How long an e-mail verification code stays valid after it was issued.
 pub const OTP_TTL: time::Duration = time::Duration::minutes(15);
@@ -74,6 +86,9 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<rusqlite::Connection>>,
+    /// The key of the e-mail codes' HMAC: random per opening unless set with
+    /// [`Store::with_otp_secret`].
+    otp: Arc<OtpSecret>,
 }
 
 impl fmt::Debug for Store {
@@ -93,6 +108,20 @@ impl Store {
     /// Opens a fresh, private in-memory database (for tests and `--database :memory:`).
     pub fn open_in_memory() -> Result<Store, StoreError> {
         db::open_memory()
+    }
+
+    /// The same database with the e-mail codes keyed by `secret` (by default each opened store
+    /// draws a random one, kept in memory only). Set it before cloning the store: clones made
+    /// earlier keep the old secret.
+    #[must_use]
+    pub fn with_otp_secret(mut self, secret: OtpSecret) -> Store {
+        self.otp = Arc::new(secret);
+        self
+    }
+
+    /// The key of the e-mail codes' HMAC.
+    pub(crate) fn otp_secret(&self) -> &OtpSecret {
+        &self.otp
     }
 
     // ---- API keys -------------------------------------------------------------------------
@@ -134,10 +163,13 @@ impl Store {
 
     // ---- Credits --------------------------------------------------------------------------
 
-    /// Takes one credit from the key if it has any, atomically (a single conditional `UPDATE`):
-    /// with N credits left and any number of concurrent callers, exactly N get `true`.
-    /// `NotFound` when the key does not exist.
-    pub fn reserve_credit(&self, key_id: &str) -> Result<bool, StoreError> {
+    /// Takes one credit from the key if it has any and is still usable, atomically (a single
+    /// conditional `UPDATE`): with N credits left and any number of concurrent callers, exactly N
+    /// get `true`. The same statement requires the key not revoked and not expired (now), so a
+    /// key revoked between [`Store::authenticate`] and this call gets no work:
+    /// [`AuthError::Revoked`] / [`AuthError::Expired`]; [`AuthError::Unknown`] when the key does
+    /// not exist; `Ok(false)` when it has no credit left.
+    pub fn reserve_credit(&self, key_id: &str) -> Result<bool, AuthError> {
         credits::reserve_credit(self, key_id)
     }
 
@@ -168,12 +200,23 @@ impl Store {
     }
 
     /// The decision with this request id, if it belongs to `key_id` (`None` otherwise, so another
-    /// key cannot even learn that it exists).
+    /// key cannot even learn that it exists); its history holds at most the newest
+    /// [`MAX_HISTORY`] entries.
     pub fn get_decision(
         &self,
         request_id: &str,
         key_id: &str,
     ) -> Result<Option<SavedDecision>, StoreError> {
+        Ok(decisions::get_decision(self, request_id, key_id)?.map(|v| v.decision))
+    }
+
+    /// [`get_decision`](Self::get_decision), saying whether older history entries were left
+    /// out.
+    pub fn decision_view(
+        &self,
+        request_id: &str,
+        key_id: &str,
+    ) -> Result<Option<DecisionView>, StoreError> {
         decisions::get_decision(self, request_id, key_id)
     }
 
@@ -189,7 +232,10 @@ impl Store {
 
     /// Sets a reviewer's decision: the saved `face_match`'s status becomes `new_status`,
     /// `updated_at` becomes `now`, and a [`StatusChange`] is appended to the history. `None`
-    /// when the decision does not exist or belongs to another key.
+    /// when the decision does not exist or belongs to another key;
+    /// [`ReviewError::InvalidTransition`] when [`transition_allowed`] refuses the change,
+    /// [`ReviewError::HistoryFull`] when the decision already has [`MAX_HISTORY`] changes
+    /// (checked in the same transaction as the append; nothing is written either way).
     pub fn update_status(
         &self,
         request_id: &str,
@@ -197,36 +243,43 @@ impl Store {
         new_status: ReviewStatus,
         comment: Option<&str>,
         now: OffsetDateTime,
-    ) -> Result<Option<SavedDecision>, StoreError> {
+    ) -> Result<Option<SavedDecision>, ReviewError> {
         decisions::update_status(self, request_id, key_id, new_status, comment, now)
     }
 
     // ---- Accounts -------------------------------------------------------------------------
 
-    /// Registers (or re-registers, refreshing password and code) an unverified account and returns
-    /// a fresh 6-character verification code valid for [`OTP_TTL`] with [`MAX_OTP_ATTEMPTS`]
-    /// tries; any previous code stops working. The e-mail is trimmed and lower-cased.
-    /// `Invalid` for a malformed e-mail or a password shorter than [`MIN_PASSWORD_CHARS`];
-    /// `Conflict` if the e-mail is already verified.
+    /// Registers an account for the e-mail's mailbox (one per mailbox: trimmed, lower-cased,
+    /// `+tag` and Gmail dots removed) and returns a fresh 6-character verification code valid for
+    /// [`OTP_TTL`]; any previous code stops working and the attempt counters start again.
+    /// A pending registration keeps its password: re-registering it with another one returns
+    /// [`Registration::Unchanged`] (unless it is older than [`OTP_TTL`], when it is taken over),
+    /// and so does a verified address. `Invalid` for a malformed e-mail or a password shorter
+    /// than [`MIN_PASSWORD_CHARS`].
     pub fn register(
         &self,
         email: &str,
         password: &str,
         now: OffsetDateTime,
-    ) -> Result<OtpCode, StoreError> {
+    ) -> Result<Registration, StoreError> {
         accounts::register(self, email, password, now)
     }
 
-    /// Checks a verification code. On success the account is marked verified, the code consumed,
-    /// and a new key with `signup_credits` credits is created for the account and returned.
-    /// The code is compared case-insensitively, ignoring surrounding whitespace.
+    /// Checks a verification code tried by `client` (its IP address or IPv6 /64, stored only as a
+    /// keyed hash). On success the account is marked verified, the code consumed, and a new key
+    /// with `signup_credits` credits is created for the account and returned. The code is
+    /// compared case-insensitively, ignoring surrounding whitespace, in constant time. A wrong
+    /// code counts against `client` ([`MAX_OTP_ATTEMPTS`]) and against the code
+    /// ([`MAX_OTP_ATTEMPTS_TOTAL`]); `Expired` and `TooManyAttempts` are returned only for the
+    /// right code, any other failure is `WrongCode` or `NoPendingCode`.
     pub fn verify_email(
         &self,
         email: &str,
         code: &str,
+        client: &str,
         now: OffsetDateTime,
         signup_credits: i64,
     ) -> Result<CreatedKey, VerifyError> {
-        accounts::verify_email(self, email, code, now, signup_credits)
+        accounts::verify_email(self, email, code, client, now, signup_credits)
     }
 }

@@ -10,8 +10,13 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::StoreError;
 
 /// `(name, sql)` in order; migration `i` brings the schema to version `i + 1`.
-pub(crate) const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../migrations/0001_init.sql")),
+    (
+        "0002_accounts",
+        include_str!("../migrations/0002_accounts.sql"),
+    ),
+];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     migrate_with(conn, MIGRATIONS)

@@ -9,8 +9,8 @@ use std::thread;
 
 use facematch_core::{Entity, FaceMatch, Gender, ImageFaces, LogType, Status, Warning, WarningTag};
 use facematch_store::{
-    AuthError, ExposeSecret, NewKey, ReviewStatus, SavedDecision, StatusChange, Store, StoreError,
-    VerifyError, MAX_OTP_ATTEMPTS,
+    AuthError, ExposeSecret, NewKey, Registration, ReviewStatus, SavedDecision, StatusChange,
+    Store, StoreError, VerifyError, MAX_OTP_ATTEMPTS, MAX_OTP_ATTEMPTS_TOTAL,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -161,6 +161,9 @@ fn database_file_holds_no_plaintext_secret() {
     let created = s.create_key(key("k", 1)).unwrap();
     let code = s
         .register("ann@example.com", "correct horse", t0())
+        .unwrap()
+        .code()
+        .cloned()
         .unwrap();
     let secret = created.secret.expose_secret().to_owned();
     let secret_tail = secret.rsplit('_').next().unwrap().to_owned();
@@ -375,15 +378,44 @@ fn reserve_refund_balance_add() {
         s.add_credits("nope", 1),
         Err(StoreError::NotFound(_))
     ));
-    assert!(matches!(
-        s.reserve_credit("nope"),
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(s.reserve_credit("nope"), Err(AuthError::Unknown)));
     assert!(matches!(
         s.refund_credit("nope"),
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(s.balance("nope"), Err(StoreError::NotFound(_))));
+}
+
+/// The reservation itself re-checks the key: one revoked or expired after it was authenticated
+/// gets no credit taken and the reason, and its balance is untouched.
+#[test]
+fn reserving_a_credit_rechecks_revocation_and_expiry() {
+    let s = Store::open_in_memory().unwrap();
+    let k = s.create_key(key("k", 3)).unwrap();
+    let record = s
+        .authenticate(k.secret.expose_secret(), OffsetDateTime::now_utc())
+        .unwrap();
+    assert!(s.revoke_key(&record.id).unwrap());
+    assert!(matches!(
+        s.reserve_credit(&record.id),
+        Err(AuthError::Revoked)
+    ));
+    assert_eq!(s.balance(&record.id).unwrap(), 3);
+
+    // Expired a second ago: the reservation alone (no authentication before it) refuses it.
+    let past = OffsetDateTime::now_utc() - Duration::seconds(1);
+    let record = s
+        .create_key(NewKey {
+            expires_at: Some(past),
+            ..key("e", 2)
+        })
+        .unwrap()
+        .record;
+    assert!(matches!(
+        s.reserve_credit(&record.id),
+        Err(AuthError::Expired)
+    ));
+    assert_eq!(s.balance(&record.id).unwrap(), 2);
 }
 
 // ---- decisions ----------------------------------------------------------------------------
@@ -399,10 +431,10 @@ fn decision(request_id: &str, key_id: &str, status: Status, at: OffsetDateTime) 
             score: Some(61),
             user_image: ImageFaces {
                 entities: vec![Entity {
-                    age: 27.63,
+                    age: Some(27.63),
                     bbox: [40, 40, 100, 100],
                     confidence: 0.717,
-                    gender: Gender::Male,
+                    gender: Some(Gender::Male),
                 }],
                 best_angle: 0,
             },
@@ -556,7 +588,12 @@ fn review_queue_and_update_status() {
 #[test]
 fn register_and_verify() {
     let s = Store::open_in_memory().unwrap();
-    let code = s.register("Ann@Example.com", "password1", t0()).unwrap();
+    let code = s
+        .register("Ann@Example.com", "password1", t0())
+        .unwrap()
+        .code()
+        .cloned()
+        .unwrap();
     let c = code.expose();
     assert_eq!(c.len(), 6);
     assert!(c
@@ -568,6 +605,7 @@ fn register_and_verify() {
         .verify_email(
             "ann@example.com",
             &c.to_lowercase(),
+            "203.0.113.1",
             t0() + Duration::minutes(1),
             25,
         )
@@ -577,16 +615,16 @@ fn register_and_verify() {
     assert!(s.authenticate(created.secret.expose_secret(), t0()).is_ok());
     // Consumed.
     assert!(matches!(
-        s.verify_email("ann@example.com", c, t0(), 25),
+        s.verify_email("ann@example.com", c, "203.0.113.1", t0(), 25),
         Err(VerifyError::NoPendingCode)
     ));
-    // Verified: cannot register again.
+    // Verified: registering again changes nothing (and says nothing).
     assert!(matches!(
         s.register("ann@example.com", "password2", t0()),
-        Err(StoreError::Conflict(_))
+        Ok(Registration::Unchanged)
     ));
     assert!(matches!(
-        s.verify_email("nobody@example.com", "ABCDEF", t0(), 1),
+        s.verify_email("nobody@example.com", "ABCDEF", "203.0.113.1", t0(), 1),
         Err(VerifyError::NoPendingCode)
     ));
 }
@@ -617,11 +655,17 @@ fn wrong(code: &str) -> String {
 #[test]
 fn code_expires_after_15_minutes() {
     let s = Store::open_in_memory().unwrap();
-    let code = s.register("b@example.com", "password1", t0()).unwrap();
+    let code = s
+        .register("b@example.com", "password1", t0())
+        .unwrap()
+        .code()
+        .cloned()
+        .unwrap();
     assert!(matches!(
         s.verify_email(
             "b@example.com",
             code.expose(),
+            "203.0.113.1",
             t0() + Duration::minutes(15),
             1
         ),
@@ -630,52 +674,190 @@ fn code_expires_after_15_minutes() {
     // A fresh registration issues a new code that works, and the old one no longer does.
     let code2 = s
         .register("b@example.com", "password1", t0() + Duration::minutes(16))
+        .unwrap()
+        .code()
+        .cloned()
         .unwrap();
     let at = t0() + Duration::minutes(30);
     if code2.expose() != code.expose() {
         assert!(matches!(
-            s.verify_email("b@example.com", code.expose(), at, 1),
+            s.verify_email("b@example.com", code.expose(), "203.0.113.1", at, 1),
             Err(VerifyError::WrongCode { .. })
         ));
     }
     assert!(s
-        .verify_email("b@example.com", code2.expose(), at, 1)
+        .verify_email("b@example.com", code2.expose(), "203.0.113.1", at, 1)
         .is_ok());
 }
 
 #[test]
 fn five_attempts_then_locked_even_with_right_code() {
     let s = Store::open_in_memory().unwrap();
-    let code = s.register("c@example.com", "password1", t0()).unwrap();
+    let code = s
+        .register("c@example.com", "password1", t0())
+        .unwrap()
+        .code()
+        .cloned()
+        .unwrap();
     let bad = wrong(code.expose());
     for left in (0..MAX_OTP_ATTEMPTS).rev() {
-        match s.verify_email("c@example.com", &bad, t0(), 1) {
+        match s.verify_email("c@example.com", &bad, "203.0.113.1", t0(), 1) {
             Err(VerifyError::WrongCode { attempts_left }) => assert_eq!(attempts_left, left),
             other => panic!("unexpected {other:?}"),
         }
     }
     assert!(matches!(
-        s.verify_email("c@example.com", code.expose(), t0(), 1),
+        s.verify_email("c@example.com", code.expose(), "203.0.113.1", t0(), 1),
         Err(VerifyError::TooManyAttempts)
     ));
     // Re-registering resets the counter with a new code.
-    let code2 = s.register("c@example.com", "password1", t0()).unwrap();
+    let code2 = s
+        .register("c@example.com", "password1", t0())
+        .unwrap()
+        .code()
+        .cloned()
+        .unwrap();
     assert!(s
-        .verify_email("c@example.com", code2.expose(), t0(), 1)
+        .verify_email("c@example.com", code2.expose(), "203.0.113.1", t0(), 1)
         .is_ok());
 }
 
 #[test]
 fn right_code_on_fifth_attempt_succeeds() {
     let s = Store::open_in_memory().unwrap();
-    let code = s.register("d@example.com", "password1", t0()).unwrap();
+    let code = s
+        .register("d@example.com", "password1", t0())
+        .unwrap()
+        .code()
+        .cloned()
+        .unwrap();
     let bad = wrong(code.expose());
     for _ in 0..MAX_OTP_ATTEMPTS - 1 {
-        assert!(s.verify_email("d@example.com", &bad, t0(), 1).is_err());
+        assert!(s
+            .verify_email("d@example.com", &bad, "203.0.113.1", t0(), 1)
+            .is_err());
     }
     assert!(s
-        .verify_email("d@example.com", code.expose(), t0(), 1)
+        .verify_email("d@example.com", code.expose(), "203.0.113.1", t0(), 1)
         .is_ok());
+}
+
+fn code_of(r: Result<Registration, StoreError>) -> String {
+    r.unwrap()
+        .code()
+        .expect("a code is sent")
+        .expose()
+        .to_owned()
+}
+
+#[test]
+fn one_account_per_mailbox_and_a_pending_registration_keeps_its_password() {
+    let s = Store::open_in_memory().unwrap();
+    let first = code_of(s.register("victim+1@example.com", "password1", t0()));
+    // Another spelling of the mailbox with another password: nothing changes.
+    for (i, spelling) in ["victim+2@example.com", "Victim@Example.com "]
+        .iter()
+        .enumerate()
+    {
+        let at = t0() + Duration::minutes(i as i64);
+        assert_eq!(
+            s.register(spelling, "password2", at).unwrap(),
+            Registration::Unchanged
+        );
+    }
+    // The first code still works, with any spelling.
+    let created = s
+        .verify_email("VICTIM+9@example.com", &first, "203.0.113.1", t0(), 3)
+        .unwrap();
+    assert_eq!(created.record.credits, 3);
+    assert_eq!(s.list_keys().unwrap().len(), 1);
+    // Gmail: dots and the googlemail alias name the same mailbox.
+    code_of(s.register("a.b@gmail.com", "password1", t0()));
+    assert_eq!(
+        s.register("ab+x@googlemail.com", "password2", t0())
+            .unwrap(),
+        Registration::Unchanged
+    );
+}
+
+#[test]
+fn the_owner_refreshes_the_code_and_a_stale_registration_is_taken_over() {
+    let s = Store::open_in_memory().unwrap();
+    let old = code_of(s.register("e@example.com", "password1", t0()));
+    // Same password: a new code, the old one dead.
+    let new = code_of(s.register("e+x@example.com", "password1", t0()));
+    if new != old {
+        assert!(matches!(
+            s.verify_email("e@example.com", &old, "203.0.113.1", t0(), 1),
+            Err(VerifyError::WrongCode { .. })
+        ));
+    }
+    // After a code's lifetime anyone may take the registration over.
+    let later = t0() + Duration::minutes(15);
+    let taken = code_of(s.register("e@example.com", "password2", later));
+    assert!(s
+        .verify_email("e@example.com", &taken, "203.0.113.1", later, 1)
+        .is_ok());
+}
+
+#[test]
+fn wrong_tries_count_per_client_and_all_clients_together() {
+    let s = Store::open_in_memory().unwrap();
+    let code = code_of(s.register("f@example.com", "password1", t0()));
+    let bad = wrong(&code);
+    for _ in 0..MAX_OTP_ATTEMPTS {
+        assert!(s
+            .verify_email("f@example.com", &bad, "stranger", t0(), 1)
+            .is_err());
+    }
+    // The stranger is locked out (and learns it only with the right code) ...
+    assert!(matches!(
+        s.verify_email("f@example.com", &bad, "stranger", t0(), 1),
+        Err(VerifyError::WrongCode { attempts_left: 0 })
+    ));
+    assert!(matches!(
+        s.verify_email("f@example.com", &code, "stranger", t0(), 1),
+        Err(VerifyError::TooManyAttempts)
+    ));
+    // ... the owner is not.
+    assert!(s
+        .verify_email("f@example.com", &code, "owner", t0(), 1)
+        .is_ok());
+
+    // Many clients together lock the code for everyone.
+    let code = code_of(s.register("g@example.com", "password1", t0()));
+    let bad = wrong(&code);
+    let clients = MAX_OTP_ATTEMPTS_TOTAL / MAX_OTP_ATTEMPTS;
+    for c in 0..clients {
+        for _ in 0..MAX_OTP_ATTEMPTS {
+            let client = format!("c{c}");
+            assert!(s
+                .verify_email("g@example.com", &bad, &client, t0(), 1)
+                .is_err());
+        }
+    }
+    assert!(matches!(
+        s.verify_email("g@example.com", &code, "owner", t0(), 1),
+        Err(VerifyError::TooManyAttempts)
+    ));
+    // The owner's re-registration resets every counter.
+    let code = code_of(s.register("g@example.com", "password1", t0()));
+    assert!(s
+        .verify_email("g@example.com", &code, "owner", t0(), 1)
+        .is_ok());
+}
+
+#[test]
+fn the_longest_address_verifies() {
+    let s = Store::open_in_memory().unwrap();
+    let email = format!("{}@example.com", "x".repeat(254 - "@example.com".len()));
+    assert_eq!(email.len(), 254);
+    let code = code_of(s.register(&email, "password1", t0()));
+    let created = s
+        .verify_email(&email, &code, "203.0.113.1", t0(), 1)
+        .unwrap();
+    assert_eq!(created.record.name.chars().count(), 200);
+    assert!(s.authenticate(created.secret.expose_secret(), t0()).is_ok());
 }
 
 // ---- migrations and persistence -----------------------------------------------------------

@@ -40,8 +40,10 @@ pub enum Command {
     ///
     /// Every setting is also read from the environment (FACEMATCH_…). Listening starts
     /// at once; /health answers 503 until the models are loaded. Stops gracefully on
-    /// SIGTERM or Ctrl-C.
-    Serve(crate::serve::ServeArgs),
+    /// SIGTERM or Ctrl-C; with TLS, SIGHUP reloads the certificate. Without TLS it
+    /// listens on loopback only unless --allow-plain-http.
+    // Boxed: the server settings are by far the largest variant.
+    Serve(Box<crate::serve::ServeArgs>),
     /// Manage API keys in the server's database.
     Keys {
         /// What to do with the keys.

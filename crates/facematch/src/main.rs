@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => lab::eval(&args).map(|()| ExitCode::SUCCESS),
         Command::EvalAttributes(args) => lab::eval_attributes(&args).map(|()| ExitCode::SUCCESS),
         Command::Calibrate(args) => lab::calibrate(&args).map(|()| ExitCode::SUCCESS),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Keys { command } => keys::run(command),
     };
     result.unwrap_or_else(|err| {

@@ -26,8 +26,10 @@ pub struct ServeArgs {
     pub bundle: String,
 }
 
-/// Opens (or creates) the database, starts listening, loads the models in the
-/// background (`/health` is 503 until then) and serves until SIGTERM or Ctrl-C.
+/// Checks the transport settings (plain HTTP only on loopback unless
+/// `--allow-plain-http`), opens (or creates) the database, starts listening (HTTPS with
+/// `--tls-cert`/`--tls-key`; SIGHUP reloads them), loads the models in the background
+/// (`/health` is 503 until then) and serves until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let filter: tracing_subscriber::filter::Targets = args
         .log
@@ -46,6 +48,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
             )
             .with(filter)
             .init();
+    }
+    // Transport settings first, before the database and the models: plain HTTP on an
+    // address that is not loopback without --allow-plain-http is a usage error (exit 2).
+    facematch_server::check_transport(&args.config).map_err(|e| CliError::Input(e.into()))?;
+    if let Some(warning) = facematch_server::plain_http_warning(&args.config) {
+        // On stderr whatever the log filter says.
+        eprintln!("facematch: warning: {warning}");
     }
     let bundle = crate::parse_bundle(&args.bundle)?;
     if bundle == facematch_models::Bundle::BuffaloS {

@@ -78,8 +78,8 @@ fn same_embedding_is_approved_with_largest_face_first() {
     assert!(r.warnings.is_empty());
     assert_eq!(r.user_image.entities.len(), 2);
     assert_eq!(r.user_image.entities[0].bbox, [1, 1, 4, 4]);
-    assert_eq!(r.user_image.entities[0].age, 33.33);
-    assert_eq!(r.user_image.entities[0].gender, Gender::Female);
+    assert_eq!(r.user_image.entities[0].age, Some(33.33));
+    assert_eq!(r.user_image.entities[0].gender, Some(Gender::Female));
 }
 
 #[test]
@@ -220,4 +220,78 @@ fn parallel_sides_decide_as_one_thread_does() {
         .expect("compare");
     assert_eq!(one.face_match, two.face_match);
     assert_eq!(two.timings.analyze.len(), 2);
+}
+
+/// A detector that cancels its caller's token from inside the first detection (as a
+/// request dropped while its worker detects) and counts its calls.
+struct CancellingDetector {
+    token: CancelToken,
+    calls: std::sync::atomic::AtomicUsize,
+}
+impl FaceDetector for CancellingDetector {
+    fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, PipelineError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.token.cancel();
+        CornerDetector.detect(image)
+    }
+}
+
+#[test]
+fn a_cancelled_comparison_stops_at_the_next_stage_boundary() {
+    let bytes = png(&image_with(Rgb([255, 200, 0]), (0, 0), 10));
+    let limits = DecodeLimits::default();
+    let options = CompareOptions {
+        rotate: true,
+        ..CompareOptions::default()
+    };
+    let token = CancelToken::new();
+    let detector = Arc::new(CancellingDetector {
+        token: token.clone(),
+        calls: Default::default(),
+    });
+    let p = Pipeline::new(detector.clone(), Arc::new(BlueDescriber));
+    let started = WorkStarted::new();
+    let err = p
+        .compare_uploads_with(&bytes, &bytes, &limits, &options, &token, &started)
+        .expect_err("cancelled");
+    assert!(err.is_cancelled(), "{err:?}");
+    assert!(started.is_set(), "the user image was decoded: work started");
+    // One detection ran (the one that cancelled); not the three other angles nor the
+    // reference side.
+    assert_eq!(detector.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // Cancelled before anything: no decode, nothing started.
+    let started = WorkStarted::new();
+    let err = pipeline()
+        .compare_uploads_with(&bytes, &bytes, &limits, &options, &token, &started)
+        .expect_err("cancelled");
+    assert!(err.is_cancelled(), "{err:?}");
+    assert!(!started.is_set());
+}
+
+#[test]
+fn work_starts_when_a_header_is_accepted_not_before() {
+    let bytes = png(&image_with(Rgb([255, 200, 0]), (0, 0), 10));
+    let limits = DecodeLimits::default();
+    let options = CompareOptions::default();
+    let never = CancelToken::new();
+    let run = |user: &[u8], reference: &[u8], limits: &DecodeLimits| {
+        let started = WorkStarted::new();
+        let result =
+            pipeline().compare_uploads_with(user, reference, limits, &options, &never, &started);
+        (result.is_ok(), started.is_set())
+    };
+    // Garbage first: refused on its header, nothing decoded.
+    assert_eq!(run(b"text", &bytes, &limits), (false, false));
+    // A real first image, garbage second: the first one's pixels were decoded.
+    assert_eq!(run(&bytes, b"text", &limits), (false, true));
+    // Over the pixel limit: refused from the header.
+    let tiny = DecodeLimits {
+        max_pixels: 10,
+        ..limits
+    };
+    assert_eq!(run(&bytes, &bytes, &tiny), (false, false));
+    // Both empty parts: nothing to decode.
+    assert_eq!(run(b"", b"", &limits), (true, false));
+    assert_eq!(run(&bytes, &bytes, &limits), (true, true));
 }

@@ -1,5 +1,15 @@
 //! Self-service sign-up: register with e-mail and password, receive a 6-character code
 //! (SMTP or the server log), verify it to get an API key with the sign-up credits.
+//!
+//! Off unless `--signup open` (403 `signup_closed`). Neither route tells a stranger
+//! anything about an address: registering answers the same 201 whether the address is
+//! new, pending (a new code is sent only when the password matches the pending one) or
+//! already verified (nothing is sent); verifying answers the same 400 `invalid_code`
+//! for a wrong code and for an address with nothing pending. Only the holder of the
+//! right code learns that it expired or was locked by too many wrong tries. Tries are
+//! throttled per client address (`--verify-per-15min`) before they count against the
+//! code, and counted per client, so a stranger cannot lock the owner's code (see
+//! `facematch_store`'s accounts module for the limits).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -7,7 +17,8 @@ use axum::Json;
 use facematch_store::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::ClientIp;
+use crate::client_ip::ClientIp;
+use crate::config::SignupMode;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -42,30 +53,35 @@ pub struct RegisterResponse {
     responses(
         (status = 201, description = "Code sent", body = RegisterResponse),
         (status = 400, description = "Bad e-mail or password", body = ErrorBody),
-        (status = 409, description = "Already verified", body = ErrorBody),
+        (status = 403, description = "Sign-up is closed (`signup_closed`)", body = ErrorBody),
         (status = 429, description = "Too many sign-ups from this address", body = ErrorBody),
     )
 )]
 pub async fn register(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    ip: ClientIp,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
+    signup_open(&state)?;
     state
         .register_limiter()
-        .take(ip)
+        .take(ip.limiter_key())
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let email = body.email.trim().to_lowercase();
     let now = time::OffsetDateTime::now_utc();
     let (address, password) = (email.clone(), body.password);
-    let code = state
+    let registration = state
         .with_store(move |store| store.register(&address, &password, now))
         .await?;
-    state.mailer().send_code(&email, code.expose()).await?;
+    // Nothing to send (the address is verified, or pending under another password): the
+    // same answer as when a code went out.
+    if let Some(code) = registration.code() {
+        state.mailer().send_code(&email, code.expose()).await?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(RegisterResponse {
-            message: format!("A verification code was sent to {email}."),
+            message: format!("If {email} may sign up, a verification code was sent to it."),
             email,
             expires_in_minutes: facematch_store::OTP_TTL.whole_minutes(),
         }),
@@ -102,17 +118,31 @@ pub struct VerifyResponse {
     request_body = VerifyRequest,
     responses(
         (status = 200, description = "Verified; the key is in api_key", body = VerifyResponse),
-        (status = 400, description = "Wrong or expired code, too many attempts, nothing pending", body = ErrorBody),
+        (status = 400, description = "Wrong code or nothing pending (`invalid_code`); the right code but expired (`code_expired`) or locked by too many wrong tries (`too_many_attempts`)", body = ErrorBody),
+        (status = 403, description = "Sign-up is closed (`signup_closed`)", body = ErrorBody),
+        (status = 429, description = "Too many tries from this address", body = ErrorBody),
     )
 )]
 pub async fn verify_email(
     State(state): State<AppState>,
+    ip: ClientIp,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
+    signup_open(&state)?;
+    // Throttled before the store is touched, so throttled tries never count against the
+    // code.
+    let key = ip.limiter_key();
+    state
+        .verify_limiter()
+        .take(key)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let client = key
+        .address()
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let now = time::OffsetDateTime::now_utc();
     let credits = state.config().signup_credits;
     let created = state
-        .with_store(move |store| store.verify_email(&body.email, &body.code, now, credits))
+        .with_store(move |store| store.verify_email(&body.email, &body.code, &client, now, credits))
         .await?;
     Ok(Json(VerifyResponse {
         api_key: created.secret.expose_secret().to_owned(),
@@ -120,4 +150,12 @@ pub async fn verify_email(
         credits: created.record.credits,
         message: "E-mail verified. Keep this API key safe: it is shown only once.".into(),
     }))
+}
+
+/// [`ApiError::SignupClosed`] unless `--signup open`.
+fn signup_open(state: &AppState) -> Result<(), ApiError> {
+    match state.config().signup {
+        SignupMode::Open => Ok(()),
+        SignupMode::Closed => Err(ApiError::SignupClosed),
+    }
 }

@@ -1,6 +1,13 @@
 //! Saved decisions: retrieval by request id, the review queue (beyond the contract) and
 //! a reviewer's status update. Every query is scoped to the calling key: another key's
 //! decision is a 404, indistinguishable from one that does not exist.
+//!
+//! Bounded against a flood of status updates (issue 10): the transitions a reviewer may
+//! make are one table ([`facematch_store::transition_allowed`]), a decision keeps at
+//! most [`facematch_store::MAX_HISTORY`] (50) status changes, writes are rate-limited
+//! per key (`--review-writes-per-minute`), and every read returns at most that many
+//! history entries (a bounded SQL read), so no answer and no hold of the database lock
+//! grows with what a client wrote.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -8,7 +15,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use facematch_core::{FaceMatch, Status};
-use facematch_store::{ReviewStatus, SavedDecision, StatusChange};
+use facematch_store::{DecisionView, ReviewError, ReviewStatus, SavedDecision, StatusChange};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::auth::ApiKey;
@@ -41,8 +48,16 @@ pub struct DecisionResponse {
     pub created_at: String,
     /// When the decision last changed.
     pub updated_at: String,
-    /// Reviewers' status changes, oldest first.
+    /// Reviewers' status changes, oldest first: at most the newest 50.
     pub history: Vec<HistoryEntry>,
+    /// Present (and `true`) only when older status changes than those in `history`
+    /// exist; only a database written before the 50-change cap can hold them.
+    #[serde(skip_serializing_if = "is_false")]
+    pub history_truncated: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// One reviewer's status change.
@@ -85,6 +100,28 @@ impl From<SavedDecision> for DecisionResponse {
             created_at: facematch_core::rfc3339_micros(d.created_at),
             updated_at: facematch_core::rfc3339_micros(d.updated_at),
             history: d.history.into_iter().map(HistoryEntry::from).collect(),
+            history_truncated: false,
+        }
+    }
+}
+
+impl From<DecisionView> for DecisionResponse {
+    fn from(v: DecisionView) -> Self {
+        Self {
+            history_truncated: v.history_truncated,
+            ..v.decision.into()
+        }
+    }
+}
+
+/// A refused status update: an unknown decision is the usual 404, a refusal of the
+/// transition table or the history cap a 409 with its own code.
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::InvalidTransition { from, to } => ApiError::InvalidTransition { from, to },
+            ReviewError::HistoryFull { limit } => ApiError::HistoryFull { limit },
+            ReviewError::Store(e) => e.into(),
         }
     }
 }
@@ -151,7 +188,7 @@ pub async fn get_decision(
     DecisionId(id): DecisionId,
 ) -> Result<Json<DecisionResponse>, ApiError> {
     let found = state
-        .with_store(move |store| store.get_decision(&id, &key.id))
+        .with_store(move |store| store.decision_view(&id, &key.id))
         .await?;
     found.map(|d| Json(d.into())).ok_or_else(not_found)
 }
@@ -161,9 +198,14 @@ pub async fn get_decision(
 pub struct Page {
     /// At most this many (1–100, default 50).
     pub limit: Option<usize>,
-    /// Skip this many (default 0).
+    /// Skip this many (0–10000, default 0).
     pub offset: Option<usize>,
 }
+
+/// Largest `offset` of the review queue: SQLite steps over skipped rows one by one, so an
+/// unbounded offset would be a long hold of the database lock. Reviewing a decision takes
+/// it out of the queue, so a reviewer pages from the start.
+pub const MAX_QUEUE_OFFSET: usize = 10_000;
 
 /// A page of the review queue.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -206,6 +248,12 @@ pub async fn review_queue(
         });
     }
     let offset = page.offset.unwrap_or(0);
+    if offset > MAX_QUEUE_OFFSET {
+        return Err(ApiError::InvalidField {
+            field: "offset",
+            reason: format!("must be from 0 to {MAX_QUEUE_OFFSET}"),
+        });
+    }
     let results = state
         .with_store(move |store| store.review_queue(&key.id, limit, offset))
         .await?;
@@ -227,6 +275,13 @@ pub struct UpdateStatusRequest {
 }
 
 /// Approve or decline a saved decision; the change is appended to its history.
+///
+/// Allowed: `In Review` → `Approved` | `Declined`, and `Approved` ↔ `Declined` (a
+/// reviewer corrects a verdict). The status the decision already has is refused (409
+/// `invalid_transition`); nothing leads back to `In Review`. A decision keeps at most 50
+/// status changes; beyond, 409 `history_full` and nothing is written. Writes are limited
+/// per key (`--review-writes-per-minute`, default 60, bursts of 10): beyond, 429 with
+/// Retry-After, before the database is touched.
 #[utoipa::path(
     patch,
     path = "/v3/session/{request_id}/update-status/",
@@ -238,6 +293,8 @@ pub struct UpdateStatusRequest {
         (status = 400, description = "Bad new_status or comment", body = ErrorBody),
         BadKey,
         NoSuchDecision,
+        (status = 409, description = "invalid_transition: the decision already has this status; history_full: it has 50 status changes, the most kept", body = ErrorBody),
+        (status = 429, description = "Too many review writes for this key; see Retry-After", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -247,6 +304,7 @@ pub async fn update_status(
     DecisionId(id): DecisionId,
     ApiJson(body): ApiJson<UpdateStatusRequest>,
 ) -> Result<Json<DecisionResponse>, ApiError> {
+    state.check_review_rate(&key.id)?;
     let new_status: ReviewStatus = body
         .new_status
         .parse()
@@ -279,7 +337,7 @@ pub async fn update_status(
 #[cfg(test)]
 mod tests {
     use facematch_core::{FaceMatch, ImageFaces, Status};
-    use facematch_store::{SavedDecision, StatusChange};
+    use facematch_store::{DecisionView, SavedDecision, StatusChange};
 
     use super::DecisionResponse;
 
@@ -313,5 +371,37 @@ mod tests {
             json,
             r#"{"request_id":"id","status":"Approved","score":61,"decline_threshold":30.0,"review_threshold":null,"face_match":{"ref_image":{"best_angle":0,"entities":[]},"score":61,"status":"Approved","user_image":{"best_angle":0,"entities":[]},"warnings":[]},"vendor_data":null,"created_at":"2025-06-15T15:06:40.000000Z","updated_at":"2025-06-15T15:06:40.000000Z","history":[{"from":"In Review","to":"Approved","comment":null,"at":"2025-06-15T15:06:40.000000Z"}]}"#
         );
+    }
+
+    /// Only a truncated history adds the flag (after `history`); the usual answer is unchanged.
+    #[test]
+    fn a_truncated_history_says_so() {
+        let at = time::OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("valid time");
+        let decision = SavedDecision {
+            request_id: "id".into(),
+            key_id: "key".into(),
+            face_match: FaceMatch {
+                status: Status::Declined,
+                score: None,
+                user_image: ImageFaces::default(),
+                ref_image: ImageFaces::default(),
+                warnings: vec![],
+            },
+            decline_threshold: 30.0,
+            review_threshold: None,
+            vendor_data: None,
+            created_at: at,
+            updated_at: at,
+            history: vec![],
+        };
+        let shown = |history_truncated| {
+            serde_json::to_value(DecisionResponse::from(DecisionView {
+                decision: decision.clone(),
+                history_truncated,
+            }))
+            .expect("serializes")
+        };
+        assert_eq!(shown(true)["history_truncated"], true);
+        assert!(shown(false).get("history_truncated").is_none());
     }
 }

@@ -1,24 +1,44 @@
 //! `POST /v3/face-match/`: the contract's face match.
 //!
 //! Order of work, and why: authenticate (401) → refuse early what cannot fit (413 by
-//! `Content-Length`, 503 while models load, 429 over the key's rate) → take one credit
-//! (403, before any image work) → read the form as a stream (400/413) → admit into the
-//! bounded worker pool (429) → decode and compare on a worker → save the decision
-//! (before answering, so an acknowledged request is durable) → spend the credit. Any
-//! failure after the credit was taken gives it back.
+//! `Content-Length`, 503 while models load, 429 when the key already has
+//! `--max-in-flight-per-key` face matches in progress, 429 over the key's rate) → take
+//! one credit (403, before any image work; 401 if the key was revoked or expired since
+//! it was authenticated) → read the form as a stream (400/413) → admit into the bounded
+//! worker pool (429) → decode and compare on a worker → save the decision (before
+//! answering, so an acknowledged request is durable) → settle the credit.
+//!
+//! **The charging rule.** The credit is taken before any image work (403 when none is
+//! left). It is *spent* once pipeline work has started — the moment the first image's
+//! pixel decoding begins (its header was read and its dimensions accepted) — whatever
+//! happens after: a 200, a 400 for the other image, a client that disconnects, a
+//! request past its deadline (503). It is *refunded* only when nothing was decoded
+//! (form errors, 413, 429 busy / too many in flight / over the key's rate, 503 not
+//! ready, a part refused on its header: not an image, too large, cut inside its
+//! header) or when the server itself fails (500). So every 200 costs one credit, as
+//! the contract says, and no request makes the server decode pixels for free.
+//!
+//! **Abandoned requests stop.** When the handler is dropped (the client closed its
+//! socket, or the deadline passed) a guard cancels the pipeline's
+//! [`CancelToken`]: the worker stops at its next stage boundary (before decoding each
+//! part, before each detection angle, before describing each face) and counts
+//! `facematch_face_match_cancelled_total`. A stage already running finishes first.
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
+use std::sync::Arc;
+
 use facematch_core::{
-    CompareError, FaceMatch, FaceMatchResponse, Pipeline, StageTimings, Thresholds,
+    CancelToken, FaceMatch, FaceMatchResponse, Pipeline, StageTimings, Thresholds, WorkStarted,
 };
-use facematch_store::SavedDecision;
+use facematch_store::{KeyRecord, SavedDecision};
 
 use crate::auth::{ApiKey, CreditReservation};
 use crate::error::{ApiError, ErrorBody, Fault};
 use crate::form::{read_form, FaceMatchForm};
+use crate::key_in_flight::InFlightSlot;
 use crate::metrics::Metrics;
 use crate::middleware::record_request_id;
 use crate::state::AppState;
@@ -69,7 +89,7 @@ pub struct FaceMatchRequest {
         (status = 401, description = "x-api-key absent, unknown, revoked or expired", body = ErrorBody),
         (status = 403, description = "No credits left", body = ErrorBody),
         (status = 413, description = "An image over 5 MiB or a body over the limit", body = ErrorBody),
-        (status = 429, description = "At capacity, or this key is over its rate; retry after Retry-After seconds", body = ErrorBody),
+        (status = 429, description = "At capacity, this key has too many face matches in progress, or it is over its rate; retry after Retry-After seconds", body = ErrorBody),
         (status = 503, description = "Models loading or request timed out", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -94,34 +114,70 @@ pub async fn face_match(
     // that still holds unread request bytes resets the connection, and clients that
     // stream the body (Node's fetch, for one) then see "fetch failed" instead of the
     // JSON error.
+    let started = WorkStarted::new();
     let early = match (key, state.pipeline().cloned()) {
         (Err(e), _) => Err(e),
         (Ok(_), None) => Err(ApiError::NotReady),
-        // The per-key rate comes before the credit: a refused request costs nothing.
-        (Ok(ApiKey(key)), Some(pipeline)) => match state.check_key_rate(&key.id) {
-            Err(e) => Err(e),
-            Ok(()) => match CreditReservation::take(&state, &key.id).await {
-                Ok(credit) => Ok((key, pipeline, credit)),
-                Err(e) => Err(e),
-            },
-        },
+        (Ok(ApiKey(key)), Some(pipeline)) => admit(&state, key, &started)
+            .await
+            .map(|(key, slot, credit)| (key, slot, credit, pipeline)),
     };
-    let (key, pipeline, credit) = match early {
+    let (key, slot, credit, pipeline) = match early {
         Ok(ready) => ready,
         Err(e) => {
             drain(&mut multipart).await;
             return Err(e);
         }
     };
-    match run(&state, pipeline, &key.id, multipart).await {
-        Ok(response) => {
-            credit.commit();
-            Ok((StatusCode::OK, Json(response)))
-        }
-        Err(e) => {
-            credit.refund().await;
-            Err(e)
-        }
+    let cancel = CancelToken::new();
+    // Dropped with this future (client gone, deadline) or at its end: either way the
+    // worker has nothing left to do for it.
+    let _cancel_on_drop = CancelOnDrop(cancel.clone());
+    // Held here until the answer; the worker holds a clone until its computation ends.
+    let slot = Arc::new(slot);
+    let job = Job {
+        cancel,
+        started,
+        slot: Arc::clone(&slot),
+    };
+    let outcome = run(&state, pipeline, &key.id, multipart, job).await;
+    credit.settle(&outcome).await;
+    drop(slot);
+    outcome.map(|response| (StatusCode::OK, Json(response)))
+}
+
+/// What may refuse a request of an authenticated key before its body is read, in this
+/// order, each before the credit so that a refused request costs nothing: the key's
+/// face matches in progress (429 `too_many_in_flight`), its rate (429 `rate_limited`),
+/// then the credit itself (403).
+async fn admit(
+    state: &AppState,
+    key: KeyRecord,
+    started: &WorkStarted,
+) -> Result<(KeyRecord, InFlightSlot, CreditReservation), ApiError> {
+    let slot = state.enter_key_in_flight(&key.id)?;
+    state.check_key_rate(&key.id)?;
+    let credit = CreditReservation::take(state, &key.id, started.clone()).await?;
+    Ok((key, slot, credit))
+}
+
+/// What the handler and the worker running its comparison share.
+struct Job {
+    /// Cancelled when the handler is dropped.
+    cancel: CancelToken,
+    /// Set by the pipeline when pixel decoding begins: the credit is then spent.
+    started: WorkStarted,
+    /// The key's in-flight slot: held by the handler until the answer, and by the
+    /// worker until the computation really ends, whichever is later.
+    slot: Arc<InFlightSlot>,
+}
+
+/// Cancels the token when dropped.
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 
@@ -141,6 +197,7 @@ async fn run(
     pipeline: Pipeline,
     key_id: &str,
     multipart: Multipart,
+    job: Job,
 ) -> Result<FaceMatchResponse, ApiError> {
     let FaceMatchForm {
         user_image,
@@ -149,7 +206,7 @@ async fn run(
         target_fmr,
         save,
         vendor_data,
-    } = read_form(multipart).await?;
+    } = read_form(multipart, state.upload_budget()).await?;
     let thresholds = target_fmr.map(|target_fmr| Thresholds {
         target_fmr,
         decline_threshold: options.decline_threshold,
@@ -157,13 +214,29 @@ async fn run(
     });
     let metrics = state.metrics().clone();
     let limits = state.decode_limits();
+    let Job {
+        cancel,
+        started,
+        slot,
+    } = job;
     let comparison = state
         .run_bounded(move || {
-            let comparison =
-                pipeline.compare_uploads(&user_image, &ref_image, &limits, &options)?;
+            let _slot = slot;
+            let comparison = pipeline.compare_uploads_with(
+                &user_image,
+                &ref_image,
+                &limits,
+                &options,
+                &cancel,
+                &started,
+            );
             // Observed on the worker, so that a request past its deadline still counts.
-            observe_stages(&metrics, &comparison.timings);
-            Ok::<_, CompareError>(comparison)
+            match &comparison {
+                Ok(comparison) => observe_stages(&metrics, &comparison.timings),
+                Err(e) if e.is_cancelled() => metrics.cancelled.inc(),
+                Err(_) => {}
+            }
+            comparison
         })
         .await??;
     let face_match = comparison.face_match;

@@ -88,6 +88,10 @@ impl TestApp {
     ) -> Self {
         let mut config = ServerConfig {
             workers: Some(2),
+            // The sign-up tests need sign-ups (closed by default) and keys that can pay
+            // for a face match (0 credits by default).
+            signup: facematch_server::config::SignupMode::Open,
+            signup_credits: 100,
             ..ServerConfig::default()
         };
         tweak(&mut config);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::*;
-use crate::NewKey;
+use crate::{AuthError, NewKey};
 
 /// A database file with one key of 5 credits, opened with `busy_timeout`; and a second,
 /// plain connection to the same file (another process, such as the CLI).
@@ -25,8 +25,8 @@ fn store_and_other(dir: &tempfile::TempDir, busy_timeout: Duration) -> (Store, S
     (store, id, Connection::open(&path).unwrap())
 }
 
-fn is_busy(result: &Result<bool, StoreError>) -> bool {
-    matches!(result, Err(StoreError::Sqlite(e))
+fn is_busy(result: &Result<bool, AuthError>) -> bool {
+    matches!(result, Err(AuthError::Store(StoreError::Sqlite(e)))
         if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy))
 }
 

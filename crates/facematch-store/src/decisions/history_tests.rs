@@ -1,0 +1,184 @@
+//! The history cap and the transition table, through the store's own API (and raw SQL for
+//! a database written before the cap existed).
+
+use facematch_core::{FaceMatch, ImageFaces, Status};
+use time::{Duration, OffsetDateTime};
+
+use super::*;
+use crate::review::{ReviewError, MAX_HISTORY};
+use crate::NewKey;
+
+fn t0() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("valid time")
+}
+
+/// A store with one key and one decision `r` of that key with `status`; returns the key id.
+fn store_with(status: Status) -> (Store, String) {
+    let store = Store::open_in_memory().expect("store");
+    let key = store
+        .create_key(NewKey {
+            name: "k".into(),
+            credits: 0,
+            admin: false,
+            expires_at: None,
+            account_id: None,
+        })
+        .expect("key")
+        .record
+        .id;
+    let d = SavedDecision {
+        request_id: "r".into(),
+        key_id: key.clone(),
+        face_match: FaceMatch {
+            status,
+            score: Some(60),
+            user_image: ImageFaces::default(),
+            ref_image: ImageFaces::default(),
+            warnings: vec![],
+        },
+        decline_threshold: 30.0,
+        review_threshold: Some(70.0),
+        vendor_data: None,
+        created_at: t0(),
+        updated_at: t0(),
+        history: vec![],
+    };
+    store.save_decision(&d).expect("save");
+    (store, key)
+}
+
+fn rows(store: &Store) -> usize {
+    history_len(&store.conn(), "r").expect("count")
+}
+
+fn flip(i: usize) -> ReviewStatus {
+    if i.is_multiple_of(2) {
+        ReviewStatus::Approved
+    } else {
+        ReviewStatus::Declined
+    }
+}
+
+#[test]
+fn the_history_stops_at_the_cap_and_a_refused_update_writes_nothing() {
+    let (store, key) = store_with(Status::InReview);
+    let comment = "x".repeat(1_000);
+    for i in 0..MAX_HISTORY {
+        let at = t0() + Duration::seconds(i as i64 + 1);
+        let d = store
+            .update_status("r", &key, flip(i), Some(&comment), at)
+            .expect("allowed")
+            .expect("found");
+        assert_eq!(d.history.len(), i + 1);
+    }
+    let before = store
+        .decision_view("r", &key)
+        .expect("read")
+        .expect("found");
+    assert_eq!(before.decision.history.len(), MAX_HISTORY);
+    assert!(!before.history_truncated);
+
+    let refused = store.update_status(
+        "r",
+        &key,
+        flip(MAX_HISTORY),
+        None,
+        t0() + Duration::hours(1),
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(ReviewError::HistoryFull { limit: MAX_HISTORY })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(rows(&store), MAX_HISTORY);
+    assert_eq!(store.decision_view("r", &key).expect("read"), Some(before));
+}
+
+#[test]
+fn the_same_status_again_is_refused_and_writes_nothing() {
+    for status in [Status::Approved, Status::Declined] {
+        let (store, key) = store_with(status);
+        let same = ReviewStatus::try_from(status).expect("a verdict");
+        let refused = store.update_status("r", &key, same, Some("again"), t0());
+        match refused {
+            Err(ReviewError::InvalidTransition { from, to }) => {
+                assert_eq!((from, to), (status, status));
+            }
+            other => panic!("expected InvalidTransition, got {other:?}"),
+        }
+        assert_eq!(rows(&store), 0);
+        // The other verdict is a correction, allowed.
+        let other = if same == ReviewStatus::Approved {
+            ReviewStatus::Declined
+        } else {
+            ReviewStatus::Approved
+        };
+        let d = store
+            .update_status("r", &key, other, None, t0())
+            .expect("allowed")
+            .expect("found");
+        assert_eq!(d.status(), Status::from(other));
+    }
+}
+
+#[test]
+fn a_longer_history_from_before_the_cap_is_read_bounded_and_takes_no_more() {
+    let (store, key) = store_with(Status::Approved);
+    let extra = MAX_HISTORY + 7;
+    {
+        let conn = store.conn();
+        for i in 0..extra {
+            let change = StatusChange {
+                from: Status::Approved,
+                to: Status::Declined,
+                comment: Some(format!("#{i}")),
+                at: t0() + Duration::seconds(i as i64),
+            };
+            insert_history(&conn, "r", &change).expect("raw insert");
+        }
+    }
+    let view = store
+        .decision_view("r", &key)
+        .expect("read")
+        .expect("found");
+    assert!(view.history_truncated);
+    let comments: Vec<_> = view
+        .decision
+        .history
+        .iter()
+        .map(|c| c.comment.clone().unwrap_or_default())
+        .collect();
+    let newest: Vec<_> = (extra - MAX_HISTORY..extra)
+        .map(|i| format!("#{i}"))
+        .collect();
+    assert_eq!(comments, newest, "the newest, oldest first");
+    assert!(matches!(
+        store.update_status("r", &key, ReviewStatus::Declined, None, t0()),
+        Err(ReviewError::HistoryFull { .. })
+    ));
+    assert_eq!(rows(&store), extra);
+}
+
+#[test]
+fn a_decision_cannot_be_saved_with_more_than_the_cap() {
+    let (store, key) = store_with(Status::InReview);
+    let mut d = store.get_decision("r", &key).expect("read").expect("found");
+    d.request_id = "r2".into();
+    d.history = vec![
+        StatusChange {
+            from: Status::InReview,
+            to: Status::Approved,
+            comment: None,
+            at: t0(),
+        };
+        MAX_HISTORY + 1
+    ];
+    assert!(matches!(
+        store.save_decision(&d),
+        Err(StoreError::Invalid(_))
+    ));
+    d.history.truncate(MAX_HISTORY);
+    store.save_decision(&d).expect("at the cap is fine");
+}
