@@ -9,6 +9,13 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::client_ip::ForwardedHeader;
 
+mod parse;
+#[cfg(test)]
+mod tests;
+
+pub use parse::parse_otp_secret;
+use parse::{parse_origin, parse_positive, parse_proxy_range, parse_rate};
+
 /// Total request body limit by default: two 5 MiB images plus the form fields and
 /// multipart framing.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
@@ -329,232 +336,10 @@ pub enum SignupMode {
     Closed,
 }
 
-/// The `--otp-secret` as bytes: hex when it is only hex digits (of even count), base64
-/// otherwise; at least [`facematch_store::MIN_OTP_SECRET_BYTES`]. Hand-written hex (five
-/// lines) rather than one more crate; base64 is the crate the server already uses.
-pub fn parse_otp_secret(text: &str) -> Result<facematch_store::OtpSecret, String> {
-    use base64::Engine as _;
-    let text = text.trim();
-    let hex = text.len().is_multiple_of(2)
-        && !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_hexdigit());
-    let bytes = if hex {
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| "FACEMATCH_OTP_SECRET is not valid hex".to_owned())?
-    } else {
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(|_| "FACEMATCH_OTP_SECRET is neither hex nor base64".to_owned())?
-    };
-    facematch_store::OtpSecret::from_bytes(bytes).map_err(|e| format!("FACEMATCH_OTP_SECRET: {e}"))
-}
-
-/// A rate in requests per second: a finite number ≥ 0 (clap would accept `NaN`, `inf`
-/// and negative numbers as an `f64`, which would make the bucket meaningless).
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!(
-            "{text:?} is not a rate (requests per second, a number ≥ 0)"
-        )),
-    }
-}
-
-/// A CORS origin: `http(s)://host[:port]`, as browsers send it in `Origin` (no path,
-/// no trailing slash). `*` is refused: see `--cors-origin`.
-fn parse_origin(text: &str) -> Result<String, String> {
-    let origin = text.trim();
-    if origin == "*" {
-        return Err("`*` is not allowed: name each origin (any page could use a key)".into());
-    }
-    let host = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"));
-    match host {
-        Some(host)
-            if !host.is_empty()
-                && !host.contains(['/', '*', '?', '#', '@'])
-                && origin.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            Ok(origin.to_owned())
-        }
-        _ => Err(format!(
-            "{text:?} is not an origin (`https://host` or `https://host:port`)"
-        )),
-    }
-}
-
-/// A count of at least 1 (0 would refuse every request or describe no face).
-fn parse_positive(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(v) if v > 0 => Ok(v),
-        _ => Err(format!("{text:?} is not a whole number ≥ 1")),
-    }
-}
-
-/// A `--trusted-proxy` entry: a CIDR range, or a single address (its /32 or /128).
-fn parse_proxy_range(text: &str) -> Result<ipnet::IpNet, String> {
-    let text = text.trim();
-    text.parse::<ipnet::IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("{text:?} is not a CIDR range (e.g. 10.0.0.0/8) or an address"))
-}
-
 /// `scheme://host:port` of a URL, without credentials, path or query.
 pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     let host = rest.split(['/', '?']).next().unwrap_or_default();
     format!("{scheme}://{host}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_never_shows_the_smtp_password() {
-        let config = ServerConfig {
-            smtp_url: Some(SecretString::from("smtps://me:hunter2@mail.test:465/?x=1")),
-            ..ServerConfig::default()
-        };
-        let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("smtps://mail.test:465"), "{shown}");
-    }
-
-    #[test]
-    fn debug_never_shows_the_metrics_token() {
-        let config = ServerConfig {
-            metrics_token: Some(SecretString::from("s3cret-metrics")),
-            ..ServerConfig::default()
-        };
-        let shown = format!("{config:?}");
-        assert!(!shown.contains("s3cret-metrics"), "{shown}");
-        assert!(shown.contains("[redacted]"), "{shown}");
-    }
-
-    #[test]
-    fn cors_origins_are_exact_origins_never_a_wildcard() {
-        assert_eq!(
-            parse_origin("https://app.example.com:8443"),
-            Ok("https://app.example.com:8443".to_owned())
-        );
-        for bad in [
-            "*",
-            "https://*.example.com",
-            "app.example.com",
-            "https://app.example.com/",
-            "ftp://x",
-            "https://",
-            "null",
-        ] {
-            assert!(parse_origin(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn debug_never_shows_the_otp_secret_and_the_secret_is_checked() {
-        let hex = "ab".repeat(32);
-        let config = ServerConfig {
-            otp_secret: Some(SecretString::from(hex.clone())),
-            ..ServerConfig::default()
-        };
-        let shown = format!("{config:?}");
-        assert!(!shown.contains(&hex), "{shown}");
-        assert!(
-            shown.contains("otp_secret: Some(\"[REDACTED]\")"),
-            "{shown}"
-        );
-        assert!(parse_otp_secret(&hex).is_ok());
-        // 32 bytes in base64; 31 bytes refused in either spelling.
-        assert!(parse_otp_secret("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").is_ok());
-        assert!(parse_otp_secret(&"ab".repeat(31)).is_err());
-        assert!(parse_otp_secret("short").is_err());
-        assert_eq!(ServerConfig::default().signup, SignupMode::Closed);
-        assert_eq!(ServerConfig::default().signup_credits, 0);
-    }
-
-    #[test]
-    fn budgets_and_caps_are_whole_numbers_of_at_least_one() {
-        assert_eq!(parse_positive("256"), Ok(256));
-        for bad in ["0", "-1", "1.5", "", "many"] {
-            assert_eq!(
-                parse_positive(bad),
-                Err(format!("{bad:?} is not a whole number ≥ 1"))
-            );
-        }
-    }
-
-    #[test]
-    fn rates_are_finite_and_not_negative() {
-        assert_eq!(parse_rate("2.5"), Ok(2.5));
-        assert_eq!(parse_rate("0"), Ok(0.0));
-        for bad in ["-1", "NaN", "inf", "", "fast"] {
-            assert_eq!(
-                parse_rate(bad),
-                Err(format!(
-                    "{bad:?} is not a rate (requests per second, a number ≥ 0)"
-                )),
-            );
-        }
-    }
-
-    #[test]
-    fn trusted_proxies_are_ranges_or_addresses() {
-        let net = |t: &str| t.parse::<ipnet::IpNet>().expect("net");
-        assert_eq!(parse_proxy_range("10.0.0.0/8"), Ok(net("10.0.0.0/8")));
-        assert_eq!(parse_proxy_range(" 127.0.0.1 "), Ok(net("127.0.0.1/32")));
-        assert_eq!(parse_proxy_range("2001:db8::/32"), Ok(net("2001:db8::/32")));
-        assert_eq!(parse_proxy_range("::1"), Ok(net("::1/128")));
-        for bad in ["", "10.0.0.0/33", "proxy.example", "10.0.0.0/8/8"] {
-            assert!(parse_proxy_range(bad).is_err(), "{bad:?}");
-        }
-        // The flag takes a comma-separated list, from the command line or the env var.
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            server: ServerConfig,
-        }
-        let cli = <Cli as clap::Parser>::try_parse_from([
-            "facematch",
-            "--trusted-proxy",
-            "127.0.0.1/32,10.0.0.0/8",
-            "--trusted-proxy-header",
-            "forwarded",
-        ])
-        .expect("parses");
-        assert_eq!(
-            cli.server.trusted_proxy,
-            vec![net("127.0.0.1/32"), net("10.0.0.0/8")]
-        );
-        assert_eq!(cli.server.trusted_proxy_header, ForwardedHeader::Forwarded);
-        let default = <Cli as clap::Parser>::try_parse_from(["facematch"]).expect("parses");
-        assert!(default.server.trusted_proxy.is_empty());
-        assert_eq!(
-            default.server.trusted_proxy_header,
-            ForwardedHeader::XForwardedFor
-        );
-    }
-
-    #[test]
-    fn workers_and_queue_defaults() {
-        let config = ServerConfig {
-            workers: Some(3),
-            ..ServerConfig::default()
-        };
-        assert_eq!(
-            (config.effective_workers(), config.effective_queue()),
-            (3, 6)
-        );
-        let zero = ServerConfig {
-            workers: Some(0),
-            queue: Some(0),
-            ..ServerConfig::default()
-        };
-        assert_eq!((zero.effective_workers(), zero.effective_queue()), (1, 0));
-    }
 }
