@@ -14,19 +14,37 @@ use facematch_core::MAX_IMAGE_BYTES;
 use facematch_server::form::{
     parse_bool, parse_threshold, read_form, DECLINE_THRESHOLD, MAX_VENDOR_DATA_CHARS, ROTATE_IMAGE,
 };
+use facematch_server::mail::Mailer;
+use facematch_server::upload_budget::UploadBudget;
+use facematch_server::{AppState, ServerConfig};
+use facematch_store::Store;
 use libfuzzer_sys::fuzz_target;
 
 /// The boundary the seeds use (`fuzz/seeds/multipart_form/*` are built with it).
 const BOUNDARY: &str = "fzb";
 
 /// One current-thread runtime for the whole run: building one per input would dominate
-/// the time per execution.
+/// the time per execution. Timers on: the form reader bounds how long it discards a
+/// refused body.
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("tokio runtime")
+    })
+}
+
+/// The upload budget of a server with default settings (built once).
+fn budget() -> &'static UploadBudget {
+    static BUDGET: OnceLock<UploadBudget> = OnceLock::new();
+    BUDGET.get_or_init(|| {
+        let store = Store::open_in_memory().expect("in-memory store");
+        AppState::with_mailer(ServerConfig::default(), store, Mailer::Log)
+            .expect("app state")
+            .upload_budget()
+            .clone()
     })
 }
 
@@ -50,7 +68,7 @@ fuzz_target!(|data: &[u8]| {
         let Ok(multipart) = Multipart::from_request(request, &()).await else {
             return;
         };
-        if let Ok(form) = read_form(multipart).await {
+        if let Ok(form) = read_form(multipart, budget()).await {
             assert!(form.user_image.len() <= MAX_IMAGE_BYTES);
             assert!(form.ref_image.len() <= MAX_IMAGE_BYTES);
             let o = form.options;
@@ -63,4 +81,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     });
+    assert_eq!(
+        budget().in_use_bytes(),
+        0,
+        "upload bytes still held after the form was dropped"
+    );
 });

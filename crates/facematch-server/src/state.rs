@@ -7,7 +7,7 @@ use std::time::Duration;
 use facematch_core::Pipeline;
 use facematch_imageio::DecodeLimits;
 use facematch_store::Store;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, Fault};
@@ -50,6 +50,10 @@ struct Inner {
     /// Workers + queue permits: face matches admitted (running or waiting). When none is
     /// left the request is refused at once with 429 instead of waiting in memory.
     admission: Arc<Semaphore>,
+    /// One permit per worker: sign-ups hashing a password (two Argon2id runs of 19 MiB
+    /// each) at once. Without it, a flood from many addresses would run one hash per
+    /// blocking thread (up to 512) and hold gigabytes.
+    password_hashing: Arc<Semaphore>,
     metrics: Metrics,
     mailer: Mailer,
     register_limiter: RateLimiter,
@@ -136,6 +140,7 @@ impl AppState {
                 pipeline: OnceLock::new(),
                 workers: Arc::new(Semaphore::new(workers)),
                 admission: Arc::new(Semaphore::new(workers + queue)),
+                password_hashing: Arc::new(Semaphore::new(workers)),
                 metrics,
                 mailer,
                 register_limiter,
@@ -223,6 +228,20 @@ impl AppState {
             .try_enter(key_id)
             .ok_or(ApiError::TooManyInFlight {
                 limit: self.inner.config.max_in_flight_per_key,
+            })
+    }
+
+    /// A permit to hash a password, taken without waiting: [`ApiError::Busy`] (429 with
+    /// `Retry-After`) when every permit is held. Move it into the blocking call that
+    /// hashes, so that it is held until the hashing really ends.
+    pub fn password_hashing_permit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.inner
+            .password_hashing
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                self.metrics().rejected_busy.inc();
+                ApiError::Busy
             })
     }
 

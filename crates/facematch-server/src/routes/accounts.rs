@@ -54,7 +54,7 @@ pub struct RegisterResponse {
         (status = 201, description = "Code sent", body = RegisterResponse),
         (status = 400, description = "Bad e-mail or password", body = ErrorBody),
         (status = 403, description = "Sign-up is closed (`signup_closed`)", body = ErrorBody),
-        (status = 429, description = "Too many sign-ups from this address", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address (`rate_limited`), or too many passwords being hashed at once (`server_busy`)", body = ErrorBody),
     )
 )]
 pub async fn register(
@@ -70,8 +70,12 @@ pub async fn register(
     let email = body.email.trim().to_lowercase();
     let now = time::OffsetDateTime::now_utc();
     let (address, password) = (email.clone(), body.password);
+    let permit = state.password_hashing_permit()?;
     let registration = state
-        .with_store(move |store| store.register(&address, &password, now))
+        .with_store(move |store| {
+            let _hashing = permit;
+            store.register(&address, &password, now)
+        })
         .await?;
     // Nothing to send (the address is verified, or pending under another password): the
     // same answer as when a code went out.

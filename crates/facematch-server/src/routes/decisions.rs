@@ -12,7 +12,6 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use facematch_core::{FaceMatch, Status};
 use facematch_store::{DecisionView, ReviewError, ReviewStatus, SavedDecision, StatusChange};
@@ -155,15 +154,16 @@ fn not_found() -> ApiError {
 pub struct DecisionId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for DecisionId {
-    /// A path segment that is not UTF-8 keeps axum's own answer; any other id that is
-    /// not a UUID is an [`ApiError::NotFound`].
-    type Rejection = Response;
+    /// An id that cannot name a decision — a path segment that is not UTF-8 (`%FF`), or
+    /// anything that is not a UUID — is an [`ApiError::NotFound`] in the contract's JSON
+    /// shape, never axum's plain-text rejection.
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(IntoResponse::into_response)?;
-        let id = request_id(&raw).map_err(IntoResponse::into_response)?;
+            .map_err(|_| not_found())?;
+        let id = request_id(&raw)?;
         record_request_id(&id);
         Ok(Self(id))
     }

@@ -343,3 +343,32 @@ async fn the_stored_code_hash_is_keyed_by_the_otp_secret() {
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
     replica.shutdown().await;
 }
+
+/// A sign-up flood from many addresses cannot run more password hashes at once than there
+/// are workers (each is two Argon2id runs of 19 MiB): with every hashing permit held, a
+/// sign-up is refused at once with 429 `server_busy` and nothing is stored; once a permit
+/// is free, the same sign-up goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_hashing_is_bounded_by_the_workers() {
+    let live = live_app(TestApp::loading(|c| c.workers = Some(2))).await;
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            live.app
+                .state
+                .password_hashing_permit()
+                .expect("a free permit")
+        })
+        .collect();
+    let busy = register(&live, client(1), "flood@example.com", PASSWORD).await;
+    assert_eq!(
+        (busy.status, busy.json["code"].as_str()),
+        (429, Some("server_busy"))
+    );
+    assert!(busy.retry_after.is_some(), "{busy:?}");
+    assert_eq!(live.app.outbox.last_code_for("flood@example.com"), None);
+    drop(held);
+    let ok = register(&live, client(2), "flood@example.com", PASSWORD).await;
+    assert_eq!(ok.status, 201, "{ok:?}");
+    assert!(live.app.outbox.last_code_for("flood@example.com").is_some());
+    live.shutdown().await;
+}

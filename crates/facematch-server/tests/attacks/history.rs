@@ -194,6 +194,23 @@ async fn the_same_status_again_is_refused_and_another_keys_decision_is_not_found
     live.shutdown().await;
 }
 
+/// An id that cannot name a decision — not UTF-8 once percent-decoded, or not a UUID —
+/// is the contract's JSON 404 on both decision routes, never a plain-text rejection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_request_id_is_a_json_404() {
+    let live = live_app(TestApp::loading(|_| {})).await;
+    let key = live.app.key(0);
+    for id in ["%FF", "%C3%28", "not-a-uuid", "%00"] {
+        get(live.addr, &key, &format!("/v3/session/{id}/decision/"))
+            .await
+            .assert_error(404, "not_found");
+        patch(live.addr, &key, id, "Approved", "x")
+            .await
+            .assert_error(404, "not_found");
+    }
+    live.shutdown().await;
+}
+
 /// Default limit (60 a minute, bursts of 10): the 11th write at once is a 429 with
 /// Retry-After, before the store is touched (the history does not grow); another key
 /// has its own bucket; a second later the key may write again.
