@@ -44,7 +44,8 @@ impl CancelToken {
 }
 
 /// Set by the pipeline the moment work that costs begins: an uploaded part's header was
-/// read and its dimensions accepted, and its pixels are about to be decoded. Never unset.
+/// read, its dimensions accepted and the file found complete, and its pixels are about
+/// to be decoded. Never unset.
 /// Clones share the flag.
 #[derive(Debug, Clone, Default)]
 pub struct WorkStarted(Arc<AtomicBool>);

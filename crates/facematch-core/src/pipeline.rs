@@ -219,10 +219,11 @@ impl Pipeline {
     /// [`Pipeline::compare_uploads`] for a caller that may abandon it and pays for it:
     /// stops with [`PipelineError::Cancelled`] at the next stage boundary once `cancel`
     /// is cancelled (checked before decoding each part, then as in
-    /// [`Pipeline::compare_with`]), and marks `started` the moment a part's header was
-    /// read and its dimensions accepted, just before its pixels are decoded. A part
-    /// refused on its header (not an image, over the limits, cut inside its header)
-    /// leaves `started` unset, unless the other part already set it.
+    /// [`Pipeline::compare_with`]), and marks `started` the moment a part passes
+    /// `facematch_imageio::preflight` (header read, dimensions accepted, file complete),
+    /// just before its pixels are decoded. A part refused before its pixels (not an
+    /// image, over the limits, cut short) leaves `started` unset, unless the other part
+    /// already set it.
     pub fn compare_uploads_with(
         &self,
         user: &[u8],
@@ -325,17 +326,11 @@ pub fn sort_largest_first(faces: &mut [Detection]) {
     });
 }
 
-/// Whether decoding `bytes` would go on to its pixels: the header reads and its
-/// dimensions are within `limits` (the same checks `facematch_imageio::decode` makes
-/// before allocating pixels; reading a header is cheap).
+/// Whether decoding `bytes` would go on to its pixels: the header reads, its dimensions
+/// are within `limits` and the file is complete (`facematch_imageio::preflight`, the
+/// same checks `decode` makes before allocating pixels; cheap).
 fn header_accepted(bytes: &[u8], limits: &DecodeLimits) -> bool {
-    facematch_imageio::read_dimensions(bytes).is_ok_and(|(width, height)| {
-        width > 0
-            && height > 0
-            && width <= limits.max_side
-            && height <= limits.max_side
-            && u64::from(width) * u64::from(height) <= limits.max_pixels
-    })
+    facematch_imageio::preflight(bytes, limits).is_ok()
 }
 
 fn largest_confidence(faces: &[Detection]) -> f32 {

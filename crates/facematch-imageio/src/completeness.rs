@@ -3,9 +3,10 @@
 //! Decoders are lenient about files that end early (the JPEG decoder fills a missing
 //! scan with grey, PNG never reads the final IEND chunk, WebP and TIFF stop reading
 //! once they have their pixels), so a photo damaged in transit can decode "fine". A
-//! face match must not judge such a photo, so after a successful decode [`check`] walks
-//! the container structure (no second decode; one linear pass at most) and reports an
-//! incomplete file as [`ImageError::Truncated`].
+//! face match must not judge such a photo, so once the header is read and before any
+//! pixel is decoded [`check`] walks the container structure (one linear pass at most)
+//! and reports an incomplete file as [`ImageError::Truncated`]: a damaged upload costs
+//! no decode.
 //!
 //! The rules, per format:
 //! - **JPEG**: an end-of-image marker (`FF D9`) must follow the last start-of-scan
@@ -22,7 +23,9 @@
 use crate::error::ImageError;
 use crate::format::ImageFormatKind;
 
-/// Checks that `bytes`, already decoded successfully as `format`, are complete.
+/// Checks that `bytes`, whose header was read as `format`, are complete. Makes no
+/// assumption that the rest of the file is valid: it only reads declared sizes and
+/// markers, bounds-checked.
 ///
 /// Returns [`ImageError::Truncated`] naming the format and what is missing.
 pub(crate) fn check(bytes: &[u8], format: ImageFormatKind) -> Result<(), ImageError> {
@@ -72,6 +75,11 @@ fn png(bytes: &[u8]) -> Option<String> {
         let Some(kind) = take::<4>(bytes, at + 4) else {
             return Some("the file ends inside a chunk header".to_owned());
         };
+        if !kind.iter().all(u8::is_ascii_alphabetic) {
+            // Not a chunk type: the file is damaged, not cut short, and the decoder
+            // reports that (a CRC or a zlib error) as a corrupt image.
+            return None;
+        }
         // Length, type, data, CRC.
         let end = usize::try_from(len)
             .ok()

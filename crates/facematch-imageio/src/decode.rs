@@ -88,13 +88,14 @@ pub struct DecodedImage {
 /// composited**: transparent pixels keep whatever colour they store (often black). Face
 /// detection works on the visible content and a background colour would be a guess.
 ///
-/// A truncated file is always an error: [`ImageError::Decode`] when the decoder itself
-/// fails on it, otherwise [`ImageError::Truncated`]. The decoders are lenient (the JPEG
-/// decoder fills a missing scan, PNG never reads `IEND`), so after a successful decode
-/// the container structure is checked for completeness, with no second decode: JPEG
-/// needs an end-of-image marker after its last scan (bytes after it are allowed),
-/// PNG a whole `IEND` chunk (bytes after it are allowed), WebP its whole RIFF size,
-/// TIFF every strip or tile of its first image. Cuts inside the signature are
+/// A truncated file is always an error: [`ImageError::Truncated`] when its container
+/// structure is incomplete, [`ImageError::Decode`] when the header itself cannot be
+/// read. The decoders are lenient (the JPEG decoder fills a missing scan, PNG never
+/// reads `IEND`), so before any pixel is decoded the container structure is checked for
+/// completeness (see [`preflight`]): JPEG needs an end-of-image marker after its last
+/// scan (bytes after it are allowed), PNG a whole `IEND` chunk (bytes after it are
+/// allowed), WebP its whole RIFF size, TIFF every strip or tile of its first image. A
+/// damaged file therefore costs no decode. Cuts inside the signature are
 /// [`ImageError::UnsupportedFormat`].
 ///
 /// Never panics: a panic inside a decoder is caught and reported as
@@ -116,6 +117,18 @@ pub fn read_dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
         Ok(decoder.dimensions())
     };
     catch_decoder_panic(read)
+}
+
+/// Every check [`decode`] makes before it decodes a pixel — the format, the header,
+/// the dimensions within `limits`, and the container's completeness — without decoding
+/// any; returns `(width, height)` as stored. `Ok` means that [`decode`] would go on to
+/// decode pixels (the point where a face match's work, and its charge, begins).
+pub fn preflight(bytes: &[u8], limits: &DecodeLimits) -> Result<(u32, u32), ImageError> {
+    let format = detect_format(bytes)?;
+    let (width, height) = read_dimensions(bytes)?;
+    check_dimensions(width, height, limits)?;
+    crate::completeness::check(bytes, format)?;
+    Ok((width, height))
 }
 
 /// Runs `f`, turning a panic into [`ImageError::DecoderPanicked`].
@@ -145,6 +158,8 @@ fn decode_detected(
     let mut decoder = reader.into_decoder().map_err(ImageError::from_image)?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, limits)?;
+    // Before the pixels: a file cut short is refused without paying for its decode.
+    crate::completeness::check(bytes, format)?;
 
     // A broken EXIF block must not make an otherwise fine photo undecodable: treat an
     // unreadable orientation as "no transform".
@@ -153,7 +168,6 @@ fn decode_detected(
         .unwrap_or(image::metadata::Orientation::NoTransforms);
 
     let mut image = DynamicImage::from_decoder(decoder).map_err(ImageError::from_image)?;
-    crate::completeness::check(bytes, format)?;
     image.apply_orientation(orientation);
     Ok(DecodedImage {
         rgb: image.into_rgb8(),
@@ -276,16 +290,19 @@ mod tests {
     }
 
     /// Every strict prefix of a PNG is a named error, and never a caught panic: the
-    /// signature's own prefixes are not recognised as PNG, cuts in the chunks are
-    /// decode errors. The decoder never reads the final IEND checksum, so a cut there
-    /// decodes and only the completeness check refuses it (`Truncated`); the whole
-    /// file decodes to the very same pixels.
+    /// signature's own prefixes are not recognised as PNG; cuts before the header is
+    /// readable (the decoder reads up to the first IDAT chunk) are decode errors; every
+    /// later cut, up to the final IEND checksum the decoder never reads, is refused by
+    /// the completeness check before any pixel is decoded (`Truncated`); the whole file
+    /// decodes to the very same pixels.
     #[test]
     fn every_prefix_of_a_png_is_a_named_error() {
         let src = RgbImage::from_fn(16, 9, |x, y| image::Rgb([x as u8 * 15, y as u8 * 25, 99]));
         let bytes = png_bytes(&DynamicImage::ImageRgb8(src.clone()));
         let iend_crc = bytes.len() - 4;
         assert_eq!(&bytes[iend_crc - 4..iend_crc], b"IEND");
+        // Start of the first IDAT chunk (its length field).
+        let idat = bytes.windows(4).position(|w| w == b"IDAT").unwrap() - 4;
         let limits = DecodeLimits::default();
         for len in 0..bytes.len() {
             let result = decode(&bytes[..len], &limits);
@@ -296,11 +313,19 @@ mod tests {
                     ImageError::UnsupportedFormat { detected: None },
                     "prefix of {len} bytes"
                 ),
-                _ if len < iend_crc => assert!(
+                _ if len <= idat => assert!(
                     matches!(result, Err(ImageError::Decode(_))),
                     "prefix of {len} of {} bytes: {:?}",
                     bytes.len(),
                     result.map(|d| d.rgb.dimensions())
+                ),
+                // Inside the IDAT chunk's own length and type: either is a clear refusal.
+                _ if len < idat + 8 => assert!(
+                    matches!(
+                        result,
+                        Err(ImageError::Decode(_) | ImageError::Truncated { .. })
+                    ),
+                    "prefix of {len} bytes"
                 ),
                 _ => assert!(
                     matches!(result, Err(ImageError::Truncated { .. })),

@@ -18,7 +18,9 @@ mod error;
 mod format;
 mod rotate;
 
-pub use decode::{decode, read_dimensions, DecodeLimits, DecodedImage, PEAK_BYTES_PER_PIXEL};
+pub use decode::{
+    decode, preflight, read_dimensions, DecodeLimits, DecodedImage, PEAK_BYTES_PER_PIXEL,
+};
 pub use error::{ImageError, SizeLimit};
 pub use format::{detect_format, ImageFormatKind};
 pub use image::RgbImage;

@@ -69,24 +69,29 @@ fn jpeg_prefix(len: usize, bytes: &[u8]) -> char {
     }
 }
 
-/// WebP: the 12-byte RIFF/WEBP signature, then decode errors, except that the VP8
-/// decoder never reads this file's last 3 bytes: the RIFF size then exceeds the bytes.
+/// WebP: the 12-byte RIFF/WEBP signature, then decode errors until the decoder has its
+/// header (the `VP8 ` chunk header and the 10-byte frame header: 30 bytes); every later
+/// cut is refused by the completeness check before any pixel is decoded (the RIFF size
+/// exceeds the bytes present).
 fn webp_prefix(len: usize, bytes: &[u8]) -> char {
+    assert_eq!(&bytes[12..16], b"VP8 ", "a lossy WebP");
     match len {
         0 => 'E',
         1..=11 => 'U',
-        _ if len + 3 < bytes.len() => 'D',
+        _ if len < 12 + 8 + 10 => 'D',
         _ => 'T',
     }
 }
 
-/// PNG: the 8-byte signature, then decode errors up to the final IEND checksum, which
-/// the decoder never reads: a cut there is a truncated image (no whole IEND chunk).
+/// PNG: the 8-byte signature, then decode errors until the decoder has read its header
+/// (every chunk up to the first IDAT chunk's length and type); every later cut is
+/// refused by the completeness check before any pixel is decoded.
 fn png_prefix(len: usize, bytes: &[u8]) -> char {
+    let idat = bytes.windows(4).position(|w| w == b"IDAT").unwrap() - 4;
     match len {
         0 => 'E',
         1..=7 => 'U',
-        _ if len + 4 < bytes.len() => 'D',
+        _ if len < idat + 8 => 'D',
         _ => 'T',
     }
 }

@@ -141,13 +141,10 @@ fn find_account(
         .optional()?)
 }
 
-pub(crate) fn register(
-    store: &Store,
-    email: &str,
-    password: &str,
-    now: OffsetDateTime,
-) -> Result<Registration, StoreError> {
-    let Address { address, mailbox } = mailbox::parse(email)?;
+/// The cheap checks of a registration (the address parses, the password's length), made
+/// before any hashing: [`StoreError::Invalid`] with a message safe to show.
+pub(crate) fn check_registration(email: &str, password: &str) -> Result<Address, StoreError> {
+    let parsed = mailbox::parse(email)?;
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(StoreError::Invalid(format!(
             "password must be at least {MIN_PASSWORD_CHARS} characters"
@@ -158,6 +155,16 @@ pub(crate) fn register(
             "password must be at most {MAX_PASSWORD_BYTES} bytes"
         )));
     }
+    Ok(parsed)
+}
+
+pub(crate) fn register(
+    store: &Store,
+    email: &str,
+    password: &str,
+    now: OffsetDateTime,
+) -> Result<Registration, StoreError> {
+    let Address { address, mailbox } = check_registration(email, password)?;
     // Argon2 is deliberately slow and memory-hungry: both runs happen without the connection
     // lock, so other requests do not wait for them.
     let password_hash = Argon2::default()

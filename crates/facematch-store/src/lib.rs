@@ -249,6 +249,14 @@ impl Store {
 
     // ---- Accounts -------------------------------------------------------------------------
 
+    /// The checks [`Store::register`] makes before hashing the password — the address
+    /// parses, the password is 8 characters to its byte limit — without touching the
+    /// database: a caller that bounds concurrent hashing checks these first, so an
+    /// invalid request never waits for (or takes) a hashing slot.
+    pub fn check_registration(email: &str, password: &str) -> Result<(), StoreError> {
+        accounts::check_registration(email, password).map(|_| ())
+    }
+
     /// Registers an account for the e-mail's mailbox (one per mailbox: trimmed, lower-cased,
     /// `+tag` and Gmail dots removed) and returns a fresh 6-character verification code valid for
     /// [`OTP_TTL`]; any previous code stops working and the attempt counters start again.

@@ -70,6 +70,8 @@ pub async fn register(
     let email = body.email.trim().to_lowercase();
     let now = time::OffsetDateTime::now_utc();
     let (address, password) = (email.clone(), body.password);
+    // Invalid requests are answered before they can take (or wait for) a hashing slot.
+    facematch_store::Store::check_registration(&address, &password)?;
     let permit = state.password_hashing_permit()?;
     let registration = state
         .with_store(move |store| {

@@ -10,13 +10,14 @@
 //!
 //! **The charging rule.** The credit is taken before any image work (403 when none is
 //! left). It is *spent* once pipeline work has started — the moment the first image's
-//! pixel decoding begins (its header was read and its dimensions accepted) — whatever
+//! pixel decoding begins (header read, dimensions accepted, file complete) — whatever
 //! happens after: a 200, a 400 for the other image, a client that disconnects, a
 //! request past its deadline (503). It is *refunded* only when nothing was decoded
 //! (form errors, 413, 429 busy / too many in flight / over the key's rate, 503 not
-//! ready, a part refused on its header: not an image, too large, cut inside its
-//! header) or when the server itself fails (500). So every 200 costs one credit, as
-//! the contract says, and no request makes the server decode pixels for free.
+//! ready, a part refused before its pixels: not an image, too large, or cut short — the
+//! completeness check runs before the pixel decode) or when the server itself fails
+//! (500). So every 200 costs one credit, as the contract says, and no request makes
+//! the server decode pixels for free.
 //!
 //! **Abandoned requests stop.** When the handler is dropped (the client closed its
 //! socket, or the deadline passed) a guard cancels the pipeline's
