@@ -123,11 +123,12 @@ pub fn read_dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
 /// the dimensions within `limits`, and the container's completeness — without decoding
 /// any; returns `(width, height)` as stored. `Ok` means that [`decode`] would go on to
 /// decode pixels (the point where a face match's work, and its charge, begins).
+/// Never panics, like [`decode`].
 pub fn preflight(bytes: &[u8], limits: &DecodeLimits) -> Result<(u32, u32), ImageError> {
     let format = detect_format(bytes)?;
     let (width, height) = read_dimensions(bytes)?;
     check_dimensions(width, height, limits)?;
-    crate::completeness::check(bytes, format)?;
+    catch_decoder_panic(|| crate::completeness::check(bytes, format))?;
     Ok((width, height))
 }
 
@@ -306,6 +307,13 @@ mod tests {
         let limits = DecodeLimits::default();
         for len in 0..bytes.len() {
             let result = decode(&bytes[..len], &limits);
+            // No prefix gets to its pixels: the preflight refuses each with the very
+            // error the decode gives (so a cut file is charged nothing and decoded never).
+            assert_eq!(
+                preflight(&bytes[..len], &limits).err(),
+                result.as_ref().err().cloned(),
+                "preflight of a {len}-byte prefix"
+            );
             match len {
                 0 => assert_eq!(result.unwrap_err(), ImageError::Empty),
                 1..=7 => assert_eq!(
@@ -334,5 +342,6 @@ mod tests {
             }
         }
         assert!(decode(&bytes, &limits).unwrap().rgb == src);
+        assert_eq!(preflight(&bytes, &limits), Ok((16, 9)));
     }
 }
