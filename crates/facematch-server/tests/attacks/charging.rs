@@ -3,90 +3,16 @@
 //! cancellation of abandoned work, and the per-key limit on face matches in progress.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use facematch_core::{Detection, FaceDetector, Pipeline, PipelineError};
 use facematch_testkit::http1;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{self, http, live, live_app, photo, Form, Live, Reply, TestApp};
+use crate::common::gate::{gated, until};
+use crate::common::{face_match_at, live, photo, Form, Live};
 
 const HOPPER: &str = "fixtures/one_face_hopper.jpg";
-
-/// Detections wait here until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-    /// Detections that reached the gate so far.
-    arrived: Mutex<usize>,
-}
-
-impl Gate {
-    fn open(&self) {
-        // Also called while a failed test unwinds: never panic here.
-        *self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
-        self.opened.notify_all();
-    }
-
-    fn pass(&self) {
-        *self.arrived.lock().expect("gate") += 1;
-        let open = self.open.lock().expect("gate");
-        drop(self.opened.wait_while(open, |open| !*open).expect("gate"));
-    }
-
-    fn arrived(&self) -> usize {
-        *self.arrived.lock().expect("gate")
-    }
-}
-
-/// The real detector behind a [`Gate`].
-struct Gated(Pipeline, Arc<Gate>);
-
-impl FaceDetector for Gated {
-    fn detect(&self, image: &facematch_imageio::RgbImage) -> Result<Vec<Detection>, PipelineError> {
-        self.1.pass();
-        self.0.detector().detect(image)
-    }
-}
-
-/// Opens the gate when dropped, so that a failed assertion does not leave a worker
-/// blocked forever.
-struct GateHandle(Arc<Gate>);
-
-impl Drop for GateHandle {
-    fn drop(&mut self) {
-        self.0.open();
-    }
-}
-
-/// A live server whose face detection waits at the returned gate.
-async fn gated(tweak: impl FnOnce(&mut facematch_server::ServerConfig)) -> (Live, GateHandle) {
-    let gate = Arc::new(Gate::default());
-    let real = common::pipeline();
-    let pipeline = Pipeline::new(
-        Arc::new(Gated(real.clone(), Arc::clone(&gate))),
-        Arc::new(common::RealDescriber(real)),
-    );
-    let server = live_app(TestApp::with_pipeline(pipeline, tweak)).await;
-    (server, GateHandle(gate))
-}
-
-/// Polls `ready` (observable state) until it holds; 30 s at most.
-async fn until(what: &str, mut ready: impl FnMut() -> bool) {
-    let waited = tokio::time::timeout(Duration::from_secs(30), async {
-        while !ready() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
-    assert!(waited.is_ok(), "never happened: {what}");
-}
 
 /// The raw bytes of a face match of `form` with `key`.
 fn request(addr: SocketAddr, key: &str, form: &Form) -> Vec<u8> {
@@ -97,22 +23,6 @@ fn request(addr: SocketAddr, key: &str, form: &Form) -> Vec<u8> {
         &[("x-api-key", key), ("content-type", &Form::content_type())],
         &form.body(),
     )
-}
-
-/// A face match over a new connection, answered.
-async fn face_match(addr: SocketAddr, key: &str, form: &Form) -> Reply {
-    http(
-        addr,
-        "POST",
-        "/v3/face-match/",
-        &[
-            ("x-api-key", key.to_owned()),
-            ("content-type", Form::content_type()),
-        ],
-        &form.body(),
-    )
-    .await
-    .expect("http")
 }
 
 fn full_compares(live: &Live) -> u64 {
@@ -144,19 +54,19 @@ async fn clients_that_hang_up_pay_and_their_work_stops() {
         sockets.push(socket);
     }
     // Every request decoded its user image and waits in its first detection.
-    until("every request reached detection", || gate.0.arrived() == N).await;
+    until("every request reached detection", || gate.arrived() == N).await;
     drop(sockets);
     let metrics = live.app.state.metrics().clone();
     until("the server dropped every request", || {
         metrics.in_flight.get() == 0
     })
     .await;
-    gate.0.open();
+    gate.open();
     until("every worker finished", || metrics.queued.get() == 0).await;
 
     assert_eq!(metrics.cancelled.get(), N as u64, "each one stopped early");
     assert_eq!(full_compares(&live), 0, "no comparison ran to its end");
-    assert_eq!(gate.0.arrived(), N, "no reference image was detected");
+    assert_eq!(gate.arrived(), N, "no reference image was detected");
     assert_eq!(
         live.app.balance(&key),
         10 - N as i64,
@@ -172,13 +82,17 @@ async fn a_bad_second_image_costs_a_credit_a_bad_first_one_does_not() {
     let garbage = b"not an image, just text".to_vec();
     let hopper = photo(HOPPER);
 
-    let reply = face_match(live.addr, &key, &Form::images(&garbage, &hopper)).await;
+    let reply = live
+        .face_match(&key, &Form::images(&garbage, &hopper))
+        .await;
     assert!(reply
         .assert_error(400, "unsupported_format")
         .contains("user_image"));
     assert_eq!(live.app.balance(&key), 5, "nothing was decoded: refunded");
 
-    let reply = face_match(live.addr, &key, &Form::images(&hopper, &garbage)).await;
+    let reply = live
+        .face_match(&key, &Form::images(&hopper, &garbage))
+        .await;
     assert!(reply
         .assert_error(400, "unsupported_format")
         .contains("ref_image"));
@@ -189,7 +103,7 @@ async fn a_bad_second_image_costs_a_credit_a_bad_first_one_does_not() {
     );
 
     assert_eq!(
-        face_match(live.addr, &key, &Form::images(&hopper, &hopper))
+        live.face_match(&key, &Form::images(&hopper, &hopper))
             .await
             .status,
         200
@@ -202,11 +116,11 @@ async fn a_bad_second_image_costs_a_credit_a_bad_first_one_does_not() {
 async fn a_request_past_its_deadline_after_work_started_is_charged() {
     let (live, gate) = gated(|c| c.request_timeout_secs = 1).await;
     let key = live.app.key(3);
-    let reply = face_match(live.addr, &key, &Form::pair(HOPPER, HOPPER)).await;
+    let reply = live.face_match(&key, &Form::pair(HOPPER, HOPPER)).await;
     reply.assert_error(503, "timeout");
-    assert_eq!(gate.0.arrived(), 1, "the work had started");
+    assert_eq!(gate.arrived(), 1, "the work had started");
     assert_eq!(live.app.balance(&key), 2, "spent, not refunded");
-    gate.0.open();
+    gate.open();
     let metrics = live.app.state.metrics().clone();
     until("the worker stopped", || metrics.queued.get() == 0).await;
     assert_eq!(metrics.cancelled.get(), 1);
@@ -225,7 +139,7 @@ async fn one_key_gets_four_face_matches_at_once_by_default() {
     let mut replies: FuturesUnordered<_> = (0..10)
         .map(|_| {
             let (addr, key, form) = (live.addr, greedy.clone(), form.clone());
-            tokio::spawn(async move { face_match(addr, &key, &form).await })
+            tokio::spawn(async move { face_match_at(addr, &key, &form).await })
         })
         .collect();
     // Six are refused at once, while four wait in detection.
@@ -240,11 +154,11 @@ async fn one_key_gets_four_face_matches_at_once_by_default() {
         assert_eq!(reply.headers["retry-after"], "1");
         refused.push(reply);
     }
-    until("four reached detection", || gate.0.arrived() == 4).await;
+    until("four reached detection", || gate.arrived() == 4).await;
     // Another key is not affected (empty parts: a 200 that needs no detection).
     let cheap = Form::images(&[], &[]);
-    assert_eq!(face_match(live.addr, &other, &cheap).await.status, 200);
-    gate.0.open();
+    assert_eq!(live.face_match(&other, &cheap).await.status, 200);
+    gate.open();
     while let Some(reply) = replies.next().await {
         let reply = reply.expect("the task");
         assert_eq!(reply.status, 200, "{}", reply.text());
@@ -255,6 +169,6 @@ async fn one_key_gets_four_face_matches_at_once_by_default() {
     })
     .await;
     // The slots are free again.
-    assert_eq!(face_match(live.addr, &greedy, &cheap).await.status, 200);
+    assert_eq!(live.face_match(&greedy, &cheap).await.status, 200);
     live.shutdown().await;
 }

@@ -48,21 +48,6 @@ async fn stalled_upload(addr: std::net::SocketAddr, key: &str, body: &[u8]) -> h
     conn
 }
 
-async fn post(live: &Live, key: &str, form: &Form) -> Reply {
-    http(
-        live.addr,
-        "POST",
-        "/v3/face-match/",
-        &[
-            ("x-api-key", key.to_owned()),
-            ("content-type", Form::content_type()),
-        ],
-        &form.body(),
-    )
-    .await
-    .expect("face match")
-}
-
 /// Polls the budget gauge (the server's own count, no sleep as synchronisation) until
 /// `done` holds, for at most 60 s.
 async fn wait_for_budget(live: &Live, done: impl Fn(i64) -> bool) -> i64 {
@@ -149,7 +134,7 @@ async fn two_hundred_stalled_uploads_stay_within_the_upload_budget() {
     let started = Instant::now();
     let largest = vec![0x5a; 5 * MIB - 64];
     let form = Form::images(&largest, &largest);
-    let busy = post(&live, &keys[219], &form).await;
+    let busy = live.face_match(&keys[219], &form).await;
     busy.assert_error(429, "server_busy");
     assert_eq!(busy.headers["retry-after"], "1");
     assert!(
@@ -170,7 +155,9 @@ async fn two_hundred_stalled_uploads_stay_within_the_upload_budget() {
     drop(stalled);
     let left = wait_for_budget(&live, |now| now == 0).await;
     assert_eq!(left, 0, "bytes still held after every client left");
-    let ok = post(&live, &live.app.key(1), &Form::pair(HOPPER, HOPPER)).await;
+    let ok = live
+        .face_match(&live.app.key(1), &Form::pair(HOPPER, HOPPER))
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     live.shutdown().await;
 }
@@ -214,7 +201,7 @@ async fn a_grid_of_faces_is_described_only_up_to_the_cap() {
     let crowd = grid(5, 0.5);
     let form = Form::images(&crowd, &crate::common::photo(HOPPER));
     let capped = live(|c| c.max_faces = CAP).await;
-    let reply = post(&capped, &capped.app.key(1), &form).await;
+    let reply = capped.face_match(&capped.app.key(1), &form).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let entities = reply.json["face_match"]["user_image"]["entities"]
         .as_array()
@@ -249,7 +236,7 @@ async fn a_grid_of_faces_is_described_only_up_to_the_cap() {
 
     // The same pair with every face described: the same decision.
     let all = live(|c| c.max_faces = 1_000).await;
-    let full = post(&all, &all.app.key(1), &form).await;
+    let full = all.face_match(&all.app.key(1), &form).await;
     assert_eq!(full.status, 200, "{}", full.text());
     let face_match = |r: &Reply| {
         (
@@ -281,14 +268,16 @@ async fn the_decode_memory_budget_bounds_the_pixels_of_an_image() {
     assert!(big.len() < 5 * MIB, "{} bytes", big.len());
     let hopper = crate::common::photo(HOPPER);
     let key = live.app.key(5);
-    let refused = post(&live, &key, &Form::images(&hopper, &big)).await;
+    let refused = live.face_match(&key, &Form::images(&hopper, &big)).await;
     let detail = refused.assert_error(400, "image_too_large");
     assert!(detail.contains("ref_image"), "{detail}");
     assert!(detail.contains("5000x4000"), "{detail}");
 
     let face = image::load_from_memory(&hopper).expect("fixture").to_rgb8();
     let one_mp = image::imageops::resize(&face, 850, 1_000, image::imageops::FilterType::Triangle);
-    let passed = post(&live, &key, &Form::images(&jpeg(&one_mp), &hopper)).await;
+    let passed = live
+        .face_match(&key, &Form::images(&jpeg(&one_mp), &hopper))
+        .await;
     assert_eq!(passed.status, 200, "{}", passed.text());
     live.shutdown().await;
 }

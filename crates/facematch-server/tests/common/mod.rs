@@ -22,6 +22,8 @@ use tower::ServiceExt;
 
 pub use facematch_testkit::{faces_dir, photo, Form, BOUNDARY};
 
+pub mod gate;
+
 /// The real model pipeline, loaded once for the whole test binary.
 pub fn pipeline() -> Pipeline {
     static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
@@ -288,6 +290,30 @@ pub struct Live {
     /// Where it listens.
     pub addr: SocketAddr,
     server: LiveServer<facematch_server::ServerError>,
+}
+
+impl Live {
+    /// A face match of `form` with `key` over a new connection, answered.
+    pub async fn face_match(&self, key: &str, form: &Form) -> Reply {
+        face_match_at(self.addr, key, form).await
+    }
+}
+
+/// A face match of `form` with `key` to the server at `addr` over a new connection,
+/// answered (for tasks that cannot borrow the [`Live`]).
+pub async fn face_match_at(addr: SocketAddr, key: &str, form: &Form) -> Reply {
+    http(
+        addr,
+        "POST",
+        "/v3/face-match/",
+        &[
+            ("x-api-key", key.to_owned()),
+            ("content-type", Form::content_type()),
+        ],
+        &form.body(),
+    )
+    .await
+    .expect("face match")
 }
 
 /// Serves `app` on 127.0.0.1 with a free port.
