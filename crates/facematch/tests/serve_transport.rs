@@ -46,21 +46,10 @@ fn plain_http_on_all_addresses_is_refused_with_exit_2_before_anything_starts() {
 
 #[test]
 fn allow_plain_http_starts_on_all_addresses_and_warns() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let log = dir.path().join("serve.log");
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_facematch"));
-    serve
-        .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
-        .args(["--allow-plain-http", "--workers", "1", "--database"])
-        .arg(dir.path().join("facematch.db"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"));
     // Spoken to on 127.0.0.1 only.
-    let mut child = spawn_healthy(serve, port);
-    let _ = child.kill();
-    let _ = child.wait();
-    let stderr = std::fs::read_to_string(&log).expect("log");
+    let stderr =
+        stderr_of_a_healthy_serve(&format!("0.0.0.0:{port}"), port, &["--allow-plain-http"]);
     let warning = stderr
         .lines()
         .find(|l| l.contains("warning"))
@@ -73,12 +62,21 @@ fn allow_plain_http_starts_on_all_addresses_and_warns() {
 #[test]
 fn loopback_without_tls_starts_without_a_warning() {
     // The negative control of the warning: loopback plain HTTP is the default and quiet.
-    let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
+    let stderr = stderr_of_a_healthy_serve(&format!("127.0.0.1:{port}"), port, &[]);
+    assert!(!stderr.contains("travel in clear"), "{stderr}");
+}
+
+/// Starts `facematch serve --listen listen` (one worker, a fresh database, `extra`
+/// flags), waits for it to answer /health on 127.0.0.1:`port`, stops it, and returns
+/// what it wrote to stderr.
+fn stderr_of_a_healthy_serve(listen: &str, port: u16, extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("serve.log");
     let mut serve = Command::new(env!("CARGO_BIN_EXE_facematch"));
     serve
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", listen])
+        .args(extra)
         .args(["--workers", "1", "--database"])
         .arg(dir.path().join("facematch.db"))
         .stdout(Stdio::null())
@@ -86,8 +84,7 @@ fn loopback_without_tls_starts_without_a_warning() {
     let mut child = spawn_healthy(serve, port);
     let _ = child.kill();
     let _ = child.wait();
-    let stderr = std::fs::read_to_string(&log).expect("log");
-    assert!(!stderr.contains("travel in clear"), "{stderr}");
+    std::fs::read_to_string(&log).expect("log")
 }
 
 /// A self-signed certificate for `localhost`: (cert PEM, key PEM, DER).
