@@ -28,7 +28,7 @@ pub use decision::CompareOptions;
 pub use envelope::{rfc3339_micros, FaceMatchResponse, Thresholds};
 pub use error::{CompareError, PipelineError};
 pub use geometry::{nms, BBox, Letterbox, Point};
-pub use input::{image_input, ImageInput, MAX_IMAGE_BYTES};
+pub use input::{image_input, image_input_reporting, ImageInput, MAX_IMAGE_BYTES};
 pub use pipeline::{Pipeline, DEFAULT_MAX_DESCRIBED_FACES};
 pub use response::{
     Entity, FaceMatch, Gender, ImageFaces, LogType, Side, Status, UnknownStatus, Warning,

@@ -20,7 +20,7 @@ use crate::cancel::{CancelToken, WorkStarted};
 use crate::comparison::{Comparison, StageTimings};
 pub use crate::decision::CompareOptions;
 use crate::error::{CompareError, PipelineError};
-use crate::input::{image_input, ImageInput};
+use crate::input::{image_input_reporting, ImageInput};
 use crate::response::{FaceMatch, Side};
 
 /// The angles tried with `rotate_image=true`, upright first so that ties keep 0.
@@ -219,8 +219,8 @@ impl Pipeline {
     /// [`Pipeline::compare_uploads`] for a caller that may abandon it and pays for it:
     /// stops with [`PipelineError::Cancelled`] at the next stage boundary once `cancel`
     /// is cancelled (checked before decoding each part, then as in
-    /// [`Pipeline::compare_with`]), and marks `started` the moment a part passes
-    /// `facematch_imageio::preflight` (header read, dimensions accepted, file complete),
+    /// [`Pipeline::compare_with`]), and marks `started` the moment a part passed every
+    /// check that needs no pixels (header read, dimensions accepted, file complete),
     /// just before its pixels are decoded. A part refused before its pixels (not an
     /// image, over the limits, cut short) leaves `started` unset, unless the other part
     /// already set it.
@@ -236,17 +236,10 @@ impl Pipeline {
         let mut decode = Vec::with_capacity(Side::BOTH.len());
         let mut decode_part = |side: Side, bytes: &[u8]| -> Result<ImageInput, CompareError> {
             cancel.check()?;
-            if header_accepted(bytes, limits) {
-                started.mark();
-            }
             let began = Instant::now();
-            let input =
-                image_input(bytes, limits).map_err(|source| CompareError::Decode { side, source });
+            let input = image_input_reporting(bytes, limits, || started.mark())
+                .map_err(|source| CompareError::Decode { side, source });
             decode.push(began.elapsed());
-            if matches!(input, Ok(ImageInput::Image(_))) {
-                // Whatever the header check said, pixels were decoded.
-                started.mark();
-            }
             input
         };
         let user = decode_part(Side::User, user)?;
@@ -324,13 +317,6 @@ pub fn sort_largest_first(faces: &mut [Detection]) {
             .total_cmp(&a.bbox.area())
             .then(b.confidence.total_cmp(&a.confidence))
     });
-}
-
-/// Whether decoding `bytes` would go on to its pixels: the header reads, its dimensions
-/// are within `limits` and the file is complete (`facematch_imageio::preflight`, the
-/// same checks `decode` makes before allocating pixels; cheap).
-fn header_accepted(bytes: &[u8], limits: &DecodeLimits) -> bool {
-    facematch_imageio::preflight(bytes, limits).is_ok()
 }
 
 fn largest_confidence(faces: &[Detection]) -> f32 {

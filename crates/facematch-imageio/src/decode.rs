@@ -92,7 +92,7 @@ pub struct DecodedImage {
 /// structure is incomplete, [`ImageError::Decode`] when the header itself cannot be
 /// read. The decoders are lenient (the JPEG decoder fills a missing scan, PNG never
 /// reads `IEND`), so before any pixel is decoded the container structure is checked for
-/// completeness (see [`preflight`]): JPEG needs an end-of-image marker after its last
+/// completeness: JPEG needs an end-of-image marker after its last
 /// scan (bytes after it are allowed), PNG a whole `IEND` chunk (bytes after it are
 /// allowed), WebP its whole RIFF size, TIFF every strip or tile of its first image. A
 /// damaged file therefore costs no decode. Cuts inside the signature are
@@ -102,8 +102,20 @@ pub struct DecodedImage {
 /// [`ImageError::DecoderPanicked`] (shown to clients like [`ImageError::Decode`]), so a
 /// hostile file cannot take a server thread down.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, ImageError> {
+    decode_reporting(bytes, limits, || {})
+}
+
+/// [`decode`], calling `before_pixels` once every check that needs no pixels has passed
+/// (format, header, dimensions within `limits`, completeness) and just before the
+/// pixels are decoded — the point where a face match's work, and its charge, begins. A
+/// file refused before that never calls it.
+pub fn decode_reporting(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    before_pixels: impl FnOnce(),
+) -> Result<DecodedImage, ImageError> {
     let format = detect_format(bytes)?;
-    catch_decoder_panic(|| decode_detected(bytes, format, limits))
+    catch_decoder_panic(|| decode_detected(bytes, format, limits, before_pixels))
 }
 
 /// Reads only the header and returns `(width, height)` as stored (before EXIF
@@ -117,19 +129,6 @@ pub fn read_dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageError> {
         Ok(decoder.dimensions())
     };
     catch_decoder_panic(read)
-}
-
-/// Every check [`decode`] makes before it decodes a pixel — the format, the header,
-/// the dimensions within `limits`, and the container's completeness — without decoding
-/// any; returns `(width, height)` as stored. `Ok` means that [`decode`] would go on to
-/// decode pixels (the point where a face match's work, and its charge, begins).
-/// Never panics, like [`decode`].
-pub fn preflight(bytes: &[u8], limits: &DecodeLimits) -> Result<(u32, u32), ImageError> {
-    let format = detect_format(bytes)?;
-    let (width, height) = read_dimensions(bytes)?;
-    check_dimensions(width, height, limits)?;
-    catch_decoder_panic(|| crate::completeness::check(bytes, format))?;
-    Ok((width, height))
 }
 
 /// Runs `f`, turning a panic into [`ImageError::DecoderPanicked`].
@@ -147,6 +146,7 @@ fn decode_detected(
     bytes: &[u8],
     format: ImageFormatKind,
     limits: &DecodeLimits,
+    before_pixels: impl FnOnce(),
 ) -> Result<DecodedImage, ImageError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.to_image_format());
     // Width/height limits are left unset on purpose: the decoder would then fail inside
@@ -168,6 +168,7 @@ fn decode_detected(
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
 
+    before_pixels();
     let mut image = DynamicImage::from_decoder(decoder).map_err(ImageError::from_image)?;
     image.apply_orientation(orientation);
     Ok(DecodedImage {
@@ -306,14 +307,11 @@ mod tests {
         let idat = bytes.windows(4).position(|w| w == b"IDAT").unwrap() - 4;
         let limits = DecodeLimits::default();
         for len in 0..bytes.len() {
-            let result = decode(&bytes[..len], &limits);
-            // No prefix gets to its pixels: the preflight refuses each with the very
-            // error the decode gives (so a cut file is charged nothing and decoded never).
-            assert_eq!(
-                preflight(&bytes[..len], &limits).err(),
-                result.as_ref().err().cloned(),
-                "preflight of a {len}-byte prefix"
-            );
+            // No prefix gets to its pixels (so a cut file is charged nothing and
+            // decoded never).
+            let mut reached_pixels = false;
+            let result = decode_reporting(&bytes[..len], &limits, || reached_pixels = true);
+            assert!(!reached_pixels, "a {len}-byte prefix reached its pixels");
             match len {
                 0 => assert_eq!(result.unwrap_err(), ImageError::Empty),
                 1..=7 => assert_eq!(
@@ -341,7 +339,8 @@ mod tests {
                 ),
             }
         }
-        assert!(decode(&bytes, &limits).unwrap().rgb == src);
-        assert_eq!(preflight(&bytes, &limits), Ok((16, 9)));
+        let mut reached_pixels = false;
+        let whole = decode_reporting(&bytes, &limits, || reached_pixels = true).unwrap();
+        assert!(whole.rgb == src && reached_pixels);
     }
 }

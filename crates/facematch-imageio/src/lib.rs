@@ -19,7 +19,7 @@ mod format;
 mod rotate;
 
 pub use decode::{
-    decode, preflight, read_dimensions, DecodeLimits, DecodedImage, PEAK_BYTES_PER_PIXEL,
+    decode, decode_reporting, read_dimensions, DecodeLimits, DecodedImage, PEAK_BYTES_PER_PIXEL,
 };
 pub use error::{ImageError, SizeLimit};
 pub use format::{detect_format, ImageFormatKind};
