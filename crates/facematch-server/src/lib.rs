@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
+pub mod retention;
 pub mod router;
 pub mod routes;
 pub mod security;

@@ -18,11 +18,11 @@ use crate::config::ServerConfig;
 use crate::error;
 use crate::middleware::{deadline, log_faults, request_span, track};
 use crate::openapi::ApiDoc;
-use crate::routes::{self, accounts, billing, decisions, face_match, ops};
+use crate::routes::{self, accounts, billing, decisions, deletion, face_match, ops};
 use crate::security;
 use crate::state::AppState;
 
-/// Largest JSON body accepted by the JSON routes (sign-up, review, top-up).
+/// Largest JSON body accepted by the JSON routes (sign-up, review, batch delete, top-up).
 const MAX_JSON_BYTES: usize = 64 * 1024;
 
 /// The documented routes, each with its body limit: the one list both the router and
@@ -37,6 +37,8 @@ fn documented(max_body: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(decisions::get_decision))
         .routes(routes!(decisions::update_status))
         .routes(routes!(decisions::review_queue))
+        .routes(routes!(deletion::delete_decision))
+        .routes(routes!(deletion::delete_batch))
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::verify_email))
         .routes(routes!(billing::balance))

@@ -208,7 +208,7 @@ impl AppState {
         }
     }
 
-    /// Takes one review-write token (`PATCH …/update-status/`) for the key `key_id`:
+    /// Takes one review-write token (`PATCH …/update-status/`, a delete) for the key `key_id`:
     /// [`ApiError::RateLimited`] when its bucket is empty; always `Ok` when
     /// `review_writes_per_minute` is 0.
     pub fn check_review_rate(&self, key_id: &str) -> Result<(), ApiError> {

@@ -7,6 +7,8 @@ mod accounts;
 #[path = "attacks/charging.rs"]
 mod charging;
 mod common;
+#[path = "attacks/deletes.rs"]
+mod deletes;
 #[path = "attacks/history.rs"]
 mod history;
 #[path = "attacks/limits.rs"]

@@ -48,6 +48,7 @@ mod accounts;
 mod credits;
 mod db;
 mod decisions;
+mod deletion;
 mod error;
 mod keys;
 mod mailbox;
@@ -58,6 +59,7 @@ mod review;
 
 pub use accounts::{OtpCode, Registration};
 pub use decisions::{DecisionView, ReviewStatus, SavedDecision, StatusChange};
+pub use deletion::{MAX_DELETE_IDS, MAX_PURGE_BATCH};
 pub use error::{AuthError, StoreError, VerifyError};
 pub use keys::{CreatedKey, KeyRecord, NewKey};
 pub use otp::{OtpSecret, MIN_OTP_SECRET_BYTES};
@@ -245,6 +247,41 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<SavedDecision>, ReviewError> {
         decisions::update_status(self, request_id, key_id, new_status, comment, now)
+    }
+
+    /// Deletes the decision with this request id and its history if it belongs to `key_id`;
+    /// `false` when there is none (unknown, already deleted, or another key's: that one is
+    /// left untouched).
+    pub fn delete_decision(&self, request_id: &str, key_id: &str) -> Result<bool, StoreError> {
+        Ok(
+            deletion::delete_decisions(self, &[request_id.to_owned()], key_id)?
+                .first()
+                .copied()
+                .unwrap_or(false),
+        )
+    }
+
+    /// [`delete_decision`](Self::delete_decision) for each id, in one transaction: whether
+    /// each was deleted, in order. `Invalid` (nothing deleted) for more than
+    /// [`MAX_DELETE_IDS`] ids.
+    pub fn delete_decisions(
+        &self,
+        request_ids: &[String],
+        key_id: &str,
+    ) -> Result<Vec<bool>, StoreError> {
+        deletion::delete_decisions(self, request_ids, key_id)
+    }
+
+    /// Retention: deletes up to `batch` decisions created before `cutoff` (oldest first),
+    /// every key's, with their history, in one short transaction; returns how many. Call it
+    /// again until it returns less than `batch`, pausing between calls so that requests
+    /// get the write lock in between. `Invalid` unless `batch` is 1 to [`MAX_PURGE_BATCH`].
+    pub fn purge_decisions_older_than(
+        &self,
+        cutoff: OffsetDateTime,
+        batch: usize,
+    ) -> Result<usize, StoreError> {
+        deletion::purge_older_than(self, cutoff, batch)
     }
 
     // ---- Accounts -------------------------------------------------------------------------

@@ -16,6 +16,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0002_accounts",
         include_str!("../migrations/0002_accounts.sql"),
     ),
+    (
+        "0003_retention",
+        include_str!("../migrations/0003_retention.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

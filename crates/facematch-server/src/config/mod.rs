@@ -174,13 +174,25 @@ pub struct ServerConfig {
     #[arg(long, env = "FACEMATCH_MAX_IN_FLIGHT_PER_KEY", default_value_t = 4)]
     pub max_in_flight_per_key: usize,
 
-    /// Review writes (`PATCH …/update-status/`) allowed per API key and minute, averaged
+    /// Review writes (`PATCH …/update-status/`, and deletes: `DELETE …/delete/`, `POST
+    /// /v3/sessions/delete/`) allowed per API key and minute, averaged
     /// (a token bucket of 10 at once; 0 means no limit). Default 60: a person reviewing
     /// by hand never gets near it, while a script flooding decisions' histories gets 429
     /// with Retry-After before the store is touched (each write takes the database's
     /// write lock, which every authenticated request also needs).
     #[arg(long, env = "FACEMATCH_REVIEW_WRITES_PER_MINUTE", default_value_t = 60)]
     pub review_writes_per_minute: u32,
+
+    /// Days a saved decision (and its review history) is kept, counted from the face
+    /// match; older ones are deleted by a background sweep (at start, then every 5
+    /// minutes, 500 per transaction with a pause between, so requests are never held up).
+    /// Default 0: keep forever, as Didit does by default ("unlimited"): deleting an
+    /// operator's records is irreversible, so the window is the operator's choice (their
+    /// data-protection duty), not a surprise of an upgrade. Clients can also delete a
+    /// decision themselves (`DELETE /v3/session/{id}/delete/`). At most 36500.
+    #[arg(long, env = "FACEMATCH_RETENTION_DAYS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub retention_days: u32,
 
     /// SMTP server for verification codes, e.g. `smtps://user:pass@smtp.example.com:465`
     /// (or `smtp://…?tls=required` for STARTTLS). Without it, codes are written to the
@@ -266,6 +278,7 @@ impl Default for ServerConfig {
             rate_burst_per_key: 10,
             max_in_flight_per_key: 4,
             review_writes_per_minute: 60,
+            retention_days: 0,
             smtp_url: None,
             smtp_from: None,
             tls_cert: None,
@@ -307,6 +320,7 @@ impl fmt::Debug for ServerConfig {
             .field("rate_burst_per_key", &self.rate_burst_per_key)
             .field("max_in_flight_per_key", &self.max_in_flight_per_key)
             .field("review_writes_per_minute", &self.review_writes_per_minute)
+            .field("retention_days", &self.retention_days)
             .field(
                 "smtp_url",
                 &self

@@ -143,7 +143,8 @@ fn request_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| not_found())
 }
 
-fn not_found() -> ApiError {
+/// The 404 of every decision route: unknown, deleted, or another key's.
+pub(crate) fn not_found() -> ApiError {
     ApiError::NotFound("no saved decision with this request id for this API key".into())
 }
 

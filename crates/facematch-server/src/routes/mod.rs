@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod billing;
 pub mod decisions;
+pub mod deletion;
 pub mod face_match;
 pub mod ops;
 

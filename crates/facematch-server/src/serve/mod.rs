@@ -157,6 +157,9 @@ where
         tracing::warn!("{warning}");
     }
 
+    // Deletes decisions older than --retention-days (nothing when it is 0).
+    let retention = crate::retention::spawn(state.clone());
+
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
     let loader_state = state.clone();
     tokio::task::spawn_blocking(move || {
@@ -194,6 +197,9 @@ where
     match &certs {
         Some(certs) => serve_tls_on(listener, state, certs, stopped).await?,
         None => serve_on(listener, state, stopped).await?,
+    }
+    if let Some(task) = retention {
+        task.abort();
     }
     match reason_rx.await {
         Ok(Some(err)) => Err(ServerError::Models(err)),

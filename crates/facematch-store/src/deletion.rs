@@ -1,0 +1,90 @@
+//! Removing saved decisions, with their review history: by the key that made them
+//! (`DELETE …/delete/`, the batch delete) and by age (the retention purge).
+//!
+//! History rows are deleted explicitly, in the same transaction as their decision, rather
+//! than left to `ON DELETE CASCADE`, so nothing depends on the connection's `foreign_keys`
+//! setting. Every transaction is bounded: at most [`MAX_DELETE_IDS`] decisions for a
+//! delete, at most the caller's `batch` for a purge (each decision has at most
+//! [`MAX_HISTORY`](crate::MAX_HISTORY) history rows), so no deletion holds the write lock
+//! for long, however much is stored.
+
+use rusqlite::{params, Connection, TransactionBehavior};
+use time::OffsetDateTime;
+
+use crate::{db, Store, StoreError};
+
+/// Most decisions one [`Store::delete_decisions`] call may name.
+pub const MAX_DELETE_IDS: usize = 100;
+
+/// Most decisions one [`Store::purge_decisions_older_than`] call may remove.
+pub const MAX_PURGE_BATCH: usize = 5_000;
+
+/// Deletes one decision and its history if it belongs to `key_id`; whether it did.
+fn delete_one(conn: &Connection, request_id: &str, key_id: &str) -> Result<bool, StoreError> {
+    conn.execute(
+        "DELETE FROM decision_history WHERE request_id = ?1 AND EXISTS \
+         (SELECT 1 FROM decisions WHERE request_id = ?1 AND key_id = ?2)",
+        params![request_id, key_id],
+    )?;
+    let n = conn.execute(
+        "DELETE FROM decisions WHERE request_id = ?1 AND key_id = ?2",
+        params![request_id, key_id],
+    )?;
+    Ok(n > 0)
+}
+
+pub(crate) fn delete_decisions(
+    store: &Store,
+    request_ids: &[String],
+    key_id: &str,
+) -> Result<Vec<bool>, StoreError> {
+    if request_ids.len() > MAX_DELETE_IDS {
+        return Err(StoreError::Invalid(format!(
+            "at most {MAX_DELETE_IDS} decisions per deletion, got {}",
+            request_ids.len()
+        )));
+    }
+    let mut conn = store.conn();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let deleted = request_ids
+        .iter()
+        .map(|id| delete_one(&tx, id, key_id))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit()?;
+    Ok(deleted)
+}
+
+pub(crate) fn purge_older_than(
+    store: &Store,
+    cutoff: OffsetDateTime,
+    batch: usize,
+) -> Result<usize, StoreError> {
+    if !(1..=MAX_PURGE_BATCH).contains(&batch) {
+        return Err(StoreError::Invalid(format!(
+            "a purge batch is 1 to {MAX_PURGE_BATCH} decisions, got {batch}"
+        )));
+    }
+    let cutoff = db::to_nanos(cutoff)?;
+    let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+    let mut conn = store.conn();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Oldest first, through the `decisions_created` index: the batch is found without
+    // scanning the younger rows.
+    let ids = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT request_id FROM decisions WHERE created_at < ?1 \
+             ORDER BY created_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![cutoff, limit], |r| r.get::<_, String>(0))?;
+        rows.collect::<Result<Vec<_>, _>>()?
+    };
+    for id in &ids {
+        tx.execute("DELETE FROM decision_history WHERE request_id = ?1", [id])?;
+        tx.execute("DELETE FROM decisions WHERE request_id = ?1", [id])?;
+    }
+    tx.commit()?;
+    Ok(ids.len())
+}
+
+#[cfg(test)]
+mod tests;
