@@ -137,7 +137,9 @@ fn only_the_owner_deletes_a_decision_and_its_history() {
     assert_eq!(answers.len(), 2);
     assert!(store.get_decision(&theirs, &b).unwrap().is_some());
     assert_eq!(
-        store.delete_decisions(&[theirs.clone()], &b).unwrap(),
+        store
+            .delete_decisions(std::slice::from_ref(&theirs), &b)
+            .unwrap(),
         vec![true]
     );
     assert_eq!(count(&store, "decision_history"), 0);
