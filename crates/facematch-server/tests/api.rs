@@ -1154,6 +1154,8 @@ async fn review_queue_paging_edges() {
                 decline_threshold: 30.0,
                 review_threshold: Some(60.0),
                 vendor_data: None,
+                metadata: None,
+                session_number: 0,
                 created_at: at,
                 updated_at: at,
                 history: vec![],

@@ -178,6 +178,19 @@ pub(crate) fn json_col<T: DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqli
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
 }
 
+/// Reads a nullable JSON text column.
+pub(crate) fn optional_json_col<T: DeserializeOwned>(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<Option<T>> {
+    let s: Option<String> = row.get(idx)?;
+    s.map(|s| {
+        serde_json::from_str(&s)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+    })
+    .transpose()
+}
+
 /// Reads a status column (spelled as [`Status`]'s `Display`).
 pub(crate) fn status_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Status> {
     let s: String = row.get(idx)?;

@@ -101,6 +101,13 @@ pub struct SavedDecision {
     pub review_threshold: Option<f64>,
     /// The client's `vendor_data`, if any.
     pub vendor_data: Option<String>,
+    /// The client's `metadata` (a JSON object), if any.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Per key 1, 2, 3, … in the order saved, never reused: assigned by
+    /// [`Store::save_decision`] (the value given there is ignored).
+    #[serde(default)]
+    pub session_number: i64,
     /// When the request was made.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -131,7 +138,7 @@ impl SavedDecision {
 
 /// Columns read by [`decision_from_row`], in order.
 const DECISION_COLUMNS: &str = "request_id, key_id, face_match, decline_threshold, \
-     review_threshold, vendor_data, created_at, updated_at";
+     review_threshold, vendor_data, created_at, updated_at, metadata, session_number";
 
 /// Reads a decision row; `history` is filled separately.
 fn decision_from_row(row: &Row<'_>) -> rusqlite::Result<SavedDecision> {
@@ -144,6 +151,8 @@ fn decision_from_row(row: &Row<'_>) -> rusqlite::Result<SavedDecision> {
         vendor_data: row.get(5)?,
         created_at: db::time_col(row, 6)?,
         updated_at: db::time_col(row, 7)?,
+        metadata: db::optional_json_col(row, 8)?,
+        session_number: row.get::<_, Option<i64>>(9)?.unwrap_or(0),
         history: Vec::new(),
     })
 }
@@ -236,7 +245,7 @@ fn face_match_json(face_match: &FaceMatch) -> Result<String, StoreError> {
     serde_json::to_string(face_match).map_err(|e| StoreError::Internal(format!("face_match: {e}")))
 }
 
-pub(crate) fn save_decision(store: &Store, d: &SavedDecision) -> Result<(), StoreError> {
+pub(crate) fn save_decision(store: &Store, d: &SavedDecision) -> Result<i64, StoreError> {
     if d.history.len() > MAX_HISTORY {
         return Err(StoreError::Invalid(format!(
             "a decision keeps at most {MAX_HISTORY} status changes, got {}",
@@ -248,13 +257,31 @@ pub(crate) fn save_decision(store: &Store, d: &SavedDecision) -> Result<(), Stor
         .map_err(|e| StoreError::Internal(format!("warnings: {e}")))?;
     let created_at = db::to_nanos(d.created_at)?;
     let updated_at = db::to_nanos(d.updated_at)?;
+    let metadata = d
+        .metadata
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Internal(format!("metadata: {e}")))?;
 
     let mut conn = store.conn();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let session_number: Option<i64> = tx
+        .query_row(
+            "UPDATE api_keys SET sessions_made = sessions_made + 1 WHERE id = ?1 \
+             RETURNING sessions_made",
+            [&d.key_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(session_number) = session_number else {
+        return Err(StoreError::NotFound(format!("key {}", d.key_id)));
+    };
     let res = tx.execute(
         "INSERT INTO decisions (request_id, key_id, status, score, decline_threshold, \
-         review_threshold, warnings, face_match, vendor_data, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         review_threshold, warnings, face_match, vendor_data, created_at, updated_at, \
+         metadata, session_number) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             d.request_id,
             d.key_id,
@@ -266,7 +293,9 @@ pub(crate) fn save_decision(store: &Store, d: &SavedDecision) -> Result<(), Stor
             face_match,
             d.vendor_data,
             created_at,
-            updated_at
+            updated_at,
+            metadata,
+            session_number
         ],
     );
     match res {
@@ -286,7 +315,7 @@ pub(crate) fn save_decision(store: &Store, d: &SavedDecision) -> Result<(), Stor
     }
     // The commit is the durability point: after it returns, the row is in the WAL on disk.
     tx.commit()?;
-    Ok(())
+    Ok(session_number)
 }
 
 pub(crate) fn get_decision(

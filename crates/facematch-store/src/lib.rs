@@ -194,10 +194,11 @@ impl Store {
 
     // ---- Saved decisions ------------------------------------------------------------------
 
-    /// Stores a decision (and its history) in one committed transaction: once this returns `Ok`,
-    /// the decision survives a crash of the process. `Conflict` if the request id already exists,
+    /// Stores a decision (and its history) in one committed transaction and returns the
+    /// session number it was given (the key's next); once this returns `Ok`, the decision
+    /// survives a crash of the process. `Conflict` if the request id already exists,
     /// `NotFound` if the key does not.
-    pub fn save_decision(&self, d: &SavedDecision) -> Result<(), StoreError> {
+    pub fn save_decision(&self, d: &SavedDecision) -> Result<i64, StoreError> {
         decisions::save_decision(self, d)
     }
 

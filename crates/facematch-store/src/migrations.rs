@@ -20,6 +20,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0003_retention",
         include_str!("../migrations/0003_retention.sql"),
     ),
+    (
+        "0004_sessions_webhooks",
+        include_str!("../migrations/0004_sessions_webhooks.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -442,6 +442,8 @@ fn decision(request_id: &str, key_id: &str, status: Status, at: OffsetDateTime) 
             warnings: vec![],
         },
         vendor_data: Some("user-42 ünïcode".into()),
+        metadata: None,
+        session_number: 0,
         created_at: at,
         updated_at: at,
         history: vec![],
@@ -453,8 +455,14 @@ fn decision_round_trip_and_isolation() {
     let s = Store::open_in_memory().unwrap();
     let a = s.create_key(key("a", 1)).unwrap().record;
     let b = s.create_key(key("b", 1)).unwrap().record;
-    let d = decision("req-1", &a.id, Status::Approved, t0());
-    s.save_decision(&d).unwrap();
+    let mut d = decision("req-1", &a.id, Status::Approved, t0());
+    d.metadata = serde_json::json!({"flow": "login", "n": [1, 2.5]})
+        .as_object()
+        .cloned();
+    // The number given is ignored: the store assigns the key's next one.
+    d.session_number = 77;
+    assert_eq!(s.save_decision(&d).unwrap(), 1);
+    d.session_number = 1;
     assert_eq!(s.get_decision("req-1", &a.id).unwrap(), Some(d.clone()));
     assert_eq!(s.get_decision("req-1", &b.id).unwrap(), None);
     assert_eq!(s.get_decision("req-2", &a.id).unwrap(), None);
@@ -477,8 +485,16 @@ fn decision_round_trip_and_isolation() {
         short_description: "No face detected".into(),
         long_description: "No face was detected in ref_image.".into(),
     }];
-    s.save_decision(&no_score).unwrap();
+    // The refused saves above took no number.
+    assert_eq!(s.save_decision(&no_score).unwrap(), 2);
+    no_score.session_number = 2;
     assert_eq!(s.get_decision("req-5", &a.id).unwrap(), Some(no_score));
+    // Numbers are per key.
+    assert_eq!(
+        s.save_decision(&decision("req-6", &b.id, Status::Approved, t0()))
+            .unwrap(),
+        1
+    );
     // Serializes for the server.
     let v = serde_json::to_value(&d).unwrap();
     assert_eq!(v["created_at"], "2025-06-15T15:06:40.123456789Z");

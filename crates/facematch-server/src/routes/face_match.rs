@@ -253,6 +253,8 @@ async fn run(
             decline_threshold: f64::from(options.decline_threshold),
             review_threshold: options.review_threshold.map(f64::from),
             vendor_data,
+            metadata: None,
+            session_number: 0,
             created_at: now,
             updated_at: now,
             history: vec![],

@@ -31,6 +31,8 @@ fn saved_in_review(app: &TestApp, key: &str) -> String {
             decline_threshold: 30.0,
             review_threshold: Some(70.0),
             vendor_data: None,
+            metadata: None,
+            session_number: 0,
             created_at: now,
             updated_at: now,
             history: vec![],

@@ -39,6 +39,8 @@ fn store_with(status: Status) -> (Store, String) {
         decline_threshold: 30.0,
         review_threshold: Some(70.0),
         vendor_data: None,
+        metadata: None,
+        session_number: 0,
         created_at: t0(),
         updated_at: t0(),
         history: vec![],

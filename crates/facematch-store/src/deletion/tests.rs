@@ -38,6 +38,8 @@ fn saved(store: &Store, key_id: &str, at: OffsetDateTime) -> String {
             decline_threshold: 30.0,
             review_threshold: Some(70.0),
             vendor_data: None,
+            metadata: None,
+            session_number: 0,
             created_at: at,
             updated_at: at,
             history: vec![],

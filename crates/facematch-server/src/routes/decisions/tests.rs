@@ -21,6 +21,8 @@ fn a_saved_decision_is_answered_as_it_always_was() {
         decline_threshold: 30.0,
         review_threshold: None,
         vendor_data: None,
+        metadata: None,
+        session_number: 0,
         created_at: at,
         updated_at: at,
         history: vec![StatusChange {
@@ -54,6 +56,8 @@ fn a_truncated_history_says_so() {
         decline_threshold: 30.0,
         review_threshold: None,
         vendor_data: None,
+        metadata: None,
+        session_number: 0,
         created_at: at,
         updated_at: at,
         history: vec![],
