@@ -179,6 +179,10 @@ def record(rec, root, user_key, admin_key, broke_key):
                               ("face_match_target_fmr", "1e-4")])
     face_match("not saved", [("user_image", hopper), ("ref_image", hopper),
                              ("save_api_request", "false")])
+    face_match("metadata", [("user_image", hopper), ("ref_image", hopper),
+                            ("metadata", '{"flow": "login"}')])
+    face_match("metadata not an object", [("user_image", hopper), ("ref_image", hopper),
+                                          ("metadata", "[1]")])
     astronaut = ("a.png", read(root, "fixtures/one_face_astronaut.png"))
     _, text = face_match("in review", [("user_image", hopper), ("ref_image", astronaut),
                                        ("face_match_score_decline_threshold", "0"),
@@ -226,6 +230,11 @@ def record(rec, root, user_key, admin_key, broke_key):
         rec.call("update status", "PATCH", f"/v3/session/{review_id}/update-status/",
                  json.dumps({"new_status": "Approved", "comment": "looks right"}).encode(), json_h)
         rec.call("decision after review", "GET", f"/v3/session/{review_id}/decision/", None, auth)
+        rec.call("update status, same again", "PATCH", f"/v3/session/{review_id}/update-status/",
+                 json.dumps({"new_status": "Approved"}).encode(), json_h)
+        rec.call("update status, resubmitted", "PATCH",
+                 f"/v3/session/{review_id}/update-status/",
+                 json.dumps({"new_status": "Resubmitted"}).encode(), json_h)
         rec.call("update status, bad status", "PATCH", f"/v3/session/{review_id}/update-status/",
                  json.dumps({"new_status": "Maybe"}).encode(), json_h)
         rec.call("update status, bad json", "PATCH", f"/v3/session/{review_id}/update-status/",

@@ -7,13 +7,14 @@
 //!
 //! - slot 0 is always `In Review` (replaced by a fresh one after every change that
 //!   succeeded on it), so the first-verdict path runs on every valid input;
-//! - slot 1 is never replaced: it takes verdict after verdict, reaching the transition
-//!   rules and the history cap.
+//! - slot 1 is never replaced: it takes verdict after verdict, reaching the same-status
+//!   rule (200, nothing written) and the history cap.
 //!
 //! Goal: no panic, no hang, never a 5xx, every refusal in the contract's error shape;
 //! a change succeeds only with the key that owns the decision (the owner's on its slots,
 //! the other key on its own decision), for `new_status` exactly `Approved` or `Declined`
-//! and a comment of at most 1,000 characters, and the answer then carries that status.
+//! and a comment of at most 10,000 characters (Didit's limit), and the answer is then
+//! Didit's `{"session_id": …}` while the decision carries that status.
 #![no_main]
 
 #[path = "common/app.rs"]
@@ -32,8 +33,8 @@ use libfuzzer_sys::fuzz_target;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Longest comment the route accepts, in characters.
-const MAX_COMMENT_CHARS: usize = 1000;
+/// Longest comment the route accepts, in characters (Didit's limit).
+const MAX_COMMENT_CHARS: usize = 10_000;
 
 /// The fields of a status change, of any JSON type.
 #[derive(Deserialize)]
@@ -164,6 +165,7 @@ struct Target {
     owner_key: String,
     owner_id: String,
     other_key: String,
+    other_id: String,
     /// Slot 0 (fresh) and slot 1 (kept).
     slots: [String; 2],
     others_decision: String,
@@ -192,6 +194,8 @@ impl Target {
                 decline_threshold: 30.0,
                 review_threshold: Some(60.0),
                 vendor_data: Some("fuzz".into()),
+                metadata: None,
+                session_number: 0,
                 created_at: now,
                 updated_at: now,
                 history: vec![],
@@ -227,6 +231,7 @@ fn target() -> &'static Mutex<Target> {
             owner_key,
             owner_id,
             other_key,
+            other_id: other_id.clone(),
             slots: [String::new(), String::new()],
             others_decision: String::new(),
             saved: 0,
@@ -323,8 +328,8 @@ fuzz_target!(|input: Input| {
             "{status}: a change by a key that does not own the decision\n\
              input: {input:?}\nanswer: {answer}"
         );
-        // A success needs an exact verdict and a comment of at most 1,000 characters;
-        // the answer carries the verdict.
+        // A success needs an exact verdict and a comment of at most 10,000 characters;
+        // the answer is the session id, and the decision carries the verdict.
         let sent: Sent = app::read_like_server(&body).unwrap_or_else(|e| {
             panic!("{status} for a body the server's reading refuses ({e})\ninput: {input:?}")
         });
@@ -339,10 +344,28 @@ fuzz_target!(|input: Input| {
             "{status} for a body without an exact verdict and a short comment\n\
              input: {input:?}\nanswer: {answer}"
         );
+        let id = segment.to_lowercase();
         assert_eq!(
-            answer.get("status").and_then(Value::as_str),
+            answer,
+            serde_json::json!({ "session_id": id }),
+            "the answer is not the session id"
+        );
+        let owner_id = if others_change {
+            t.other_id.clone()
+        } else {
+            t.owner_id.clone()
+        };
+        let saved = t
+            .app
+            .state
+            .store()
+            .get_decision(&id, &owner_id)
+            .expect("read the decision")
+            .expect("the decision exists");
+        assert_eq!(
+            Some(saved.status().to_string().as_str()),
             verdict,
-            "the answer's status is not the verdict sent: {answer}"
+            "the decision's status is not the verdict sent: {answer}"
         );
         if matches!(input.decision, Decision::Fresh | Decision::FreshUpper) {
             let owner = t.owner_id.clone();

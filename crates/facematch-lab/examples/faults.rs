@@ -402,7 +402,7 @@ async fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
                 .map_err(|_| format!("GET decision {id}: no answer within 30 s"))?;
         let same = response
             .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
-            .is_some_and(|v| v.get("request_id").and_then(|x| x.as_str()) == Some(id));
+            .is_some_and(|v| v.get("session_id").and_then(|x| x.as_str()) == Some(id));
         if outcome == Outcome::Status(200) && same {
             found += 1;
         } else {

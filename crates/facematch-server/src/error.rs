@@ -117,15 +117,6 @@ pub enum ApiError {
     /// The request conflicts with the resource's state.
     #[error("{0}")]
     Conflict(String),
-    /// A reviewer's status change that the transition table refuses
-    /// (`facematch_store::transition_allowed`).
-    #[error("a decision cannot go from \"{from}\" to \"{to}\"")]
-    InvalidTransition {
-        /// The decision's current status.
-        from: facematch_core::Status,
-        /// The status asked for.
-        to: facematch_core::Status,
-    },
     /// The decision already has the most status changes kept (`facematch_store::MAX_HISTORY`).
     #[error("this decision already has {limit} status changes, the most kept")]
     HistoryFull {
@@ -189,6 +180,10 @@ pub enum Fault {
     /// The metrics could not be rendered.
     #[error("rendering the metrics failed")]
     Metrics(#[from] prometheus::Error),
+    /// Sending a webhook now (a test event, a resend) failed inside the server (the store,
+    /// the destination's secret); a receiver that fails is not a fault.
+    #[error("sending the webhook failed")]
+    Webhook(#[source] crate::webhooks::deliver::DeliverError),
     /// A request handler panicked (caught by `CatchPanicLayer`; the message is not kept,
     /// it could hold internals).
     #[error("a request handler panicked")]
@@ -222,7 +217,6 @@ impl ApiError {
             NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            InvalidTransition { .. } => (StatusCode::CONFLICT, "invalid_transition"),
             HistoryFull { .. } => (StatusCode::CONFLICT, "history_full"),
             SignupClosed => (StatusCode::FORBIDDEN, "signup_closed"),
             Verification { code, .. } => (StatusCode::BAD_REQUEST, code),

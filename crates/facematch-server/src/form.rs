@@ -39,6 +39,11 @@ pub const SAVE_API_REQUEST: &str = "save_api_request";
 /// `vendor_data`.
 pub const VENDOR_DATA: &str = "vendor_data";
 
+/// `metadata` (Didit's, beyond the contract): a JSON object, sent as JSON text.
+pub const METADATA: &str = "metadata";
+/// Largest `metadata`, in bytes of its JSON text.
+pub const MAX_METADATA_BYTES: usize = 4096;
+
 /// Longest `vendor_data`, in characters.
 pub const MAX_VENDOR_DATA_CHARS: usize = 1000;
 /// Largest text field in bytes (1,000 characters of UTF-8 fit in 4,000).
@@ -62,6 +67,8 @@ pub struct FaceMatchForm {
     pub save: bool,
     /// The client's `vendor_data`.
     pub vendor_data: Option<String>,
+    /// The client's `metadata` object.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Reads and validates the whole form, taking its image bytes from `budget`.
@@ -78,6 +85,7 @@ pub async fn read_form(
     let mut rotate = None;
     let mut save = None;
     let mut vendor_data = None;
+    let mut metadata = None;
     while let Some(field) = multipart.next_field().await? {
         // A part without a name cannot be one of ours: ignored like unknown fields.
         let Some(name) = field.name().map(str::to_owned) else {
@@ -92,6 +100,7 @@ pub async fn read_form(
             ROTATE_IMAGE,
             SAVE_API_REQUEST,
             VENDOR_DATA,
+            METADATA,
         ]
         .into_iter()
         .find(|k| *k == name);
@@ -105,6 +114,10 @@ pub async fn read_form(
         match known {
             USER_IMAGE => user_image = Some(read_image(field, USER_IMAGE, budget).await?),
             REF_IMAGE => ref_image = Some(read_image(field, REF_IMAGE, budget).await?),
+            METADATA => {
+                let text = read_text_up_to(field, METADATA, MAX_METADATA_BYTES).await?;
+                metadata = Some(parse_metadata(&text)?);
+            }
             _ => {
                 let text = read_text(field, known).await?;
                 match known {
@@ -156,6 +169,7 @@ pub async fn read_form(
         target_fmr,
         save: save.unwrap_or(true),
         vendor_data,
+        metadata,
     })
 }
 
@@ -215,13 +229,23 @@ async fn read_image(
 }
 
 /// Reads a text part (at most a few KiB) as UTF-8.
-async fn read_text(mut field: Field<'_>, name: &'static str) -> Result<String, ApiError> {
+async fn read_text(field: Field<'_>, name: &'static str) -> Result<String, ApiError> {
+    read_text_up_to(field, name, MAX_TEXT_BYTES).await
+}
+
+/// Reads a text part of at most `max_bytes` as UTF-8; a longer one is refused as soon as
+/// it passes the limit.
+async fn read_text_up_to(
+    mut field: Field<'_>,
+    name: &'static str,
+    max_bytes: usize,
+) -> Result<String, ApiError> {
     let mut buf = Vec::new();
     while let Some(chunk) = field.chunk().await? {
-        if buf.len() + chunk.len() > MAX_TEXT_BYTES {
+        if buf.len() + chunk.len() > max_bytes {
             return Err(ApiError::InvalidField {
                 field: name,
-                reason: "value is too long".into(),
+                reason: format!("value is too long (at most {max_bytes} bytes)"),
             });
         }
         buf.extend_from_slice(&chunk);
@@ -307,6 +331,37 @@ fn parse_vendor_data(text: String) -> Result<String, ApiError> {
     Ok(text)
 }
 
+/// `metadata`: a JSON object (any keys and values), as Didit's SDKs send it. Anything
+/// else — invalid JSON, an array, a string, `null` — is a 400 naming the field.
+pub fn parse_metadata(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let bad = |reason: String| ApiError::InvalidField {
+        field: METADATA,
+        reason,
+    };
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(other) => Err(bad(format!(
+            "must be a JSON object (at most {MAX_METADATA_BYTES} bytes), got {}",
+            json_kind(&other)
+        ))),
+        Err(e) => Err(bad(format!(
+            "must be a JSON object (at most {MAX_METADATA_BYTES} bytes), not valid JSON: {e}"
+        ))),
+    }
+}
+
+/// What a JSON value is, for an error message (never the value itself).
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 /// The first characters of a bad value, for the error message.
 fn truncate(text: &str) -> String {
     text.chars().take(40).collect()
@@ -367,6 +422,31 @@ mod tests {
         for bad in ["", "on", "off", "2", "y", "truee", "null"] {
             let err = parse_bool(SAVE_API_REQUEST, bad).expect_err(bad);
             assert!(err.to_string().contains(SAVE_API_REQUEST), "{err}");
+        }
+    }
+
+    #[test]
+    fn metadata_is_a_json_object_and_nothing_else() {
+        let map = parse_metadata(r#"{"flow":"login","n":[1,{"a":null}]}"#).expect("an object");
+        assert_eq!(map["flow"], "login");
+        assert!(parse_metadata("{}").expect("empty object").is_empty());
+        for (text, kind) in [
+            ("null", "got null"),
+            ("[1]", "got an array"),
+            (r#""{}""#, "got a string"),
+            ("3", "got a number"),
+            ("", "not valid JSON"),
+            ("{", "not valid JSON"),
+            (r#"{"a":1} x"#, "not valid JSON"),
+        ] {
+            match parse_metadata(text) {
+                Err(ApiError::InvalidField { field, reason }) => {
+                    assert_eq!(field, METADATA);
+                    assert!(reason.contains(kind), "{text:?}: {reason}");
+                    assert!(reason.contains("4096 bytes"), "{reason}");
+                }
+                other => panic!("{text:?}: expected InvalidField, got {other:?}"),
+            }
         }
     }
 

@@ -7,7 +7,8 @@
 //! [`router`] (the routes, registered once with their OpenAPI paths, and the layer
 //! order) → [`middleware`] (request span, metrics, fault log, deadline) → [`auth`] (key
 //! extractor, credits) and [`extract`] (JSON body) → [`routes`] (handlers; [`form`]
-//! reads the streamed multipart form) → [`state`] (store, pipeline, bounded worker
+//! reads the streamed multipart form; [`didit`] writes a saved decision in Didit's
+//! session shape) → [`state`] (store, pipeline, bounded worker
 //! pool, [`key_in_flight`]) → [`error`] (the one error type, its status table and every conversion into
 //! it). Beside them: [`config`], [`metrics`], [`openapi`] (the document's shared
 //! parts), [`mail`], [`ratelimit`], [`security`] (response headers, CORS), [`tls`]
@@ -16,6 +17,7 @@
 pub mod auth;
 pub mod client_ip;
 pub mod config;
+pub mod didit;
 pub mod error;
 pub mod extract;
 pub mod form;
@@ -24,6 +26,7 @@ pub mod mail;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod rate_headers;
 pub mod ratelimit;
 pub mod retention;
 pub mod router;
@@ -33,6 +36,7 @@ pub mod serve;
 pub mod state;
 pub mod tls;
 pub mod upload_budget;
+pub mod webhooks;
 
 pub use config::ServerConfig;
 pub use error::ApiError;

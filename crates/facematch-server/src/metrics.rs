@@ -31,6 +31,11 @@ pub struct Metrics {
     /// Face matches whose pipeline stopped early because the request was abandoned
     /// (client gone, deadline passed).
     pub cancelled: IntCounter,
+    /// Webhook tries by outcome: `delivered` (2xx), `retry` (failed, tried again; a
+    /// failed resend too), `gave_up` (failed, retry schedule spent).
+    pub webhook_attempts: IntCounterVec,
+    /// Webhook deliveries waiting to be delivered (refreshed every few seconds).
+    pub webhook_pending: IntGauge,
 }
 
 impl Metrics {
@@ -92,6 +97,19 @@ impl Metrics {
         )?;
         registry.register(Box::new(upload_buffer_bytes.clone()))?;
         registry.register(Box::new(cancelled.clone()))?;
+        let webhook_attempts = IntCounterVec::new(
+            Opts::new(
+                "webhook_attempts_total",
+                "Webhook tries by outcome (delivered, retry, gave_up)",
+            ),
+            &["outcome"],
+        )?;
+        let webhook_pending = IntGauge::new(
+            "webhook_deliveries_pending",
+            "Webhook deliveries waiting to be delivered",
+        )?;
+        registry.register(Box::new(webhook_attempts.clone()))?;
+        registry.register(Box::new(webhook_pending.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -104,6 +122,8 @@ impl Metrics {
             rejected_busy,
             upload_buffer_bytes,
             cancelled,
+            webhook_attempts,
+            webhook_pending,
         })
     }
 

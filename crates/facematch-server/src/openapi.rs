@@ -31,6 +31,7 @@ use crate::error::ErrorBody;
         (name = "decisions", description = "Saved decisions and their review"),
         (name = "accounts", description = "Self-service sign-up"),
         (name = "billing", description = "Credits"),
+        (name = "webhooks", description = "Webhook destinations, delivery logs and resends"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -164,6 +164,26 @@ impl<K: Hash + Eq> RateLimiter<K> {
     /// none is left, or, for a new client while [`MAX_TRACKED`] limited clients are
     /// tracked, until the first of their buckets is full again.
     pub fn check(&self, client: K, now: Instant) -> Result<(), u64> {
+        self.check_detailed(client, now)
+            .map(|_| ())
+            .map_err(|denied| denied.retry_after)
+    }
+
+    /// [`take`](Self::take), saying what is left: the [`Grant`] when a token was taken,
+    /// the [`Denied`] wait otherwise (for the `X-RateLimit-*` headers).
+    pub fn take_detailed(&self, client: impl Into<K>) -> Result<Grant, Denied> {
+        self.check_detailed(client.into(), self.clock.now())
+    }
+
+    /// The sustained rate, in requests per minute (the `X-RateLimit-Limit` value).
+    pub fn per_minute(&self) -> u32 {
+        // Rates are configured per minute or per second with small values; the cast
+        // saturates for anything absurd.
+        (self.per_second * 60.0).round() as u32
+    }
+
+    /// [`check`](Self::check), saying what is left.
+    pub fn check_detailed(&self, client: K, now: Instant) -> Result<Grant, Denied> {
         // A poisoned lock only means another request panicked mid-update of plain
         // numbers; the map is still usable.
         let mut buckets = self
@@ -171,17 +191,32 @@ impl<K: Hash + Eq> RateLimiter<K> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if buckets.map.len() >= MAX_TRACKED && !buckets.map.contains_key(&client) {
-            self.make_room(&mut buckets, now)?;
+            self.make_room(&mut buckets, now)
+                .map_err(|retry_after| Denied {
+                    retry_after,
+                    full_in: Duration::from_secs(retry_after),
+                })?;
         }
         let (tokens, at) = buckets.map.entry(client).or_insert((self.capacity, now));
         let refilled = self.tokens_at(*tokens, *at, now);
         *at = now;
+        let full_in = |left: f64| {
+            Duration::try_from_secs_f64((self.capacity - left).max(0.0) / self.per_second)
+                .unwrap_or(Duration::MAX)
+        };
         if refilled >= 1.0 {
             *tokens = refilled - 1.0;
-            Ok(())
+            Ok(Grant {
+                // Whole tokens left; at most the capacity, a small u32.
+                remaining: tokens.floor() as u32,
+                full_in: full_in(*tokens),
+            })
         } else {
             *tokens = refilled;
-            Err(whole_seconds((1.0 - refilled) / self.per_second))
+            Err(Denied {
+                retry_after: whole_seconds((1.0 - refilled) / self.per_second),
+                full_in: full_in(refilled),
+            })
         }
     }
 
@@ -214,6 +249,24 @@ impl<K: Hash + Eq> RateLimiter<K> {
         buckets.none_full_until = now.checked_add(wait);
         Err(whole_seconds(soonest))
     }
+}
+
+/// A token taken: what the client has left.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grant {
+    /// Whole requests the client may still make at once.
+    pub remaining: u32,
+    /// Until the client's bucket is full again.
+    pub full_in: Duration,
+}
+
+/// No token left.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Denied {
+    /// Seconds until the next token (the `Retry-After` value).
+    pub retry_after: u64,
+    /// Until the client's bucket is full again.
+    pub full_in: Duration,
 }
 
 /// A wait in seconds, rounded up, at least 1 (the `Retry-After` value).

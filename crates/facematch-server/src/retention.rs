@@ -1,5 +1,8 @@
 //! Retention: saved decisions older than `--retention-days` are deleted, with their review
-//! history, by a background task that `serve` starts.
+//! history (and their webhook events, deliveries and attempt log), by a background task that
+//! `serve` starts. Finished webhook events (every delivery delivered or given up) older than
+//! the same window are deleted too, whatever decision they belong to; a pending delivery is
+//! never purged.
 //!
 //! The purge never holds SQLite's write lock for long: each transaction deletes at most
 //! [`PURGE_BATCH`] decisions (oldest first, through an index), and the task pauses
@@ -33,7 +36,8 @@ pub fn cutoff(now: OffsetDateTime, days: u32) -> Option<OffsetDateTime> {
 }
 
 /// One sweep at `now`: deletes, batch by batch, every decision created more than
-/// `--retention-days` before `now`; returns how many. Does nothing when retention is 0.
+/// `--retention-days` before `now`, then every finished webhook event older than that;
+/// returns how many decisions. Does nothing when retention is 0.
 pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<usize, ApiError> {
     let Some(cutoff) = cutoff(now, state.config().retention_days) else {
         return Ok(0);
@@ -42,6 +46,31 @@ pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<usize, ApiEr
     loop {
         let n = state
             .with_store(move |store| store.purge_decisions_older_than(cutoff, PURGE_BATCH))
+            .await?;
+        total += n;
+        if n < PURGE_BATCH {
+            break;
+        }
+        tokio::time::sleep(PAUSE_BETWEEN_BATCHES).await;
+    }
+    let events = sweep_webhook_events(state, cutoff).await?;
+    if events > 0 {
+        tracing::info!(events, "retention: old finished webhook events deleted");
+    }
+    Ok(total)
+}
+
+/// Deletes, batch by batch, the webhook events created before `cutoff` whose deliveries
+/// are all finished (delivered or given up), with their deliveries and attempt log;
+/// returns how many events.
+pub async fn sweep_webhook_events(
+    state: &AppState,
+    cutoff: OffsetDateTime,
+) -> Result<usize, ApiError> {
+    let mut total = 0;
+    loop {
+        let n = state
+            .with_store(move |store| store.purge_webhook_events_older_than(cutoff, PURGE_BATCH))
             .await?;
         total += n;
         if n < PURGE_BATCH {

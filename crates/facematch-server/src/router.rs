@@ -18,7 +18,9 @@ use crate::config::ServerConfig;
 use crate::error;
 use crate::middleware::{deadline, log_faults, request_span, track};
 use crate::openapi::ApiDoc;
-use crate::routes::{self, accounts, billing, decisions, deletion, face_match, ops};
+use crate::rate_headers;
+use crate::routes::webhooks::{deliveries as webhook_log, destinations as webhook_destinations};
+use crate::routes::{self, accounts, billing, decisions, deletion, face_match, ops, sessions};
 use crate::security;
 use crate::state::AppState;
 
@@ -39,10 +41,26 @@ fn documented(max_body: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(decisions::review_queue))
         .routes(routes!(deletion::delete_decision))
         .routes(routes!(deletion::delete_batch))
+        .routes(routes!(sessions::list_sessions))
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::verify_email))
         .routes(routes!(billing::balance))
         .routes(routes!(billing::top_up))
+        .routes(routes!(
+            webhook_destinations::create_destination,
+            webhook_destinations::list_destinations
+        ))
+        .routes(routes!(
+            webhook_destinations::get_destination,
+            webhook_destinations::update_destination,
+            webhook_destinations::delete_destination
+        ))
+        .routes(routes!(webhook_destinations::rotate_secret))
+        .routes(routes!(webhook_destinations::test_destination))
+        .routes(routes!(webhook_destinations::destination_deliveries))
+        .routes(routes!(webhook_log::session_deliveries))
+        .routes(routes!(webhook_log::session_delivery))
+        .routes(routes!(webhook_log::resend_delivery))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
     let ops = OpenApiRouter::default()
         .routes(routes!(ops::health))
@@ -67,6 +85,8 @@ pub fn app(state: AppState) -> Router {
     let router = router
         // Undocumented: the document itself and its page.
         .route("/openapi.json", ops::openapi_json(doc))
+        // Didit answers the list without its slash with a 301 to it.
+        .route("/v3/sessions", get(sessions::redirect_to_slash))
         // Its own Content-Security-Policy: the page's inline script and style by hash.
         .route("/docs", get(ops::docs).layer(security::docs_csp_layer()))
         .fallback(routes::not_found)
@@ -76,6 +96,9 @@ pub fn app(state: AppState) -> Router {
         // A face match cut short here drops its handler future: the credit is refunded by
         // the reservation's Drop and the worker keeps its permit until it really ends.
         .layer(middleware::from_fn_with_state(timeout, deadline))
+        // The `X-RateLimit-*` headers of a per-key limit checked by the handler, on its
+        // answer or its 429 (outside the deadline, which cuts the handler short).
+        .layer(middleware::from_fn(rate_headers::rate_limit_headers))
         // Turns a handler panic into a 500 JSON (decoder panics are already caught in
         // imageio; this is the last net). Inside the fault log, the metrics and trace
         // layers so that the 500 is logged and counted like any response.

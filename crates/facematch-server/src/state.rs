@@ -14,8 +14,10 @@ use crate::error::{ApiError, Fault};
 use crate::key_in_flight::{InFlightSlot, KeyInFlight};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
+use crate::rate_headers::{self, RateHeaders};
 use crate::ratelimit::{Clock, RateLimiter};
 use crate::upload_budget::UploadBudget;
+use crate::webhooks::deliver::WebhookRuntime;
 
 /// Review writes one key may send at once before `--review-writes-per-minute` applies.
 pub const REVIEW_WRITES_BURST: u32 = 10;
@@ -33,6 +35,9 @@ pub enum StateError {
     /// part of it).
     #[error("{0}")]
     OtpSecret(String),
+    /// The webhook deliverer's HTTP client could not be built.
+    #[error(transparent)]
+    Webhooks(#[from] crate::webhooks::deliver::DeliverError),
 }
 
 /// Handle to the server's shared state; cheap to clone.
@@ -69,6 +74,8 @@ struct Inner {
     decode_limits: DecodeLimits,
     /// Upload bytes held in memory by all requests (`upload_buffer_mib`).
     upload_budget: UploadBudget,
+    /// The webhook settings, HTTP client and the deliverer's wake-up.
+    webhooks: WebhookRuntime,
 }
 
 impl AppState {
@@ -120,6 +127,8 @@ impl AppState {
             .with_clock(clock.clone())
         });
         let metrics = Metrics::new()?;
+        let webhooks = WebhookRuntime::from_config(&config)?
+            .with_attempt_counter(metrics.webhook_attempts.clone());
         let upload_budget = UploadBudget::new(
             config.upload_buffer_mib,
             metrics.upload_buffer_bytes.clone(),
@@ -150,6 +159,7 @@ impl AppState {
                 review_limiter,
                 decode_limits,
                 upload_budget,
+                webhooks,
                 config,
             }),
         })
@@ -182,6 +192,11 @@ impl AppState {
         &self.inner.metrics
     }
 
+    /// The webhook settings and client; [`WebhookRuntime::wake`] after writing an event.
+    pub fn webhooks(&self) -> &WebhookRuntime {
+        &self.inner.webhooks
+    }
+
     /// Where verification codes go.
     pub fn mailer(&self) -> &Mailer {
         &self.inner.mailer
@@ -202,9 +217,7 @@ impl AppState {
     pub fn check_key_rate(&self, key_id: &str) -> Result<(), ApiError> {
         match &self.inner.key_limiter {
             None => Ok(()),
-            Some(limiter) => limiter
-                .take(key_id.to_owned())
-                .map_err(|retry_after| ApiError::RateLimited { retry_after }),
+            Some(limiter) => take_noting(limiter, key_id),
         }
     }
 
@@ -214,9 +227,7 @@ impl AppState {
     pub fn check_review_rate(&self, key_id: &str) -> Result<(), ApiError> {
         match &self.inner.review_limiter {
             None => Ok(()),
-            Some(limiter) => limiter
-                .take(key_id.to_owned())
-                .map_err(|retry_after| ApiError::RateLimited { retry_after }),
+            Some(limiter) => take_noting(limiter, key_id),
         }
     }
 
@@ -329,4 +340,22 @@ where
     let span = tracing::Span::current();
     let result = tokio::task::spawn_blocking(move || span.in_scope(f)).await?;
     Ok(result)
+}
+
+/// Takes a token of a per-key limiter and notes what is left for the answer's
+/// `X-RateLimit-*` headers ([`crate::rate_headers`]), on success and on a 429 alike.
+fn take_noting(limiter: &RateLimiter<String>, key_id: &str) -> Result<(), ApiError> {
+    let limit = limiter.per_minute();
+    match limiter.take_detailed(key_id.to_owned()) {
+        Ok(grant) => {
+            rate_headers::note(RateHeaders::now(limit, grant.remaining, grant.full_in));
+            Ok(())
+        }
+        Err(denied) => {
+            rate_headers::note(RateHeaders::now(limit, 0, denied.full_in));
+            Err(ApiError::RateLimited {
+                retry_after: denied.retry_after,
+            })
+        }
+    }
 }

@@ -209,7 +209,7 @@ async fn another_accounts_key_cannot_read_or_patch_a_decision() {
     // Alice's decision is untouched.
     let after = app.json("GET", &get, Some(&alice), None).await;
     assert_eq!(after.json, before.json);
-    assert_eq!(after.json["history"], json!([]));
+    assert_eq!(after.json["reviews"], json!([]));
 }
 
 // ---------------------------------------------------------------------------------

@@ -226,7 +226,10 @@ async fn same_person_is_approved_and_field_defaults_apply() {
         )
         .await;
     assert_eq!(got.status, 200, "{}", got.text());
-    assert_eq!(got.json["decline_threshold"], 30.0);
+    assert_eq!(
+        got.json["face_matches"][0]["face_match_score_decline_threshold"],
+        30.0
+    );
 }
 
 #[tokio::test]
@@ -548,29 +551,28 @@ async fn saved_decision_belongs_to_its_key() {
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "created_at",
-            "decline_threshold",
-            "face_match",
-            "history",
-            "request_id",
-            "review_threshold",
-            "score",
-            "status",
-            "updated_at",
-            "vendor_data"
-        ]
-    );
-    assert_eq!(d["request_id"], id.as_str());
+    // Didit's session decision (every key: tests/session_shapes.rs).
+    assert_eq!(keys.len(), 28, "{keys:?}");
+    assert_eq!(d["session_id"], id.as_str());
     assert_eq!(d["status"], "Declined");
-    assert_eq!(d["score"], reply.json["face_match"]["score"]);
-    assert_eq!(d["face_match"], reply.json["face_match"]);
+    let fm = &d["face_matches"][0];
+    let answered = &reply.json["face_match"];
+    assert_eq!(fm["status"], "Declined");
+    assert_eq!(fm["score"], answered["score"]);
+    assert_eq!(fm["user_image"], answered["user_image"]);
+    assert_eq!(fm["ref_image"], answered["ref_image"]);
+    let risks = |w: &Value| -> Vec<Value> {
+        w.as_array()
+            .expect("warnings")
+            .iter()
+            .map(|w| w["risk"].clone())
+            .collect()
+    };
+    assert_eq!(risks(&fm["warnings"]), risks(&answered["warnings"]));
     assert_eq!(d["vendor_data"], "user-42");
     assert_eq!(d["created_at"], reply.json["created_at"]);
-    assert_eq!(d["review_threshold"], Value::Null);
-    assert_eq!(d["history"], json!([]));
+    assert_eq!(fm["face_match_score_review_threshold"], Value::Null);
+    assert_eq!(d["reviews"], json!([]));
     // Another key, an unknown id, a malformed id: all 404.
     app.json("GET", &uri, Some(&other), None)
         .await
@@ -605,9 +607,12 @@ async fn review_flow_in_review_then_patch_with_history() {
     assert_eq!(queue.json["offset"], 0);
     let results = queue.json["results"].as_array().expect("results");
     assert_eq!(results.len(), 1);
-    assert_eq!(results[0]["request_id"], id.as_str());
+    assert_eq!(results[0]["session_id"], id.as_str());
     assert_eq!(results[0]["status"], "In Review");
-    assert_eq!(results[0]["review_threshold"], 100.0);
+    assert_eq!(
+        results[0]["face_matches"][0]["face_match_score_review_threshold"],
+        100.0
+    );
     let theirs = app
         .json("GET", "/v3/review-queue/", Some(&other), None)
         .await;
@@ -653,14 +658,7 @@ async fn review_flow_in_review_then_patch_with_history() {
         )
         .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
-    assert_eq!(updated.json["status"], "Approved");
-    assert_eq!(updated.json["face_match"]["status"], "Approved");
-    let history = updated.json["history"].as_array().expect("history");
-    assert_eq!(history.len(), 1);
-    assert_eq!(history[0]["from"], "In Review");
-    assert_eq!(history[0]["to"], "Approved");
-    assert_eq!(history[0]["comment"], "same person, checked by hand");
-    assert!(history[0]["at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(updated.json, json!({ "session_id": id }));
 
     let got = app
         .json(
@@ -671,7 +669,15 @@ async fn review_flow_in_review_then_patch_with_history() {
         )
         .await;
     assert_eq!(got.json["status"], "Approved");
-    assert_eq!(got.json["history"], updated.json["history"]);
+    assert_eq!(got.json["face_matches"][0]["status"], "Approved");
+    let history = got.json["reviews"].as_array().expect("reviews");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["user"], "API Client");
+    assert_eq!(history[0]["new_status"], "Approved");
+    assert_eq!(history[0]["comment"], "same person, checked by hand");
+    assert!(history[0]["created_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
     let queue = app.json("GET", "/v3/review-queue/", Some(&key), None).await;
     assert_eq!(queue.json["results"], json!([]));
     // The store agrees (sanity check of the enum the handler used).
@@ -1177,7 +1183,7 @@ async fn review_queue_paging_edges() {
             .as_array()
             .expect("results")
             .iter()
-            .map(|d| d["request_id"].as_str().expect("id").to_owned())
+            .map(|d| d["session_id"].as_str().expect("id").to_owned())
             .collect();
         (ids, r.json["limit"].clone(), r.json["offset"].clone())
     };

@@ -13,10 +13,18 @@ mod deletes;
 mod history;
 #[path = "attacks/limits.rs"]
 mod limits;
+#[path = "attacks/list_sessions.rs"]
+mod list_sessions;
+#[path = "attacks/rate_headers.rs"]
+mod rate_headers;
+#[path = "attacks/session_decision.rs"]
+mod session_decision;
 #[path = "attacks/transport.rs"]
 mod transport;
 #[path = "attacks/uploads.rs"]
 mod uploads;
+#[path = "attacks/webhook_routes.rs"]
+mod webhook_routes;
 
 use common::{http, live_app, Live, Reply, TestApp};
 use facematch_testkit::http1;

@@ -127,6 +127,7 @@ fn init(mut conn: Connection, file: bool, busy_timeout: Duration) -> Result<Stor
     Ok(Store {
         conn: Arc::new(Mutex::new(conn)),
         otp: Arc::new(crate::OtpSecret::random()?),
+        webhook_key: Arc::new(crate::WebhookKey::try_random()?),
     })
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::db::{self, Violation};
-use crate::review::{transition_allowed, ReviewError, MAX_HISTORY};
+use crate::review::{is_a_change, ReviewError, MAX_HISTORY};
 use crate::{Store, StoreError};
 
 /// A decision a reviewer may set on a saved request: the [`Status`]es other than `In Review`.
@@ -117,6 +117,32 @@ pub struct SavedDecision {
     /// Reviewer status changes, oldest first. Read back: at most the newest
     /// [`MAX_HISTORY`] (see [`DecisionView::history_truncated`]).
     pub history: Vec<StatusChange>,
+}
+
+/// What a reviewer's status update did ([`Store::update_status`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusUpdate {
+    /// The status changed: a [`StatusChange`] was appended (the last of `history`).
+    Changed(SavedDecision),
+    /// The decision already had that status: nothing was written (Didit's rule: no
+    /// history entry, no event). The decision as it is.
+    Unchanged(SavedDecision),
+}
+
+impl StatusUpdate {
+    /// The decision after the update (changed or not).
+    pub fn decision(&self) -> &SavedDecision {
+        match self {
+            StatusUpdate::Changed(d) | StatusUpdate::Unchanged(d) => d,
+        }
+    }
+
+    /// The decision after the update (changed or not), taken out.
+    pub fn into_decision(self) -> SavedDecision {
+        match self {
+            StatusUpdate::Changed(d) | StatusUpdate::Unchanged(d) => d,
+        }
+    }
 }
 
 /// A saved decision as read back, with whether older history entries were left out.
@@ -313,6 +339,14 @@ pub(crate) fn save_decision(store: &Store, d: &SavedDecision) -> Result<i64, Sto
     for change in &d.history {
         insert_history(&tx, &d.request_id, change)?;
     }
+    crate::webhooks::enqueue_status_event(
+        &tx,
+        &SavedDecision {
+            session_number,
+            ..d.clone()
+        },
+        d.updated_at,
+    )?;
     // The commit is the durability point: after it returns, the row is in the WAL on disk.
     tx.commit()?;
     Ok(session_number)
@@ -359,7 +393,7 @@ pub(crate) fn update_status(
     new_status: ReviewStatus,
     comment: Option<&str>,
     now: OffsetDateTime,
-) -> Result<Option<SavedDecision>, ReviewError> {
+) -> Result<Option<StatusUpdate>, ReviewError> {
     let now_n = db::to_nanos(now)?;
     let mut conn = store.conn();
     // IMMEDIATE: the write lock is held from the count to the commit, so two updates (in this
@@ -371,11 +405,10 @@ pub(crate) fn update_status(
     else {
         return Ok(None);
     };
-    if !transition_allowed(d.status(), new_status) {
-        return Err(ReviewError::InvalidTransition {
-            from: d.status(),
-            to: new_status.into(),
-        });
+    if !is_a_change(d.status(), new_status) {
+        // Didit's rule: the status the decision already has changes nothing — no history
+        // entry, no event. The transaction is dropped unwritten.
+        return Ok(Some(StatusUpdate::Unchanged(d)));
     }
     if history_len(&tx, request_id)? >= MAX_HISTORY {
         return Err(ReviewError::HistoryFull { limit: MAX_HISTORY });
@@ -402,13 +435,17 @@ pub(crate) fn update_status(
         ],
     )?;
     insert_history(&tx, request_id, &change)?;
-    tx.commit()?;
     d.history.push(change);
-    Ok(Some(d))
+    crate::webhooks::enqueue_status_event(&tx, &d, now)?;
+    tx.commit()?;
+    Ok(Some(StatusUpdate::Changed(d)))
 }
 
 #[cfg(test)]
 mod history_tests;
+
+#[cfg(test)]
+mod migration_tests;
 
 #[cfg(test)]
 mod tests;

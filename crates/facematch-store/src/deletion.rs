@@ -1,7 +1,9 @@
 //! Removing saved decisions, with their review history: by the key that made them
 //! (`DELETE …/delete/`, the batch delete) and by age (the retention purge).
 //!
-//! History rows are deleted explicitly, in the same transaction as their decision, rather
+//! History rows, and the decision's webhook events with their deliveries (queued ones too,
+//! as Didit drops them) and attempts, are deleted explicitly, in the same transaction as
+//! their decision, rather
 //! than left to `ON DELETE CASCADE`, so nothing depends on the connection's `foreign_keys`
 //! setting. Every transaction is bounded: at most [`MAX_DELETE_IDS`] decisions for a
 //! delete, at most the caller's `batch` for a purge (each decision has at most
@@ -21,6 +23,15 @@ pub const MAX_PURGE_BATCH: usize = 5_000;
 
 /// Deletes one decision and its history if it belongs to `key_id`; whether it did.
 fn delete_one(conn: &Connection, request_id: &str, key_id: &str) -> Result<bool, StoreError> {
+    let owned: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM decisions WHERE request_id = ?1 AND key_id = ?2)",
+        params![request_id, key_id],
+        |r| r.get(0),
+    )?;
+    if owned {
+        // Its webhook events, their deliveries (queued ones too) and their log.
+        crate::webhooks::delete_events_of_decision(conn, request_id)?;
+    }
     conn.execute(
         "DELETE FROM decision_history WHERE request_id = ?1 AND EXISTS \
          (SELECT 1 FROM decisions WHERE request_id = ?1 AND key_id = ?2)",
@@ -54,6 +65,81 @@ pub(crate) fn delete_decisions(
     Ok(deleted)
 }
 
+/// How a batch delete names a decision: Didit's session number, or our request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionRef {
+    /// The request id (a hyphenated lower-case UUID, as stored).
+    RequestId(String),
+    /// The key's session number.
+    Number(i64),
+}
+
+/// A decision a batch delete removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedSession {
+    /// Its request id.
+    pub request_id: String,
+    /// Its session number.
+    pub session_number: i64,
+}
+
+/// The decision of `key_id` that `what` names, if any.
+fn find_ref(
+    conn: &Connection,
+    what: &SessionRef,
+    key_id: &str,
+) -> Result<Option<DeletedSession>, StoreError> {
+    use rusqlite::OptionalExtension;
+    let read = |r: &rusqlite::Row<'_>| {
+        Ok(DeletedSession {
+            request_id: r.get(0)?,
+            session_number: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+        })
+    };
+    let found = match what {
+        SessionRef::RequestId(id) => conn
+            .prepare_cached(
+                "SELECT request_id, session_number FROM decisions \
+                 WHERE request_id = ?1 AND key_id = ?2",
+            )?
+            .query_row(params![id, key_id], read)
+            .optional()?,
+        SessionRef::Number(n) => conn
+            .prepare_cached(
+                "SELECT request_id, session_number FROM decisions \
+                 WHERE key_id = ?2 AND session_number = ?1",
+            )?
+            .query_row(params![n, key_id], read)
+            .optional()?,
+    };
+    Ok(found)
+}
+
+pub(crate) fn delete_sessions(
+    store: &Store,
+    refs: &[SessionRef],
+    key_id: &str,
+) -> Result<Vec<Option<DeletedSession>>, StoreError> {
+    if refs.len() > MAX_DELETE_IDS {
+        return Err(StoreError::Invalid(format!(
+            "at most {MAX_DELETE_IDS} decisions per deletion, got {}",
+            refs.len()
+        )));
+    }
+    let mut conn = store.conn();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut out = Vec::with_capacity(refs.len());
+    for what in refs {
+        let deleted = match find_ref(&tx, what, key_id)? {
+            Some(found) if delete_one(&tx, &found.request_id, key_id)? => Some(found),
+            _ => None,
+        };
+        out.push(deleted);
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
 pub(crate) fn purge_older_than(
     store: &Store,
     cutoff: OffsetDateTime,
@@ -79,6 +165,7 @@ pub(crate) fn purge_older_than(
         rows.collect::<Result<Vec<_>, _>>()?
     };
     for id in &ids {
+        crate::webhooks::delete_events_of_decision(&tx, id)?;
         tx.execute("DELETE FROM decision_history WHERE request_id = ?1", [id])?;
         tx.execute("DELETE FROM decisions WHERE request_id = ?1", [id])?;
     }

@@ -34,6 +34,9 @@ pub enum StoreError {
     /// Something that should not fail did (OS random source, password hashing).
     #[error("internal error: {0}")]
     Internal(String),
+    /// The webhook key file is unusable, or a destination's sealed secret did not open.
+    #[error(transparent)]
+    WebhookKey(#[from] crate::WebhookKeyError),
 }
 
 /// Why a presented API key was rejected. Every variant except `Store` means HTTP 401.

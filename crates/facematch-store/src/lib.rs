@@ -56,14 +56,26 @@ mod migrations;
 mod otp;
 mod random;
 mod review;
+mod sessions;
+mod webhooks;
 
 pub use accounts::{OtpCode, Registration};
-pub use decisions::{DecisionView, ReviewStatus, SavedDecision, StatusChange};
-pub use deletion::{MAX_DELETE_IDS, MAX_PURGE_BATCH};
+pub use decisions::{DecisionView, ReviewStatus, SavedDecision, StatusChange, StatusUpdate};
+pub use deletion::{DeletedSession, SessionRef, MAX_DELETE_IDS, MAX_PURGE_BATCH};
 pub use error::{AuthError, StoreError, VerifyError};
 pub use keys::{CreatedKey, KeyRecord, NewKey};
 pub use otp::{OtpSecret, MIN_OTP_SECRET_BYTES};
-pub use review::{transition_allowed, ReviewError, MAX_HISTORY};
+pub use review::{is_a_change, ReviewError, MAX_HISTORY};
+pub use sessions::{
+    SessionFilter, SessionPage, SessionSummary, MAX_SEARCH_CHARS, MAX_SESSION_OFFSET,
+    MAX_SESSION_PAGE,
+};
+pub use webhooks::{
+    AttemptLog, AttemptOutcome, AttemptRecord, Destination, DestinationStats, DestinationUpdate,
+    DueDelivery, NewDestination, WebhookKey, WebhookKeyError, MAX_ATTEMPTS_PAGE,
+    MAX_DESTINATIONS_PER_OWNER, MAX_LABEL_CHARS, MAX_LOGGED_RESPONSE_BYTES, MAX_SUBSCRIBED_EVENTS,
+    MAX_URL_BYTES, STATUS_UPDATED, WEBHOOK_EVENTS,
+};
 
 /// Wrong tries one client (IP address, or IPv6 /64) may make at one e-mail verification code;
 /// its next try fails even with the right code. Counted per client so that a stranger's guesses
@@ -91,6 +103,9 @@ pub struct Store {
     /// The key of the e-mail codes' HMAC: random per opening unless set with
     /// [`Store::with_otp_secret`].
     otp: Arc<OtpSecret>,
+    /// The key sealing webhook destination secrets: random per opening unless set with
+    /// [`Store::with_webhook_key`].
+    webhook_key: Arc<WebhookKey>,
 }
 
 impl fmt::Debug for Store {
@@ -124,6 +139,20 @@ impl Store {
     /// The key of the e-mail codes' HMAC.
     pub(crate) fn otp_secret(&self) -> &OtpSecret {
         &self.otp
+    }
+
+    /// The same database with webhook destination secrets sealed by `key` (by default each
+    /// opened store draws a random one, kept in memory only, so secrets stored by an earlier
+    /// run do not open). Set it before cloning the store: clones made earlier keep the old key.
+    #[must_use]
+    pub fn with_webhook_key(mut self, key: WebhookKey) -> Store {
+        self.webhook_key = Arc::new(key);
+        self
+    }
+
+    /// The key sealing webhook destination secrets.
+    pub(crate) fn webhook_key(&self) -> &WebhookKey {
+        &self.webhook_key
     }
 
     // ---- API keys -------------------------------------------------------------------------
@@ -236,9 +265,10 @@ impl Store {
     /// Sets a reviewer's decision: the saved `face_match`'s status becomes `new_status`,
     /// `updated_at` becomes `now`, and a [`StatusChange`] is appended to the history. `None`
     /// when the decision does not exist or belongs to another key;
-    /// [`ReviewError::InvalidTransition`] when [`transition_allowed`] refuses the change,
-    /// [`ReviewError::HistoryFull`] when the decision already has [`MAX_HISTORY`] changes
-    /// (checked in the same transaction as the append; nothing is written either way).
+    /// [`StatusUpdate::Unchanged`], with nothing written, when the decision already has
+    /// `new_status` ([`is_a_change`]); [`ReviewError::HistoryFull`] when the decision already
+    /// has [`MAX_HISTORY`] changes (checked in the same transaction as the append; nothing
+    /// is written).
     pub fn update_status(
         &self,
         request_id: &str,
@@ -246,7 +276,7 @@ impl Store {
         new_status: ReviewStatus,
         comment: Option<&str>,
         now: OffsetDateTime,
-    ) -> Result<Option<SavedDecision>, ReviewError> {
+    ) -> Result<Option<StatusUpdate>, ReviewError> {
         decisions::update_status(self, request_id, key_id, new_status, comment, now)
     }
 
@@ -283,6 +313,227 @@ impl Store {
         batch: usize,
     ) -> Result<usize, StoreError> {
         deletion::purge_older_than(self, cutoff, batch)
+    }
+
+    // ---- Sessions (Didit's list and batch delete) -------------------------------------------
+
+    /// One page of the key's decisions that match `filter`, newest first (highest session
+    /// number first), and how many match in all. `Invalid` unless `limit` is 1 to
+    /// [`MAX_SESSION_PAGE`], `offset` at most [`MAX_SESSION_OFFSET`] and the search at most
+    /// [`MAX_SEARCH_CHARS`] characters.
+    pub fn list_sessions(
+        &self,
+        key_id: &str,
+        filter: &SessionFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<SessionPage, StoreError> {
+        sessions::list_sessions(self, key_id, filter, limit, offset)
+    }
+
+    /// Deletes, in one transaction, each decision of `key_id` that `refs` names (by request
+    /// id or session number) with its history: per ref, in order, what was deleted (`None`:
+    /// unknown, already deleted, or another key's, left untouched). `Invalid` (nothing
+    /// deleted) for more than [`MAX_DELETE_IDS`] refs.
+    pub fn delete_sessions(
+        &self,
+        refs: &[SessionRef],
+        key_id: &str,
+    ) -> Result<Vec<Option<DeletedSession>>, StoreError> {
+        deletion::delete_sessions(self, refs, key_id)
+    }
+
+    /// [`delete_sessions`](Self::delete_sessions) by session numbers only: per number, the
+    /// request id deleted.
+    pub fn delete_decisions_by_number(
+        &self,
+        numbers: &[i64],
+        key_id: &str,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let refs: Vec<SessionRef> = numbers.iter().copied().map(SessionRef::Number).collect();
+        Ok(deletion::delete_sessions(self, &refs, key_id)?
+            .into_iter()
+            .map(|d| d.map(|d| d.request_id))
+            .collect())
+    }
+
+    // ---- Webhooks -------------------------------------------------------------------------
+
+    /// Creates a webhook destination. Validates (label 1–[`MAX_LABEL_CHARS`] characters, no
+    /// control characters; url 1–[`MAX_URL_BYTES`] bytes, its safety being the server's to
+    /// check; events 1–[`MAX_SUBSCRIBED_EVENTS`], each in [`WEBHOOK_EVENTS`], de-duplicated):
+    /// `Invalid` otherwise. Generates the signing secret (32 random bytes, URL-safe base64
+    /// without padding: 43 chars, like Didit's), seals it, stores. The owner: the key's account
+    /// when it has one (every key of the account sees the destination and its events go
+    /// there), else the key. `NotFound` for an unknown key, `Conflict` beyond
+    /// [`MAX_DESTINATIONS_PER_OWNER`]. Returns the secret once.
+    pub fn create_destination(
+        &self,
+        new: NewDestination,
+        now: OffsetDateTime,
+    ) -> Result<(Destination, SecretString), StoreError> {
+        webhooks::create_destination(self, new, now)
+    }
+
+    /// The destinations visible to `key_id` (its own and its account's), oldest first.
+    pub fn list_destinations(&self, key_id: &str) -> Result<Vec<Destination>, StoreError> {
+        webhooks::list_destinations(self, key_id)
+    }
+
+    /// The destination `id` if `key_id` sees it (`None` otherwise, unknown or not its).
+    pub fn get_destination(
+        &self,
+        id: &str,
+        key_id: &str,
+    ) -> Result<Option<Destination>, StoreError> {
+        webhooks::get_destination(self, id, key_id)
+    }
+
+    /// Changes the fields given (the same rules as at creation; events replace the list);
+    /// `None` when `key_id` does not see the destination.
+    pub fn update_destination(
+        &self,
+        id: &str,
+        key_id: &str,
+        update: DestinationUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Option<Destination>, StoreError> {
+        webhooks::update_destination(self, id, key_id, update, now)
+    }
+
+    /// Gives the destination a new signing secret and returns it once (the old one stops
+    /// working at once); `None` when `key_id` does not see the destination.
+    pub fn rotate_destination_secret(
+        &self,
+        id: &str,
+        key_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<SecretString>, StoreError> {
+        webhooks::rotate_destination_secret(self, id, key_id, now)
+    }
+
+    /// Deletes the destination with all its deliveries, pending or not, and their log (and the
+    /// events left with no delivery); `false` when `key_id` does not see it.
+    pub fn delete_destination(&self, id: &str, key_id: &str) -> Result<bool, StoreError> {
+        webhooks::delete_destination(self, id, key_id)
+    }
+
+    /// The plaintext secret, for signing (deliverer only: no owner check). A secret sealed
+    /// with another [`WebhookKey`] is [`WebhookKeyError::Unseal`].
+    pub fn destination_secret(&self, id: &str) -> Result<Option<SecretString>, StoreError> {
+        webhooks::destination_secret(self, id)
+    }
+
+    /// The destination's delivery summary over its logged attempts (a try failed unless it
+    /// got a 2xx answer and no error).
+    pub fn destination_stats(&self, id: &str) -> Result<DestinationStats, StoreError> {
+        webhooks::destination_stats(self, id)
+    }
+
+    /// A test `status.updated` event for one destination only (CLI `webhooks test`, API):
+    /// snapshot None; returns the new delivery's [`DueDelivery`], already claimed (lease
+    /// `lease`), so the caller can send it at once; None if no such destination for the key.
+    /// The destination need not be enabled.
+    pub fn enqueue_test_event(
+        &self,
+        destination_id: &str,
+        key_id: &str,
+        now: OffsetDateTime,
+        lease: time::Duration,
+    ) -> Result<Option<DueDelivery>, StoreError> {
+        webhooks::enqueue_test_event(self, destination_id, key_id, now, lease)
+    }
+
+    /// Up to `limit` pending deliveries due at `now` (next_attempt_at <= now) whose
+    /// destination is enabled and not backing off (backoff_until NULL or <= now), oldest
+    /// first; in the same IMMEDIATE transaction sets their next_attempt_at = now + lease, so
+    /// a crash mid-send retries them after the lease (at least once) and two deliverers never
+    /// take the same one. A delivery whose destination is disabled stays pending.
+    pub fn claim_due_deliveries(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: usize,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        webhooks::claim_due_deliveries(self, now, lease, limit)
+    }
+
+    /// Logs one try (a webhook_attempts row; the response body cut to
+    /// [`MAX_LOGGED_RESPONSE_BYTES`]) and moves the delivery on: Delivered → state delivered,
+    /// destination backoff cleared; RetryAt(t) → stays pending, next_attempt_at = t,
+    /// attempts+1, destination backoff_until = min(t, now + 60 s); GiveUp → state failed.
+    /// A resend (`resend: true`) logs the row; if it succeeded the delivery becomes delivered,
+    /// otherwise its schedule is unchanged. A retry or give-up reported for a delivery that is
+    /// no longer pending only logs the row. Returns the attempt's id; `NotFound` when the
+    /// delivery is gone (its decision or destination was deleted meanwhile).
+    pub fn record_attempt(
+        &self,
+        delivery_id: &str,
+        attempt: &AttemptRecord,
+        outcome: AttemptOutcome,
+        resend: bool,
+        now: OffsetDateTime,
+    ) -> Result<String, StoreError> {
+        webhooks::record_attempt(self, delivery_id, attempt, outcome, resend, now)
+    }
+
+    /// The delivery log of a saved decision (all its events' attempts, every destination),
+    /// newest first; None when the decision is not the key's (unknown/another key's).
+    pub fn session_attempts(
+        &self,
+        request_id: &str,
+        key_id: &str,
+    ) -> Result<Option<Vec<AttemptLog>>, StoreError> {
+        webhooks::session_attempts(self, request_id, key_id)
+    }
+
+    /// One attempt of that decision's log; None when the decision is not the key's or the
+    /// attempt is not of that decision.
+    pub fn session_attempt(
+        &self,
+        request_id: &str,
+        attempt_id: &str,
+        key_id: &str,
+    ) -> Result<Option<AttemptLog>, StoreError> {
+        webhooks::session_attempt(self, request_id, attempt_id, key_id)
+    }
+
+    /// For a resend: the attempt's delivery as a [`DueDelivery`] (not re-scheduled), its
+    /// `url` the one the attempt was sent to (Didit resends to the original URL).
+    pub fn resend_target(
+        &self,
+        request_id: &str,
+        attempt_id: &str,
+        key_id: &str,
+    ) -> Result<Option<DueDelivery>, StoreError> {
+        webhooks::resend_target(self, request_id, attempt_id, key_id)
+    }
+
+    /// A destination's log, newest first, at most `limit` (capped at [`MAX_ATTEMPTS_PAGE`]);
+    /// None when `key_id` does not see the destination.
+    pub fn destination_attempts(
+        &self,
+        destination_id: &str,
+        key_id: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<AttemptLog>>, StoreError> {
+        webhooks::destination_attempts(self, destination_id, key_id, limit)
+    }
+
+    /// Retention: deletes up to `batch` events created before `cutoff` whose deliveries are all
+    /// delivered or failed (never a pending one), with their deliveries and attempts; returns
+    /// how many events. `Invalid` unless `batch` is 1 to [`MAX_PURGE_BATCH`].
+    pub fn purge_webhook_events_older_than(
+        &self,
+        cutoff: OffsetDateTime,
+        batch: usize,
+    ) -> Result<usize, StoreError> {
+        webhooks::purge_events_older_than(self, cutoff, batch)
+    }
+
+    /// Pending deliveries (for metrics/tests).
+    pub fn pending_deliveries(&self) -> Result<i64, StoreError> {
+        webhooks::pending_deliveries(self)
     }
 
     // ---- Accounts -------------------------------------------------------------------------

@@ -557,7 +557,8 @@ fn review_queue_and_update_status() {
             later,
         )
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .into_decision();
     assert_eq!(updated.status(), Status::Declined);
     assert_eq!(updated.face_match.status, Status::Declined);
     assert_eq!(updated.updated_at, later);
@@ -582,7 +583,8 @@ fn review_queue_and_update_status() {
             later + Duration::minutes(1),
         )
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .into_decision();
     assert_eq!(again.history.len(), 2);
     assert_eq!(again.history[1].from, Status::Declined);
     assert_eq!(again.history[1].comment, None);

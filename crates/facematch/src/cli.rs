@@ -50,6 +50,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::keys::KeysCommand,
     },
+    /// Manage the webhook destinations of an API key in the server's database.
+    Webhooks {
+        /// What to do with the destinations.
+        #[command(subcommand)]
+        command: crate::webhooks::WebhooksCommand,
+    },
 }
 
 /// `facematch models …`

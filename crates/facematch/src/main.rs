@@ -9,6 +9,7 @@ mod input;
 mod keys;
 mod lab;
 mod serve;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => lab::calibrate(&args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(*args),
         Command::Keys { command } => keys::run(command),
+        Command::Webhooks { command } => webhooks::run(command),
     };
     result.unwrap_or_else(|err| {
         eprintln!("facematch: {err:#}");

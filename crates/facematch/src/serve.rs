@@ -65,6 +65,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let config = args.config;
     let store = Store::open(&config.database)
         .with_context(|| format!("cannot open the database {}", config.database.display()))?;
+    // The key sealing webhook secrets: --webhook-key-file, or `<database>.webhook-key`
+    // (created 0600 on first start), shared with `facematch webhooks`.
+    let webhook_key = facematch_server::webhooks::key_file::load_key(
+        config.webhook_key_file.as_deref(),
+        &config.database,
+    )
+    .context("cannot load the webhook key file (--webhook-key-file)")?;
+    let store = store.with_webhook_key(webhook_key);
     // One model session per worker, one thread each: the workers are the parallelism.
     let bundle = BundleOptions {
         bundle,

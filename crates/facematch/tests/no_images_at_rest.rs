@@ -296,10 +296,16 @@ fn no_image_bytes_are_written_anywhere() {
     assert_eq!(embeddings.len(), 6);
     stop(server);
 
-    // Nothing but the database (and SQLite's WAL/SHM companions) was created.
+    // Nothing but the database (and SQLite's WAL/SHM companions) and the key sealing
+    // webhook secrets was created.
     let mut written = Vec::new();
     files_under(&root, &mut written);
-    let allowed = ["facematch.db", "facematch.db-wal", "facematch.db-shm"];
+    let allowed = [
+        "facematch.db",
+        "facematch.db-wal",
+        "facematch.db-shm",
+        "facematch.db.webhook-key",
+    ];
     let unexpected: Vec<_> = written
         .iter()
         .filter(|path| {
@@ -331,9 +337,11 @@ fn no_image_bytes_are_written_anywhere() {
                 "decline_threshold",
                 "face_match",
                 "key_id",
+                "metadata",
                 "request_id",
                 "review_threshold",
                 "score",
+                "session_number",
                 "status",
                 "updated_at",
                 "vendor_data",

@@ -119,9 +119,9 @@ fn every_acknowledged_saved_request_survives_kill_9() {
         .expect("decision request");
         assert_eq!(status, 200, "acknowledged request {id} was lost: {body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        assert_eq!(v["request_id"], id.as_str(), "{body}");
+        assert_eq!(v["session_id"], id.as_str(), "{body}");
         assert_eq!(v["status"], "Approved", "{body}");
-        assert_eq!(v["face_match"]["status"], "Approved", "{body}");
+        assert_eq!(v["face_matches"][0]["status"], "Approved", "{body}");
     }
     // Credits, both ways: every acknowledged request was paid for, and nothing else was
     // except what the unanswered requests had reserved when the process died (a credit is

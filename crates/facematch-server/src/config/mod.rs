@@ -236,6 +236,55 @@ pub struct ServerConfig {
     /// `Forwarded`/`X-Forwarded-For` header).
     #[arg(long, env = "FACEMATCH_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<SecretString>,
+
+    /// Accept `http://` webhook URLs. Off by default: webhooks carry decisions and
+    /// their signatures, so destinations must be `https://` unless the operator says
+    /// otherwise (tests and a receiver on the same trusted network).
+    #[arg(long, env = "FACEMATCH_ALLOW_HTTP_WEBHOOKS")]
+    pub allow_http_webhooks: bool,
+
+    /// Send webhooks to private addresses. Off by default: a URL (or any address its
+    /// name resolves to, checked again at connect time against DNS rebinding) that is
+    /// loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (incl. the
+    /// cloud metadata address 169.254.169.254), CGNAT, multicast, documentation or
+    /// benchmarking ranges, or named `localhost`, is refused, so an API client cannot
+    /// make the server reach its internal network. Give it only for a receiver inside
+    /// that network (and in tests).
+    #[arg(long, env = "FACEMATCH_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+
+    /// Delays between tries of a webhook that failed (no 2xx answer: a 3xx, 4xx or 5xx,
+    /// a timeout, a refused address, a connection error), a comma list of whole numbers
+    /// with `ms`, `s`, `m` or `h` (at most 100 delays, each at most 7 days), each drawn
+    /// with ±20 % jitter. Default `10s,30s,2m,10m,30m,1h,2h,4h,8h,8h`: 11 tries spread
+    /// over about 24 hours, so a receiver down for a night still gets every event; after
+    /// the last the delivery is given up (kept in the log, resendable).
+    #[arg(long, env = "FACEMATCH_WEBHOOK_RETRY_SCHEDULE",
+          default_value = crate::webhooks::schedule::DEFAULT_SCHEDULE)]
+    pub webhook_retry_schedule: crate::webhooks::schedule::RetrySchedule,
+
+    /// Seconds one webhook try may take in all (connect, send, answer) before it counts
+    /// as failed and is retried. Default 10, as receivers are told to answer at once and
+    /// work afterwards; 1 to 300.
+    #[arg(long, env = "FACEMATCH_WEBHOOK_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub webhook_timeout_secs: u64,
+
+    /// Webhook sends in flight at once, over all destinations. Default 8: enough that
+    /// one slow receiver (holding a send for up to the timeout) leaves room for the
+    /// others, few enough to stay a small part of the server's sockets and memory.
+    /// Sends never run on the face-match workers.
+    #[arg(long, env = "FACEMATCH_WEBHOOK_CONCURRENCY", default_value_t = 8, value_parser = parse_positive)]
+    pub webhook_concurrency: usize,
+
+    /// File holding the key that seals webhook destination secrets in the database
+    /// (32 random bytes, or 64 hex digits). Default: `<database>.webhook-key` beside the
+    /// database, created (mode 0600) on first start; a file readable by group or others,
+    /// or of the wrong length, is refused. `facematch webhooks` must use the same file.
+    /// Losing it makes the stored secrets unreadable (rotate each destination's secret).
+    /// An in-memory database gets a random key per start.
+    #[arg(long, env = "FACEMATCH_WEBHOOK_KEY_FILE")]
+    pub webhook_key_file: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -286,6 +335,12 @@ impl Default for ServerConfig {
             allow_plain_http: false,
             cors_origin: Vec::new(),
             metrics_token: None,
+            allow_http_webhooks: false,
+            allow_private_webhooks: false,
+            webhook_retry_schedule: crate::webhooks::schedule::RetrySchedule::default(),
+            webhook_timeout_secs: 10,
+            webhook_concurrency: 8,
+            webhook_key_file: None,
         }
     }
 }
@@ -337,6 +392,12 @@ impl fmt::Debug for ServerConfig {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "[redacted]"),
             )
+            .field("allow_http_webhooks", &self.allow_http_webhooks)
+            .field("allow_private_webhooks", &self.allow_private_webhooks)
+            .field("webhook_retry_schedule", &self.webhook_retry_schedule)
+            .field("webhook_timeout_secs", &self.webhook_timeout_secs)
+            .field("webhook_concurrency", &self.webhook_concurrency)
+            .field("webhook_key_file", &self.webhook_key_file)
             .finish()
     }
 }

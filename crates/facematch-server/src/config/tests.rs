@@ -145,3 +145,67 @@ fn workers_and_queue_defaults() {
     };
     assert_eq!((zero.effective_workers(), zero.effective_queue()), (1, 0));
 }
+
+#[test]
+fn webhook_flags_default_as_documented_and_a_bad_schedule_is_refused() {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerConfig,
+    }
+    let parsed = <Cli as clap::Parser>::try_parse_from(["facematch"]).expect("parses");
+    let default = ServerConfig::default();
+    assert_eq!(
+        parsed.server.webhook_retry_schedule,
+        default.webhook_retry_schedule
+    );
+    assert_eq!(
+        default.webhook_retry_schedule.to_string(),
+        "10s,30s,2m,10m,30m,1h,2h,4h,8h,8h"
+    );
+    assert_eq!(parsed.server.webhook_timeout_secs, 10);
+    assert_eq!(default.webhook_timeout_secs, 10);
+    assert_eq!(parsed.server.webhook_concurrency, 8);
+    assert_eq!(default.webhook_concurrency, 8);
+    assert_eq!(parsed.server.webhook_key_file, None);
+    let fast = <Cli as clap::Parser>::try_parse_from([
+        "facematch",
+        "--webhook-retry-schedule",
+        "200ms,1s",
+    ])
+    .expect("parses");
+    assert_eq!(fast.server.webhook_retry_schedule.to_string(), "200ms,1s");
+    for bad in [
+        ["--webhook-retry-schedule", "10"],
+        ["--webhook-retry-schedule", ""],
+        ["--webhook-timeout-secs", "0"],
+        ["--webhook-concurrency", "0"],
+    ] {
+        assert!(
+            <Cli as clap::Parser>::try_parse_from(["facematch", bad[0], bad[1]]).is_err(),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn outbound_webhook_flags_are_off_by_default_and_parse() {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerConfig,
+    }
+    let parsed = <Cli as clap::Parser>::try_parse_from(["facematch"]).expect("parses");
+    assert!(!parsed.server.allow_http_webhooks && !parsed.server.allow_private_webhooks);
+    assert!(!ServerConfig::default().allow_http_webhooks);
+    assert!(!ServerConfig::default().allow_private_webhooks);
+    let on = <Cli as clap::Parser>::try_parse_from([
+        "facematch",
+        "--allow-http-webhooks",
+        "--allow-private-webhooks",
+    ])
+    .expect("parses");
+    assert!(on.server.allow_http_webhooks && on.server.allow_private_webhooks);
+    let shown = format!("{:?}", on.server);
+    assert!(shown.contains("allow_private_webhooks: true"), "{shown}");
+}

@@ -1,137 +1,40 @@
-//! Saved decisions: retrieval by request id, the review queue (beyond the contract) and
-//! a reviewer's status update. Every query is scoped to the calling key: another key's
-//! decision is a 404, indistinguishable from one that does not exist.
+//! Saved decisions in Didit's session shapes: retrieval (`GET /v3/session/{id}/decision/`,
+//! the body of [`crate::didit`]), the review queue (beyond Didit) and Didit's status update
+//! (`PATCH /v3/session/{id}/update-status/`). Every query is scoped to the calling key:
+//! another key's decision is a 404, indistinguishable from one that does not exist.
 //!
-//! Bounded against a flood of status updates (issue 10): the transitions a reviewer may
-//! make are one table ([`facematch_store::transition_allowed`]), a decision keeps at
-//! most [`facematch_store::MAX_HISTORY`] (50) status changes, writes are rate-limited
-//! per key (`--review-writes-per-minute`), and every read returns at most that many
-//! history entries (a bounded SQL read), so no answer and no hold of the database lock
-//! grows with what a client wrote.
+//! Bounded against a flood of status updates (issue 10): setting the status a decision
+//! already has writes nothing ([`facematch_store::is_a_change`]), a decision keeps at most
+//! [`facematch_store::MAX_HISTORY`] (50) status changes, writes are rate-limited per key
+//! (`--review-writes-per-minute`), and every read returns at most that many history entries
+//! (a bounded SQL read), so no answer and no hold of the database lock grows with what a
+//! client wrote.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::Json;
-use facematch_core::{FaceMatch, Status};
-use facematch_store::{DecisionView, ReviewError, ReviewStatus, SavedDecision, StatusChange};
-use serde::{Deserialize, Serialize, Serializer};
+use facematch_store::{ReviewError, ReviewStatus};
+use serde::{Deserialize, Serialize};
 
 use crate::auth::ApiKey;
+use crate::didit::{SessionDecision, UpdateStatusResponse};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::middleware::record_request_id;
 use crate::openapi::{BadKey, NoSuchDecision};
 use crate::state::AppState;
 
-/// A saved face-match decision (never the images).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DecisionResponse {
-    /// The request id returned by the face match.
-    pub request_id: String,
-    /// `Approved`, `Declined` or `In Review` (after a review: the reviewer's decision).
-    #[schema(value_type = String)]
-    pub status: Status,
-    /// Score 0–100, or null when no pair of faces could be compared.
-    pub score: Option<i64>,
-    /// Decline threshold used.
-    pub decline_threshold: f64,
-    /// Review threshold used, if any.
-    pub review_threshold: Option<f64>,
-    /// The `face_match` object as returned (its status follows reviews).
-    #[serde(serialize_with = "keys_in_alphabetical_order")]
-    pub face_match: FaceMatch,
-    /// The client's `vendor_data`.
-    pub vendor_data: Option<String>,
-    /// When the request was made (RFC 3339, microseconds).
-    pub created_at: String,
-    /// When the decision last changed.
-    pub updated_at: String,
-    /// Reviewers' status changes, oldest first: at most the newest 50.
-    pub history: Vec<HistoryEntry>,
-    /// Present (and `true`) only when older status changes than those in `history`
-    /// exist; only a database written before the 50-change cap can hold them.
-    #[serde(skip_serializing_if = "is_false")]
-    pub history_truncated: bool,
-}
+/// Longest `comment` of a status update, in characters: Didit's limit.
+pub const MAX_COMMENT_CHARS: usize = 10_000;
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-/// One reviewer's status change.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HistoryEntry {
-    /// Status before.
-    #[schema(value_type = String)]
-    pub from: Status,
-    /// Status after.
-    #[schema(value_type = String)]
-    pub to: Status,
-    /// The reviewer's note.
-    pub comment: Option<String>,
-    /// When (RFC 3339, microseconds).
-    pub at: String,
-}
-
-/// A saved decision's `face_match` has always been answered with its keys in alphabetical
-/// order (it used to be kept as a JSON value); it still is, so the answer stays byte for byte
-/// the same.
-fn keys_in_alphabetical_order<S: Serializer>(
-    face_match: &FaceMatch,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serde_json::to_value(face_match)
-        .map_err(serde::ser::Error::custom)?
-        .serialize(serializer)
-}
-
-impl From<SavedDecision> for DecisionResponse {
-    fn from(d: SavedDecision) -> Self {
-        Self {
-            request_id: d.request_id,
-            status: d.face_match.status,
-            score: d.face_match.score.map(i64::from),
-            decline_threshold: d.decline_threshold,
-            review_threshold: d.review_threshold,
-            face_match: d.face_match,
-            vendor_data: d.vendor_data,
-            created_at: facematch_core::rfc3339_micros(d.created_at),
-            updated_at: facematch_core::rfc3339_micros(d.updated_at),
-            history: d.history.into_iter().map(HistoryEntry::from).collect(),
-            history_truncated: false,
-        }
-    }
-}
-
-impl From<DecisionView> for DecisionResponse {
-    fn from(v: DecisionView) -> Self {
-        Self {
-            history_truncated: v.history_truncated,
-            ..v.decision.into()
-        }
-    }
-}
-
-/// A refused status update: an unknown decision is the usual 404, a refusal of the
-/// transition table or the history cap a 409 with its own code.
+/// A refused status update: an unknown decision is the usual 404, the history cap a 409
+/// `history_full`.
 impl From<ReviewError> for ApiError {
     fn from(e: ReviewError) -> Self {
         match e {
-            ReviewError::InvalidTransition { from, to } => ApiError::InvalidTransition { from, to },
             ReviewError::HistoryFull { limit } => ApiError::HistoryFull { limit },
             ReviewError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<StatusChange> for HistoryEntry {
-    fn from(c: StatusChange) -> Self {
-        Self {
-            from: c.from,
-            to: c.to,
-            comment: c.comment,
-            at: facematch_core::rfc3339_micros(c.at),
         }
     }
 }
@@ -170,14 +73,19 @@ impl<S: Send + Sync> FromRequestParts<S> for DecisionId {
     }
 }
 
-/// The saved decision of a face match made with this key.
+/// The saved decision of a face match made with this key, as Didit's v3 session decision.
+///
+/// A standalone face match is a single-feature session: `features` is `["FACE_MATCH"]`,
+/// `face_matches` holds its one report, every other feature array is null, and the image
+/// URLs are null (images are never stored). Beyond Didit: `updated_at`,
+/// `reviews_truncated`, and in the report the thresholds used and the faces found.
 #[utoipa::path(
     get,
     path = "/v3/session/{request_id}/decision/",
     tag = "decisions",
-    params(("request_id" = String, Path, description = "The face match's request_id")),
+    params(("request_id" = String, Path, description = "The face match's request_id (Didit's session id)")),
     responses(
-        (status = 200, description = "The saved decision", body = DecisionResponse),
+        (status = 200, description = "The saved decision, as Didit's session decision", body = SessionDecision),
         BadKey,
         NoSuchDecision,
     ),
@@ -187,11 +95,13 @@ pub async fn get_decision(
     State(state): State<AppState>,
     ApiKey(key): ApiKey,
     DecisionId(id): DecisionId,
-) -> Result<Json<DecisionResponse>, ApiError> {
+) -> Result<Json<SessionDecision>, ApiError> {
     let found = state
         .with_store(move |store| store.decision_view(&id, &key.id))
         .await?;
-    found.map(|d| Json(d.into())).ok_or_else(not_found)
+    found
+        .map(|d| Json(SessionDecision::from(&d)))
+        .ok_or_else(not_found)
 }
 
 /// Paging of the review queue.
@@ -211,8 +121,8 @@ pub const MAX_QUEUE_OFFSET: usize = 10_000;
 /// A page of the review queue.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewQueue {
-    /// Decisions `In Review`, oldest first.
-    pub results: Vec<DecisionResponse>,
+    /// Decisions `In Review`, oldest first, as Didit's session decisions.
+    pub results: Vec<SessionDecision>,
     /// The page size used.
     pub limit: usize,
     /// The offset used.
@@ -259,42 +169,100 @@ pub async fn review_queue(
         .with_store(move |store| store.review_queue(&key.id, limit, offset))
         .await?;
     Ok(Json(ReviewQueue {
-        results: results.into_iter().map(DecisionResponse::from).collect(),
+        results: results.iter().map(SessionDecision::from).collect(),
         limit,
         offset,
     }))
 }
 
-/// A reviewer's decision.
+/// Didit's update-status body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpdateStatusRequest {
-    /// `Approved` or `Declined`.
+    /// `Approved` or `Declined`. `Resubmitted` is refused (a standalone face match has no
+    /// user flow to send back to), and so is anything else, `In Review` included.
     #[schema(example = "Approved")]
     pub new_status: String,
-    /// A note for the history (at most 1,000 characters).
+    /// A note for the decision's `reviews` (at most 10,000 characters, Didit's limit).
     pub comment: Option<String>,
+    /// Only `false` (or absent): this server sends no e-mail to end users, so `true` is
+    /// refused.
+    pub send_email: Option<bool>,
+    /// Accepted and ignored (only used by Didit with `send_email`).
+    pub email_address: Option<String>,
+    /// Accepted and ignored (only used by Didit with `send_email`).
+    pub email_language: Option<String>,
+    /// Accepted and ignored (only used by Didit with `Resubmitted`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub nodes_to_resubmit: Option<Vec<serde_json::Value>>,
 }
 
-/// Approve or decline a saved decision; the change is appended to its history.
+impl UpdateStatusRequest {
+    /// The verdict asked for, or the 400 that names what is wrong with the body.
+    fn verdict(&self) -> Result<ReviewStatus, ApiError> {
+        if self.new_status == "Resubmitted" {
+            return Err(ApiError::InvalidField {
+                field: "new_status",
+                reason: "a standalone face match cannot be resubmitted: it has no user flow \
+                         to send back to; send \"Approved\" or \"Declined\""
+                    .into(),
+            });
+        }
+        let verdict = self
+            .new_status
+            .parse()
+            .map_err(|_| ApiError::InvalidField {
+                field: "new_status",
+                reason: format!(
+                    "must be \"Approved\" or \"Declined\", got {:?}",
+                    self.new_status
+                ),
+            })?;
+        if self
+            .comment
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS)
+        {
+            return Err(ApiError::InvalidField {
+                field: "comment",
+                reason: format!("at most {MAX_COMMENT_CHARS} characters"),
+            });
+        }
+        if self.send_email == Some(true) {
+            return Err(ApiError::InvalidField {
+                field: "send_email",
+                reason: "not supported: this server sends no e-mail to end users; send \
+                         false or leave it out"
+                    .into(),
+            });
+        }
+        Ok(verdict)
+    }
+}
+
+/// Approve or decline a saved decision, as Didit's update-status: the answer is the
+/// session id.
 ///
-/// Allowed: `In Review` → `Approved` | `Declined`, and `Approved` ↔ `Declined` (a
-/// reviewer corrects a verdict). The status the decision already has is refused (409
-/// `invalid_transition`); nothing leads back to `In Review`. A decision keeps at most 50
-/// status changes; beyond, 409 `history_full` and nothing is written. Writes are limited
-/// per key (`--review-writes-per-minute`, default 60, bursts of 10): beyond, 429 with
-/// Retry-After, before the database is touched.
+/// `Approved` or `Declined`, from `In Review` or to correct a verdict; the change is
+/// appended to the decision's `reviews` (and a `status.updated` event is queued). The
+/// status the decision already has is a 200 that changes nothing: no review entry, no
+/// event (Didit's rule). `Resubmitted`, `In Review` or anything else is a 400, and so is
+/// `send_email: true` (no e-mail is sent to end users); `email_address`,
+/// `email_language` and `nodes_to_resubmit` are accepted and ignored, and so are unknown
+/// fields. A decision keeps at most 50 status changes; beyond, 409 `history_full` and
+/// nothing is written. Writes are limited per key (`--review-writes-per-minute`, default
+/// 60, bursts of 10): beyond, 429 with Retry-After, before the database is touched.
 #[utoipa::path(
     patch,
     path = "/v3/session/{request_id}/update-status/",
     tag = "decisions",
-    params(("request_id" = String, Path, description = "The face match's request_id")),
+    params(("request_id" = String, Path, description = "The face match's request_id (Didit's session id)")),
     request_body = UpdateStatusRequest,
     responses(
-        (status = 200, description = "The updated decision", body = DecisionResponse),
-        (status = 400, description = "Bad new_status or comment", body = ErrorBody),
+        (status = 200, description = "Updated, or already had this status (nothing written)", body = UpdateStatusResponse),
+        (status = 400, description = "Bad new_status (Resubmitted, In Review, other), comment over 10,000 characters, or send_email true", body = ErrorBody),
         BadKey,
         NoSuchDecision,
-        (status = 409, description = "invalid_transition: the decision already has this status; history_full: it has 50 status changes, the most kept", body = ErrorBody),
+        (status = 409, description = "history_full: the decision has 50 status changes, the most kept", body = ErrorBody),
         (status = 429, description = "Too many review writes for this key; see Retry-After", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -304,35 +272,23 @@ pub async fn update_status(
     ApiKey(key): ApiKey,
     DecisionId(id): DecisionId,
     ApiJson(body): ApiJson<UpdateStatusRequest>,
-) -> Result<Json<DecisionResponse>, ApiError> {
+) -> Result<Json<UpdateStatusResponse>, ApiError> {
     state.check_review_rate(&key.id)?;
-    let new_status: ReviewStatus = body
-        .new_status
-        .parse()
-        .map_err(|_| ApiError::InvalidField {
-            field: "new_status",
-            reason: format!(
-                "must be \"Approved\" or \"Declined\", got {:?}",
-                body.new_status
-            ),
-        })?;
-    if body
-        .comment
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > 1000)
-    {
-        return Err(ApiError::InvalidField {
-            field: "comment",
-            reason: "at most 1000 characters".into(),
-        });
-    }
+    let new_status = body.verdict()?;
     let now = time::OffsetDateTime::now_utc();
     let updated = state
         .with_store(move |store| {
             store.update_status(&id, &key.id, new_status, body.comment.as_deref(), now)
         })
         .await?;
-    updated.map(|d| Json(d.into())).ok_or_else(not_found)
+    state.webhooks().wake(); // a changed status put a status.updated event in the outbox
+    updated
+        .map(|u| {
+            Json(UpdateStatusResponse {
+                session_id: u.into_decision().request_id,
+            })
+        })
+        .ok_or_else(not_found)
 }
 
 #[cfg(test)]

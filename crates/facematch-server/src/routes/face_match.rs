@@ -76,6 +76,12 @@ pub struct FaceMatchRequest {
     /// At most 1,000 characters, stored with the saved request.
     #[schema(max_length = 1000)]
     vendor_data: Option<String>,
+    /// Beyond the contract, as Didit's: a JSON object sent as JSON text (at most 4096
+    /// bytes; anything else is a 400 naming `metadata`), stored with the saved request and
+    /// returned by `GET /v3/session/{id}/decision/`. Not echoed in this response; not
+    /// stored with `save_api_request=false`.
+    #[schema(value_type = Option<String>, max_length = 4096, example = r#"{"flow":"login"}"#)]
+    metadata: Option<String>,
 }
 
 /// Compare the largest face of two images.
@@ -207,6 +213,7 @@ async fn run(
         target_fmr,
         save,
         vendor_data,
+        metadata,
     } = read_form(multipart, state.upload_budget()).await?;
     let thresholds = target_fmr.map(|target_fmr| Thresholds {
         target_fmr,
@@ -253,7 +260,7 @@ async fn run(
             decline_threshold: f64::from(options.decline_threshold),
             review_threshold: options.review_threshold.map(f64::from),
             vendor_data,
-            metadata: None,
+            metadata,
             session_number: 0,
             created_at: now,
             updated_at: now,
@@ -263,6 +270,8 @@ async fn run(
         state
             .with_store(move |store| store.save_decision(&decision).map_err(Fault::Store))
             .await?;
+        // Its status.updated event (if any destination wants it) is in the outbox now.
+        state.webhooks().wake();
     }
     Ok(FaceMatchResponse::new(
         request_id, face_match, now, thresholds,

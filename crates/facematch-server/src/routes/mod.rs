@@ -6,6 +6,8 @@ pub mod decisions;
 pub mod deletion;
 pub mod face_match;
 pub mod ops;
+pub mod sessions;
+pub mod webhooks;
 
 use crate::error::ApiError;
 

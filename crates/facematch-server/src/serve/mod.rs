@@ -159,6 +159,8 @@ where
 
     // Deletes decisions older than --retention-days (nothing when it is 0).
     let retention = crate::retention::spawn(state.clone());
+    // Sends the webhook outbox (retries, and events left pending by a previous run).
+    let deliverer = crate::webhooks::deliver::Deliverer::spawn(state.clone());
 
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<String>();
     let loader_state = state.clone();
@@ -201,6 +203,7 @@ where
     if let Some(task) = retention {
         task.abort();
     }
+    deliverer.stop().await;
     match reason_rx.await {
         Ok(Some(err)) => Err(ServerError::Models(err)),
         _ => {

@@ -71,7 +71,7 @@ fn queue_ids(reply: &Reply) -> Vec<String> {
         .as_array()
         .expect("results")
         .iter()
-        .filter_map(|d| d["request_id"].as_str().map(str::to_owned))
+        .filter_map(|d| d["session_id"].as_str().map(str::to_owned))
         .collect()
 }
 
@@ -152,11 +152,11 @@ async fn a_batch_deletes_only_the_callers_decisions() {
         reply.json,
         json!({
             "results": [
-                {"session_id": a, "outcome": "deleted"},
-                {"session_id": their_id, "outcome": "none"},
-                {"session_id": "junk", "outcome": "none"},
-                {"session_id": upper, "outcome": "deleted"},
-                {"session_id": a, "outcome": "none"},
+                {"session_id": a, "session_number": 1, "outcome": "deleted"},
+                {"session_id": their_id, "session_number": null, "outcome": "none"},
+                {"session_id": "junk", "session_number": null, "outcome": "none"},
+                {"session_id": upper, "session_number": 2, "outcome": "deleted"},
+                {"session_id": a, "session_number": null, "outcome": "none"},
             ],
             "deleted": 2,
         })
@@ -170,7 +170,7 @@ async fn a_batch_deletes_only_the_callers_decisions() {
     assert_eq!(get_decision(&app, &theirs, &their_id).await.status, 200);
 }
 
-/// Empty, over 100 ids, Didit's `session_numbers`, an oversize body: refused, nothing
+/// Empty, over 100 ids, Didit's `delete_all`, an oversize body: refused, nothing
 /// deleted; no key: 401.
 #[tokio::test]
 async fn oversize_and_malformed_batches_are_refused_whole() {
@@ -186,9 +186,9 @@ async fn oversize_and_malformed_batches_are_refused_whole() {
     batch(&app, &key, json!({"session_ids": many}))
         .await
         .assert_error(400, "invalid_field");
-    batch(&app, &key, json!({"session_numbers": ["1001"]}))
+    batch(&app, &key, json!({"delete_all": true}))
         .await
-        .assert_error(400, "invalid_json");
+        .assert_error(400, "invalid_field");
     batch(
         &app,
         &key,

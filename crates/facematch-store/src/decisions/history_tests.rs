@@ -1,4 +1,4 @@
-//! The history cap and the transition table, through the store's own API (and raw SQL for
+//! The history cap and the same-status rule, through the store's own API (and raw SQL for
 //! a database written before the cap existed).
 
 use facematch_core::{FaceMatch, ImageFaces, Status};
@@ -71,6 +71,9 @@ fn the_history_stops_at_the_cap_and_a_refused_update_writes_nothing() {
             .update_status("r", &key, flip(i), Some(&comment), at)
             .expect("allowed")
             .expect("found");
+        let StatusUpdate::Changed(d) = d else {
+            panic!("a change: {d:?}")
+        };
         assert_eq!(d.history.len(), i + 1);
     }
     let before = store
@@ -99,29 +102,37 @@ fn the_history_stops_at_the_cap_and_a_refused_update_writes_nothing() {
 }
 
 #[test]
-fn the_same_status_again_is_refused_and_writes_nothing() {
+fn the_same_status_again_is_accepted_and_writes_nothing() {
     for status in [Status::Approved, Status::Declined] {
         let (store, key) = store_with(status);
+        let before = store.decision_view("r", &key).expect("read");
         let same = ReviewStatus::try_from(status).expect("a verdict");
-        let refused = store.update_status("r", &key, same, Some("again"), t0());
-        match refused {
-            Err(ReviewError::InvalidTransition { from, to }) => {
-                assert_eq!((from, to), (status, status));
-            }
-            other => panic!("expected InvalidTransition, got {other:?}"),
-        }
+        let later = t0() + Duration::minutes(5);
+        let unchanged = store
+            .update_status("r", &key, same, Some("again"), later)
+            .expect("accepted")
+            .expect("found");
+        let StatusUpdate::Unchanged(d) = unchanged else {
+            panic!("expected Unchanged, got {unchanged:?}")
+        };
+        assert_eq!(d.status(), status);
+        assert!(d.history.is_empty());
         assert_eq!(rows(&store), 0);
-        // The other verdict is a correction, allowed.
+        // Nothing at all was written: not even `updated_at`.
+        assert_eq!(store.decision_view("r", &key).expect("read"), before);
+        // The other verdict is a correction, a change.
         let other = if same == ReviewStatus::Approved {
             ReviewStatus::Declined
         } else {
             ReviewStatus::Approved
         };
-        let d = store
-            .update_status("r", &key, other, None, t0())
+        let changed = store
+            .update_status("r", &key, other, None, later)
             .expect("allowed")
             .expect("found");
-        assert_eq!(d.status(), Status::from(other));
+        assert!(matches!(changed, StatusUpdate::Changed(_)), "{changed:?}");
+        assert_eq!(changed.decision().status(), Status::from(other));
+        assert_eq!(rows(&store), 1);
     }
 }
 

@@ -163,3 +163,124 @@ fn a_batch_delete_is_bounded_and_refused_whole_beyond() {
     let answers = store.delete_decisions(&ids, &a).unwrap();
     assert_eq!(answers.iter().filter(|d| **d).count(), 1);
 }
+
+/// A destination of `key_id` subscribed to `status.updated`.
+fn webhook_destination(store: &Store, key_id: &str) {
+    store
+        .create_destination(
+            crate::NewDestination {
+                key_id: key_id.to_owned(),
+                label: "hook".into(),
+                url: "https://example.com/hook".into(),
+                subscribed_events: vec!["status.updated".into()],
+                enabled: true,
+            },
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+}
+
+/// Logs one failed try of every due delivery, so each event has a delivery and an attempt.
+fn try_all_once(store: &Store, now: OffsetDateTime) {
+    for due in store
+        .claim_due_deliveries(now, Duration::seconds(30), 100)
+        .unwrap()
+    {
+        let attempt = crate::AttemptRecord {
+            request_url: due.url.clone(),
+            request_headers: "{}".into(),
+            request_body: "{}".into(),
+            response_status: Some(500),
+            ..crate::AttemptRecord::default()
+        };
+        store
+            .record_attempt(
+                &due.delivery_id,
+                &attempt,
+                crate::AttemptOutcome::RetryAt(now + Duration::minutes(1)),
+                false,
+                now,
+            )
+            .unwrap();
+    }
+}
+
+/// Rows of a webhook table that belong to `request_id`'s events.
+fn webhook_rows(store: &Store, table: &str, request_id: &str) -> i64 {
+    let column = if table == "webhook_events" {
+        "id"
+    } else {
+        "event_id"
+    };
+    store
+        .conn()
+        .query_row(
+            &format!(
+                "SELECT count(*) FROM {table} WHERE {column} IN \
+                 (SELECT id FROM webhook_events WHERE request_id = ?1)"
+            ),
+            [request_id],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn deleting_a_decision_drops_its_webhook_events_queued_deliveries_and_log() {
+    let store = Store::open_in_memory().unwrap();
+    // Deleted explicitly, whatever the connection's foreign_keys setting.
+    store
+        .conn()
+        .pragma_update(None, "foreign_keys", "OFF")
+        .unwrap();
+    let (a, b) = (key(&store), key(&store));
+    webhook_destination(&store, &a);
+    webhook_destination(&store, &b);
+    let now = OffsetDateTime::now_utc();
+    // Each has two events (saved, reviewed), each tried once and still pending.
+    let gone = saved(&store, &a, now);
+    let kept = saved(&store, &a, now);
+    let theirs = saved(&store, &b, now);
+    try_all_once(&store, now + Duration::hours(1));
+    for id in [&gone, &kept, &theirs] {
+        assert_eq!(webhook_rows(&store, "webhook_events", id), 2);
+        assert_eq!(webhook_rows(&store, "webhook_deliveries", id), 2);
+        assert_eq!(webhook_rows(&store, "webhook_attempts", id), 2);
+    }
+    // Another key's delete takes nothing of it.
+    assert!(!store.delete_decision(&gone, &b).unwrap());
+    assert_eq!(webhook_rows(&store, "webhook_attempts", &gone), 2);
+
+    assert!(store.delete_decision(&gone, &a).unwrap());
+    for table in ["webhook_events", "webhook_deliveries", "webhook_attempts"] {
+        assert_eq!(webhook_rows(&store, table, &gone), 0, "{table}");
+        assert_eq!(webhook_rows(&store, table, &kept), 2, "{table}");
+    }
+    assert_eq!(count(&store, "webhook_events"), 4);
+    assert_eq!(count(&store, "webhook_deliveries"), 4);
+    assert_eq!(count(&store, "webhook_attempts"), 4);
+    assert_eq!(store.pending_deliveries().unwrap(), 4);
+}
+
+#[test]
+fn the_retention_purge_drops_the_webhook_events_of_the_decisions_it_removes() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .conn()
+        .pragma_update(None, "foreign_keys", "OFF")
+        .unwrap();
+    let a = key(&store);
+    webhook_destination(&store, &a);
+    let now = OffsetDateTime::now_utc();
+    let cutoff = now - Duration::days(90);
+    let old = saved(&store, &a, cutoff - Duration::seconds(1));
+    let young = saved(&store, &a, cutoff + Duration::seconds(1));
+    try_all_once(&store, now);
+    assert_eq!(store.purge_decisions_older_than(cutoff, 500).unwrap(), 1);
+    for table in ["webhook_events", "webhook_deliveries", "webhook_attempts"] {
+        assert_eq!(webhook_rows(&store, table, &old), 0, "{table}");
+        assert_eq!(webhook_rows(&store, table, &young), 2, "{table}");
+    }
+    assert_eq!(count(&store, "webhook_events"), 2);
+    assert_eq!(count(&store, "webhook_attempts"), 2);
+}

@@ -1,74 +1,72 @@
-//! The decision answers' JSON, pinned.
+//! Didit's update-status body: what is accepted, ignored and refused.
 
-use facematch_core::{FaceMatch, ImageFaces, Status};
-use facematch_store::{DecisionView, SavedDecision, StatusChange};
+use facematch_store::ReviewStatus;
+use serde_json::json;
 
-use super::DecisionResponse;
+use super::{UpdateStatusRequest, MAX_COMMENT_CHARS};
+use crate::error::ApiError;
+
+fn check(body: serde_json::Value) -> Result<ReviewStatus, ApiError> {
+    serde_json::from_value::<UpdateStatusRequest>(body)
+        .expect("parses")
+        .verdict()
+}
+
+fn refused_field(body: serde_json::Value) -> (&'static str, String) {
+    match check(body) {
+        Err(ApiError::InvalidField { field, reason }) => (field, reason),
+        other => panic!("expected InvalidField, got {other:?}"),
+    }
+}
 
 #[test]
-fn a_saved_decision_is_answered_as_it_always_was() {
-    let at = time::OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("valid time");
-    let decision = SavedDecision {
-        request_id: "id".into(),
-        key_id: "key".into(),
-        face_match: FaceMatch {
-            status: Status::Approved,
-            score: Some(61),
-            user_image: ImageFaces::default(),
-            ref_image: ImageFaces::default(),
-            warnings: vec![],
-        },
-        decline_threshold: 30.0,
-        review_threshold: None,
-        vendor_data: None,
-        metadata: None,
-        session_number: 0,
-        created_at: at,
-        updated_at: at,
-        history: vec![StatusChange {
-            from: Status::InReview,
-            to: Status::Approved,
-            comment: None,
-            at,
-        }],
-    };
-    let json = serde_json::to_string(&DecisionResponse::from(decision)).expect("serializes");
+fn didits_example_and_its_optional_fields_are_accepted() {
     assert_eq!(
-        json,
-        r#"{"request_id":"id","status":"Approved","score":61,"decline_threshold":30.0,"review_threshold":null,"face_match":{"ref_image":{"best_angle":0,"entities":[]},"score":61,"status":"Approved","user_image":{"best_angle":0,"entities":[]},"warnings":[]},"vendor_data":null,"created_at":"2025-06-15T15:06:40.000000Z","updated_at":"2025-06-15T15:06:40.000000Z","history":[{"from":"In Review","to":"Approved","comment":null,"at":"2025-06-15T15:06:40.000000Z"}]}"#
+        check(
+            json!({"new_status": "Approved", "comment": "All verifications passed manual review"})
+        )
+        .expect("accepted"),
+        ReviewStatus::Approved
+    );
+    assert_eq!(
+        check(json!({
+            "new_status": "Declined",
+            "send_email": false,
+            "email_address": "a@example.com",
+            "email_language": "es",
+            "nodes_to_resubmit": [{"node_id": "feature_poa_1", "feature": "POA"}],
+            "something_new": 1,
+        }))
+        .expect("accepted"),
+        ReviewStatus::Declined
     );
 }
 
-/// Only a truncated history adds the flag (after `history`); the usual answer is unchanged.
 #[test]
-fn a_truncated_history_says_so() {
-    let at = time::OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("valid time");
-    let decision = SavedDecision {
-        request_id: "id".into(),
-        key_id: "key".into(),
-        face_match: FaceMatch {
-            status: Status::Declined,
-            score: None,
-            user_image: ImageFaces::default(),
-            ref_image: ImageFaces::default(),
-            warnings: vec![],
-        },
-        decline_threshold: 30.0,
-        review_threshold: None,
-        vendor_data: None,
-        metadata: None,
-        session_number: 0,
-        created_at: at,
-        updated_at: at,
-        history: vec![],
-    };
-    let shown = |history_truncated| {
-        serde_json::to_value(DecisionResponse::from(DecisionView {
-            decision: decision.clone(),
-            history_truncated,
-        }))
-        .expect("serializes")
-    };
-    assert_eq!(shown(true)["history_truncated"], true);
-    assert!(shown(false).get("history_truncated").is_none());
+fn resubmitted_in_review_and_others_are_refused_naming_new_status() {
+    let (field, reason) = refused_field(json!({"new_status": "Resubmitted"}));
+    assert_eq!(field, "new_status");
+    assert!(reason.contains("cannot be resubmitted"), "{reason}");
+    for other in ["In Review", "approved", "Kyc Expired", ""] {
+        let (field, reason) = refused_field(json!({ "new_status": other }));
+        assert_eq!(field, "new_status");
+        assert!(reason.contains("must be"), "{reason}");
+    }
+}
+
+#[test]
+fn a_comment_may_have_didits_ten_thousand_characters_and_no_more() {
+    let at_limit = "é".repeat(MAX_COMMENT_CHARS);
+    assert!(check(json!({"new_status": "Approved", "comment": at_limit})).is_ok());
+    let over = "x".repeat(MAX_COMMENT_CHARS + 1);
+    let (field, reason) = refused_field(json!({"new_status": "Approved", "comment": over}));
+    assert_eq!(field, "comment");
+    assert_eq!(reason, "at most 10000 characters");
+}
+
+#[test]
+fn send_email_true_is_refused_as_not_supported() {
+    let (field, reason) = refused_field(json!({"new_status": "Approved", "send_email": true}));
+    assert_eq!(field, "send_email");
+    assert!(reason.starts_with("not supported"), "{reason}");
 }
