@@ -22,6 +22,9 @@ use crate::webhooks::deliver::WebhookRuntime;
 /// Review writes one key may send at once before `--review-writes-per-minute` applies.
 pub const REVIEW_WRITES_BURST: u32 = 10;
 
+/// Session reads one key may make at once (`--session-reads-per-minute` is the average).
+pub const SESSION_READS_BURST: u32 = 60;
+
 /// Why the state could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -70,6 +73,8 @@ struct Inner {
     key_in_flight: KeyInFlight,
     /// Review writes per key id; `None` when `review_writes_per_minute` is 0 (no limit).
     review_limiter: Option<RateLimiter<String>>,
+    /// Session reads per key id; `None` when `session_reads_per_minute` is 0 (no limit).
+    read_limiter: Option<RateLimiter<String>>,
     /// Pixel limits derived from `decode_memory_mib` / workers.
     decode_limits: DecodeLimits,
     /// Upload bytes held in memory by all requests (`upload_buffer_mib`).
@@ -119,6 +124,13 @@ impl AppState {
             ),
             None => store,
         };
+        let read_limiter = (config.session_reads_per_minute > 0).then(|| {
+            RateLimiter::per_second(
+                f64::from(config.session_reads_per_minute) / 60.0,
+                SESSION_READS_BURST,
+            )
+            .with_clock(clock.clone())
+        });
         let review_limiter = (config.review_writes_per_minute > 0).then(|| {
             RateLimiter::per_second(
                 f64::from(config.review_writes_per_minute) / 60.0,
@@ -157,6 +169,7 @@ impl AppState {
                 key_limiter,
                 key_in_flight: KeyInFlight::new(config.max_in_flight_per_key),
                 review_limiter,
+                read_limiter,
                 decode_limits,
                 upload_budget,
                 webhooks,
@@ -226,6 +239,16 @@ impl AppState {
     /// `review_writes_per_minute` is 0.
     pub fn check_review_rate(&self, key_id: &str) -> Result<(), ApiError> {
         match &self.inner.review_limiter {
+            None => Ok(()),
+            Some(limiter) => take_noting(limiter, key_id),
+        }
+    }
+
+    /// Takes one session-read token (`GET /v3/sessions/`, a decision) for the key
+    /// `key_id`: [`ApiError::RateLimited`] when its bucket is empty; always `Ok` when
+    /// `session_reads_per_minute` is 0.
+    pub fn check_read_rate(&self, key_id: &str) -> Result<(), ApiError> {
+        match &self.inner.read_limiter {
             None => Ok(()),
             Some(limiter) => take_noting(limiter, key_id),
         }

@@ -297,3 +297,75 @@ async fn the_receivers_testing_aids_fail_first_and_hang() {
         .await;
     assert_eq!(out.status, Some(200), "{out:?}");
 }
+
+/// The receivers written in JavaScript from Didit's docs compute V2 as
+/// `JSON.stringify(sortKeys(shortenFloats(JSON.parse(raw))))`: ours must verify there too,
+/// as must the raw-body and Simple signatures (Node's own HMAC and JSON, nothing of ours).
+#[test]
+fn all_three_signatures_verify_with_a_javascript_receiver() {
+    const VERIFY_JS: &str = r#"
+const crypto = require("crypto");
+const shortenFloats = (v) => Array.isArray(v) ? v.map(shortenFloats)
+  : (v && typeof v === "object") ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, shortenFloats(x)]))
+  : (typeof v === "number" && !Number.isInteger(v) && v % 1 === 0) ? Math.trunc(v) : v;
+const sortKeys = (v) => Array.isArray(v) ? v.map(sortKeys)
+  : (v && typeof v === "object") ? Object.keys(v).sort().reduce((o, k) => (o[k] = sortKeys(v[k]), o), {}) : v;
+const hmac = (secret, s) => crypto.createHmac("sha256", secret).update(s, "utf8").digest("hex");
+let input = "";
+process.stdin.on("data", (d) => input += d);
+process.stdin.on("end", () => {
+  const out = JSON.parse(input).map(({ secret, body, headers }) => {
+    const parsed = JSON.parse(body);
+    const simple = `${headers["x-timestamp"]}:${parsed.session_id ?? ""}:${parsed.status ?? ""}:${parsed.webhook_type ?? ""}`;
+    return [
+      hmac(secret, body) === headers["x-signature"],
+      hmac(secret, JSON.stringify(sortKeys(shortenFloats(parsed)))) === headers["x-signature-v2"],
+      hmac(secret, simple) === headers["x-signature-simple"],
+    ];
+  });
+  console.log(JSON.stringify(out));
+});
+"#;
+    let mut cases = Vec::new();
+    let mut all = payloads();
+    all.push(float_grid());
+    for payload in all {
+        let signed = sign_payload(SECRET, payload, now());
+        let headers: serde_json::Map<String, Value> = signed
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.clone())))
+            .collect();
+        cases.push(json!({"secret": SECRET, "body": signed.body, "headers": headers}));
+    }
+    // A wrong secret must fail all three there too (the check can fail).
+    let forged = sign_payload("not-the-secret", payloads().remove(0), now());
+    let headers: serde_json::Map<String, Value> = forged
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.clone())))
+        .collect();
+    cases.push(json!({"secret": SECRET, "body": forged.body, "headers": headers}));
+
+    let mut child = Command::new("node")
+        .args(["-e", VERIFY_JS])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node (CI installs nodejs for the model fetcher)");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(Value::Array(cases).to_string().as_bytes())
+            .expect("write");
+    }
+    let out = child.wait_with_output().expect("node ran");
+    assert!(out.status.success(), "node failed");
+    let results: Vec<[bool; 3]> = serde_json::from_slice(&out.stdout).expect("JSON from node");
+    let (forged_result, genuine) = results.split_last().expect("results");
+    for (i, r) in genuine.iter().enumerate() {
+        assert_eq!(r, &[true, true, true], "payload {i}: raw, V2, Simple");
+    }
+    assert_eq!(forged_result, &[false, false, false]);
+}

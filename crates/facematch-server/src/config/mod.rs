@@ -183,6 +183,17 @@ pub struct ServerConfig {
     #[arg(long, env = "FACEMATCH_REVIEW_WRITES_PER_MINUTE", default_value_t = 60)]
     pub review_writes_per_minute: u32,
 
+    /// Session reads (`GET /v3/sessions/`, `GET /v3/session/{id}/decision/`) allowed per API
+    /// key and minute, averaged (a token bucket of 60 at once; 0 means no limit). Default
+    /// 600, Didit's limit for reads: a listing with a search scans the key's decisions
+    /// while holding the database, so one key must not be able to hold it without pause.
+    #[arg(
+        long,
+        env = "FACEMATCH_SESSION_READS_PER_MINUTE",
+        default_value_t = 600
+    )]
+    pub session_reads_per_minute: u32,
+
     /// Days a saved decision (and its review history) is kept, counted from the face
     /// match; older ones are deleted by a background sweep (at start, then every 5
     /// minutes, 500 per transaction with a pause between, so requests are never held up).
@@ -327,6 +338,7 @@ impl Default for ServerConfig {
             rate_burst_per_key: 10,
             max_in_flight_per_key: 4,
             review_writes_per_minute: 60,
+            session_reads_per_minute: 600,
             retention_days: 0,
             smtp_url: None,
             smtp_from: None,
@@ -375,6 +387,7 @@ impl fmt::Debug for ServerConfig {
             .field("rate_burst_per_key", &self.rate_burst_per_key)
             .field("max_in_flight_per_key", &self.max_in_flight_per_key)
             .field("review_writes_per_minute", &self.review_writes_per_minute)
+            .field("session_reads_per_minute", &self.session_reads_per_minute)
             .field("retention_days", &self.retention_days)
             .field(
                 "smtp_url",

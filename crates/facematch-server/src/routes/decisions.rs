@@ -88,6 +88,7 @@ impl<S: Send + Sync> FromRequestParts<S> for DecisionId {
         (status = 200, description = "The saved decision, as Didit's session decision", body = SessionDecision),
         BadKey,
         NoSuchDecision,
+        (status = 429, description = "Too many session reads for this key (`--session-reads-per-minute`); see Retry-After and X-RateLimit-*", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -96,6 +97,7 @@ pub async fn get_decision(
     ApiKey(key): ApiKey,
     DecisionId(id): DecisionId,
 ) -> Result<Json<SessionDecision>, ApiError> {
+    state.check_read_rate(&key.id)?;
     let found = state
         .with_store(move |store| store.decision_view(&id, &key.id))
         .await?;

@@ -188,6 +188,7 @@ pub struct ListParams {
         (status = 200, description = "One page of sessions", body = SessionList),
         (status = 400, description = "A bad filter or paging value; `detail` names the parameter", body = ErrorBody),
         BadKey,
+        (status = 429, description = "Too many session reads for this key (`--session-reads-per-minute`); see Retry-After and X-RateLimit-*", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
@@ -196,6 +197,7 @@ pub async fn list_sessions(
     ApiKey(key): ApiKey,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<SessionList>, ApiError> {
+    state.check_read_rate(&key.id)?;
     let query = ListQuery::parse(raw.as_deref())?;
     let page = if query.matches_nothing {
         SessionPage {

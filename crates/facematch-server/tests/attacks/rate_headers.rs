@@ -94,3 +94,52 @@ async fn limited_writes_say_what_is_left() {
     assert_eq!(anonymous.status.as_u16(), 401);
     assert!(anonymous.headers.get("x-ratelimit-remaining").is_none());
 }
+
+/// A flood of session listings (each may scan the key's decisions while holding the
+/// database) stops at the read limit: 60 at once, then 429 with the headers; another
+/// key's reads are untouched, and a decision read shares the same allowance.
+#[tokio::test]
+async fn a_flood_of_session_reads_is_limited_per_key() {
+    let clock = ManualClock::new();
+    let live = live_app(TestApp::on_clock(
+        |c| c.session_reads_per_minute = 600,
+        &clock,
+    ))
+    .await;
+    let key = live.app.key(0);
+    let other = live.app.key(0);
+    let list = |key: String| async move {
+        http(
+            live.addr,
+            "GET",
+            "/v3/sessions/?search=abc&status=Approved,In%20Review",
+            &[("x-api-key", key)],
+            b"",
+        )
+        .await
+        .expect("list")
+    };
+    for _ in 0..59 {
+        let reply = list(key.clone()).await;
+        assert_eq!(reply.status.as_u16(), 200, "{}", reply.text());
+        assert_eq!(header(&reply, "x-ratelimit-limit"), Some(600));
+    }
+    // The 60th token goes to a decision read (a 404 for an unknown id, still counted).
+    let decision = http(
+        live.addr,
+        "GET",
+        &format!("/v3/session/{}/decision/", uuid::Uuid::new_v4()),
+        &[("x-api-key", key.clone())],
+        b"",
+    )
+    .await
+    .expect("decision");
+    assert_eq!(decision.status.as_u16(), 404);
+    assert_eq!(header(&decision, "x-ratelimit-remaining"), Some(0));
+    let refused = list(key.clone()).await;
+    assert_eq!(refused.status.as_u16(), 429, "{}", refused.text());
+    assert!(header(&refused, "retry-after").is_some());
+    let theirs = list(other).await;
+    assert_eq!(theirs.status.as_u16(), 200);
+    assert_eq!(header(&theirs, "x-ratelimit-remaining"), Some(59));
+}
