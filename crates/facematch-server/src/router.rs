@@ -58,6 +58,8 @@ fn documented(max_body: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(webhook_destinations::rotate_secret))
         .routes(routes!(webhook_destinations::test_destination))
         .routes(routes!(webhook_destinations::destination_deliveries))
+        .routes(routes!(webhook_destinations::destination_delivery))
+        .routes(routes!(webhook_destinations::resend_destination_delivery))
         .routes(routes!(webhook_log::session_deliveries))
         .routes(routes!(webhook_log::session_delivery))
         .routes(routes!(webhook_log::resend_delivery))

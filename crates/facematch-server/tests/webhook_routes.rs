@@ -534,3 +534,97 @@ async fn secrets_never_reach_the_log() {
     assert!(!log.contains(&second), "second secret in the log");
     assert!(!log.contains(&key), "API key in the log");
 }
+
+/// Didit's destination-scoped delivery routes: one try read by its destination, and a
+/// resend of it (same event id, the URL of the try, the current secret), answered as the
+/// new try and listed first in the destination's log.
+#[tokio::test]
+async fn a_destinations_try_is_read_and_resent_by_its_destination() {
+    let app = app();
+    let key = app.key(0);
+    let receiver = Receiver::start(503).await;
+    let created = create(&app, &key, &receiver.url()).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let uuid = str_field(&created.json, "uuid").to_owned();
+    save_decision(&app, &key);
+    assert_eq!(deliver_due(&app).await, 1);
+    let event_id = str_field(&receiver.received()[0].json(), "event_id").to_owned();
+
+    let log = app
+        .json(
+            "GET",
+            &format!("/v3/webhook/destinations/{uuid}/deliveries/"),
+            Some(&key),
+            None,
+        )
+        .await;
+    let try_id = str_field(&log.json[0], "uuid").to_owned();
+    let one = app
+        .json(
+            "GET",
+            &format!("/v3/webhook/destinations/{uuid}/deliveries/{try_id}/"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(one.json["uuid"], try_id.as_str());
+    assert_eq!(one.json["response_status"], 503);
+    assert_eq!(one.json["status"], "failed");
+    let body: Value = serde_json::from_str(str_field(&one.json, "request_body")).expect("JSON");
+    assert_eq!(body["event_id"], event_id.as_str());
+
+    // The receiver recovers; the resend reaches it with the same event and a new secret.
+    receiver.status.store(200, Ordering::SeqCst);
+    let rotated = app
+        .json(
+            "POST",
+            &format!("/v3/webhook/destinations/{uuid}/rotate-secret/"),
+            Some(&key),
+            None,
+        )
+        .await;
+    let secret = str_field(&rotated.json, "secret_shared_key").to_owned();
+    let resent = app
+        .json(
+            "POST",
+            &format!("/v3/webhook/destinations/{uuid}/deliveries/{try_id}/resend/"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(resent.status, 200, "{}", resent.text());
+    assert_ne!(resent.json["uuid"], try_id.as_str());
+    assert_eq!(resent.json["status"], "success");
+    assert_eq!(resent.json["resend"], true);
+    assert_eq!(resent.json["event_id"], event_id.as_str());
+    let got = receiver.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].json()["event_id"], event_id.as_str());
+    assert_eq!(
+        got[1].header("x-signature"),
+        hmac_hex(&secret, got[1].body.as_bytes())
+    );
+    let log = app
+        .json(
+            "GET",
+            &format!("/v3/webhook/destinations/{uuid}/deliveries/"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(log.json[0]["uuid"], resent.json["uuid"], "newest first");
+
+    // A try of another destination is not this one's.
+    let other = create(&app, &key, &receiver.url()).await;
+    let other_uuid = str_field(&other.json, "uuid").to_owned();
+    let wrong = app
+        .json(
+            "GET",
+            &format!("/v3/webhook/destinations/{other_uuid}/deliveries/{try_id}/"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, 404, "{}", wrong.text());
+}

@@ -509,6 +509,28 @@ impl Store {
         webhooks::resend_target(self, request_id, attempt_id, key_id)
     }
 
+    /// One attempt of a destination's log; None when `key_id` does not see the
+    /// destination or the attempt is not of it.
+    pub fn destination_attempt(
+        &self,
+        destination_id: &str,
+        attempt_id: &str,
+        key_id: &str,
+    ) -> Result<Option<AttemptLog>, StoreError> {
+        webhooks::destination_attempt(self, destination_id, attempt_id, key_id)
+    }
+
+    /// [`resend_target`](Self::resend_target) for an attempt named by its destination
+    /// (Didit's destination-scoped resend).
+    pub fn destination_resend_target(
+        &self,
+        destination_id: &str,
+        attempt_id: &str,
+        key_id: &str,
+    ) -> Result<Option<DueDelivery>, StoreError> {
+        webhooks::destination_resend_target(self, destination_id, attempt_id, key_id)
+    }
+
     /// A destination's log, newest first, at most `limit` (capped at [`MAX_ATTEMPTS_PAGE`]);
     /// None when `key_id` does not see the destination.
     pub fn destination_attempts(

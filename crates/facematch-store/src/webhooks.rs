@@ -30,7 +30,8 @@ pub(crate) use destinations::{
     list_destinations, rotate_destination_secret, update_destination,
 };
 pub(crate) use log::{
-    destination_attempts, record_attempt, resend_target, session_attempt, session_attempts,
+    destination_attempt, destination_attempts, destination_resend_target, record_attempt,
+    resend_target, session_attempt, session_attempts,
 };
 pub(crate) use outbox::{
     claim_due_deliveries, delete_events_of_decision, enqueue_status_event, enqueue_test_event,

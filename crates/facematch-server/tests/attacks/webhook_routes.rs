@@ -41,6 +41,16 @@ fn every_route(d: &str, s: &str, t: &str) -> Vec<(&'static str, String, Option<V
             format!("/v3/webhook/destinations/{d}/deliveries/"),
             None,
         ),
+        (
+            "GET",
+            format!("/v3/webhook/destinations/{d}/deliveries/{t}/"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/v3/webhook/destinations/{d}/deliveries/{t}/resend/"),
+            None,
+        ),
         ("GET", format!("/v3/session/{s}/webhooks/"), None),
         ("GET", format!("/v3/session/{s}/webhook/{t}"), None),
         ("POST", format!("/v3/session/{s}/webhook/{t}/resend"), None),

@@ -224,6 +224,71 @@ pub(crate) fn resend_target(
     )
 }
 
+/// Whether `key_id` sees the destination (its own, or its account's).
+fn sees_destination(
+    conn: &Connection,
+    destination_id: &str,
+    key_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM webhook_destinations w WHERE w.id = ?2 \
+             AND {VISIBLE_TO_KEY})"
+        ),
+        [key_id, destination_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// One attempt of a destination's log, if `key_id` sees the destination.
+fn find_destination_attempt(
+    conn: &Connection,
+    destination_id: &str,
+    attempt_id: &str,
+    key_id: &str,
+) -> Result<Option<AttemptLog>, StoreError> {
+    if !sees_destination(conn, destination_id, key_id)? {
+        return Ok(None);
+    }
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {LOG_COLUMNS} FROM {LOG_FROM} WHERE d.destination_id = ?1 AND a.id = ?2"
+            ),
+            [destination_id, attempt_id],
+            log_from_row,
+        )
+        .optional()?)
+}
+
+pub(crate) fn destination_attempt(
+    store: &Store,
+    destination_id: &str,
+    attempt_id: &str,
+    key_id: &str,
+) -> Result<Option<AttemptLog>, StoreError> {
+    find_destination_attempt(&store.conn(), destination_id, attempt_id, key_id)
+}
+
+pub(crate) fn destination_resend_target(
+    store: &Store,
+    destination_id: &str,
+    attempt_id: &str,
+    key_id: &str,
+) -> Result<Option<DueDelivery>, StoreError> {
+    let conn = store.conn();
+    let Some(attempt) = find_destination_attempt(&conn, destination_id, attempt_id, key_id)? else {
+        return Ok(None);
+    };
+    // As the per-session resend: to the URL the recorded attempt went to.
+    Ok(
+        due_delivery(&conn, &attempt.delivery_id)?.map(|due| DueDelivery {
+            url: attempt.request_url,
+            ..due
+        }),
+    )
+}
+
 pub(crate) fn destination_attempts(
     store: &Store,
     destination_id: &str,
@@ -231,15 +296,7 @@ pub(crate) fn destination_attempts(
     limit: usize,
 ) -> Result<Option<Vec<AttemptLog>>, StoreError> {
     let conn = store.conn();
-    let visible: bool = conn.query_row(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM webhook_destinations w WHERE w.id = ?2 \
-             AND {VISIBLE_TO_KEY})"
-        ),
-        [key_id, destination_id],
-        |r| r.get(0),
-    )?;
-    if !visible {
+    if !sees_destination(&conn, destination_id, key_id)? {
         return Ok(None);
     }
     let limit = i64::try_from(limit.min(MAX_ATTEMPTS_PAGE)).unwrap_or(0);

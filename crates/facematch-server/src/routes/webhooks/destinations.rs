@@ -575,3 +575,75 @@ pub async fn destination_deliveries(
         .ok_or_else(no_destination)?;
     Ok(Json(log.iter().map(DeliveryRecord::from).collect()))
 }
+
+/// One try of a destination's log, with the request as sent (Didit's
+/// destination-scoped delivery: `request_header` and `request_body` as JSON strings).
+#[utoipa::path(
+    get,
+    path = "/v3/webhook/destinations/{uuid}/deliveries/{delivery_uuid}/",
+    tag = "webhooks",
+    params(
+        ("uuid" = String, Path, description = "The destination's uuid"),
+        ("delivery_uuid" = String, Path, description = "The try's uuid"),
+    ),
+    responses(
+        (status = 200, description = "The try", body = DeliveryDetail),
+        BadKey,
+        (status = 404, description = "Unknown destination or try, or another key's", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn destination_delivery(
+    State(state): State<AppState>,
+    ApiKey(key): ApiKey,
+    Path((raw, raw_try)): Path<(String, String)>,
+) -> Result<Json<DeliveryDetail>, ApiError> {
+    let id = destination_id(&raw)?;
+    let attempt = parse_uuid(&raw_try, no_destination)?;
+    let found = state
+        .with_store(move |store| store.destination_attempt(&id, &attempt, &key.id))
+        .await?
+        .ok_or_else(no_destination)?;
+    Ok(Json(DeliveryDetail::from(found)))
+}
+
+/// Send a logged try's event again, now (Didit's destination-scoped resend): the same
+/// `event_id` and payload, to the URL that try went to, with a fresh `timestamp` and
+/// signatures made with the destination's current secret; waits for the receiver (at most
+/// `--webhook-timeout-secs`) and answers the new try. No body.
+#[utoipa::path(
+    post,
+    path = "/v3/webhook/destinations/{uuid}/deliveries/{delivery_uuid}/resend/",
+    tag = "webhooks",
+    params(
+        ("uuid" = String, Path, description = "The destination's uuid"),
+        ("delivery_uuid" = String, Path, description = "The uuid of a try of the event to resend"),
+    ),
+    responses(
+        (status = 200, description = "The new try, delivered or not", body = DeliveryDetail),
+        BadKey,
+        (status = 404, description = "Unknown destination or try, or another key's", body = ErrorBody),
+        (status = 429, description = "Too many writes for this key; see Retry-After", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn resend_destination_delivery(
+    State(state): State<AppState>,
+    ApiKey(key): ApiKey,
+    Path((raw, raw_try)): Path<(String, String)>,
+) -> Result<Json<DeliveryDetail>, ApiError> {
+    let id = destination_id(&raw)?;
+    let attempt = parse_uuid(&raw_try, no_destination)?;
+    state.check_review_rate(&key.id)?;
+    let (destination, key_id) = (id.clone(), key.id.clone());
+    let due = state
+        .with_store(move |store| store.destination_resend_target(&destination, &attempt, &key_id))
+        .await?
+        .ok_or_else(no_destination)?;
+    let new_attempt = send_now(&state, due, true, no_destination).await?;
+    let found = state
+        .with_store(move |store| store.destination_attempt(&id, &new_attempt, &key.id))
+        .await?
+        .ok_or_else(no_destination)?;
+    Ok(Json(DeliveryDetail::from(found)))
+}
