@@ -212,12 +212,17 @@ pub(crate) fn resend_target(
     key_id: &str,
 ) -> Result<Option<DueDelivery>, StoreError> {
     let conn = store.conn();
-    let Some(attempt) = find_session_attempt(&conn, request_id, attempt_id, key_id)? else {
-        return Ok(None);
-    };
-    // Didit resends to the URL the recorded attempt went to.
+    match find_session_attempt(&conn, request_id, attempt_id, key_id)? {
+        Some(attempt) => resend_of(&conn, attempt),
+        None => Ok(None),
+    }
+}
+
+/// The delivery of a logged `attempt`, to send again: Didit resends to the URL the
+/// recorded attempt went to (not re-scheduled).
+fn resend_of(conn: &Connection, attempt: AttemptLog) -> Result<Option<DueDelivery>, StoreError> {
     Ok(
-        due_delivery(&conn, &attempt.delivery_id)?.map(|due| DueDelivery {
+        due_delivery(conn, &attempt.delivery_id)?.map(|due| DueDelivery {
             url: attempt.request_url,
             ..due
         }),
@@ -277,16 +282,10 @@ pub(crate) fn destination_resend_target(
     key_id: &str,
 ) -> Result<Option<DueDelivery>, StoreError> {
     let conn = store.conn();
-    let Some(attempt) = find_destination_attempt(&conn, destination_id, attempt_id, key_id)? else {
-        return Ok(None);
-    };
-    // As the per-session resend: to the URL the recorded attempt went to.
-    Ok(
-        due_delivery(&conn, &attempt.delivery_id)?.map(|due| DueDelivery {
-            url: attempt.request_url,
-            ..due
-        }),
-    )
+    match find_destination_attempt(&conn, destination_id, attempt_id, key_id)? {
+        Some(attempt) => resend_of(&conn, attempt),
+        None => Ok(None),
+    }
 }
 
 pub(crate) fn destination_attempts(
