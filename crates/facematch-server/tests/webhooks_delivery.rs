@@ -364,6 +364,12 @@ async fn a_receiver_failing_three_times_gets_the_same_event_on_the_fourth_try() 
     );
     let metrics = s.live.app.state.metrics();
     let tries = |outcome: &str| metrics.webhook_attempts.with_label_values(&[outcome]).get();
+    // The try is counted just after its log row is committed: give the sending task a
+    // moment to get there (the assertion itself is exact).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while tries("delivered") == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         (tries("delivered"), tries("retry"), tries("gave_up")),
         (1, 3, 0)
