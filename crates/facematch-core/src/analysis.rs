@@ -36,6 +36,9 @@ pub struct FaceDescription {
     pub male_probability: f32,
     /// The identity embedding, when it was asked for.
     pub embedding: Option<Vec<f32>>,
+    /// The face's quality measures. Describers leave it `None`; the
+    /// [`Pipeline`](crate::Pipeline) fills it in for every described face.
+    pub quality: Option<crate::quality::FaceQuality>,
 }
 
 /// Turns a detected face into attributes and, on request, an identity embedding.

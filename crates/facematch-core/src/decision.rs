@@ -18,6 +18,8 @@ pub struct CompareOptions {
     pub review_threshold: Option<f32>,
     /// Try 0/90/180/270 degrees and keep the best.
     pub rotate: bool,
+    /// Faces below this quality level are not compared (`LOW_FACE_QUALITY`).
+    pub quality_filter: crate::quality::QualityFilter,
 }
 
 impl Default for CompareOptions {
@@ -26,6 +28,7 @@ impl Default for CompareOptions {
             decline_threshold: 30.0,
             review_threshold: None,
             rotate: false,
+            quality_filter: crate::quality::QualityFilter::None,
         }
     }
 }
@@ -157,6 +160,9 @@ fn listed(det: &crate::analysis::Detection) -> Entity {
         bbox: det.bbox.to_int_array(),
         confidence: round_to(f64::from(det.confidence), 3),
         gender: None,
+        landmarks: None,
+        pose: None,
+        quality: None,
     }
 }
 
@@ -181,6 +187,7 @@ mod tests {
                         age: 40.005,
                         male_probability: 0.5,
                         embedding: Some(vec![e]),
+                        quality: None,
                     };
                     (det, desc)
                 })

@@ -18,6 +18,8 @@ pub mod error;
 pub mod geometry;
 pub mod input;
 pub mod pipeline;
+pub mod pose;
+pub mod quality;
 pub mod response;
 pub mod score;
 
@@ -29,7 +31,9 @@ pub use envelope::{rfc3339_micros, FaceMatchResponse, Thresholds};
 pub use error::{CompareError, PipelineError};
 pub use geometry::{nms, BBox, Letterbox, Point};
 pub use input::{image_input, image_input_reporting, ImageInput, MAX_IMAGE_BYTES};
-pub use pipeline::{Pipeline, DEFAULT_MAX_DESCRIBED_FACES};
+pub use pipeline::{FaceSelection, Pipeline, DEFAULT_MAX_DESCRIBED_FACES};
+pub use pose::Pose;
+pub use quality::{FaceQuality, QualityFilter, QualityIssue};
 pub use response::{
     Entity, FaceMatch, Gender, ImageFaces, LogType, Side, Status, UnknownStatus, Warning,
     WarningTag,

@@ -31,6 +31,17 @@ pub const ROTATION_ANGLES: [u16; 4] = [0, 90, 180, 270];
 /// so a grid of hundreds of faces must not cost hundreds of model runs.
 pub const DEFAULT_MAX_DESCRIBED_FACES: usize = 10;
 
+/// Which face of an image is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FaceSelection {
+    /// The largest face (the contract's rule; the default).
+    #[default]
+    Largest,
+    /// The face whose box centre is nearest the image's centre (the LFW protocol's
+    /// convention), for evaluation.
+    Center,
+}
+
 /// The face pipeline: a detector and a describer behind shared pointers.
 #[derive(Clone)]
 pub struct Pipeline {
@@ -38,6 +49,7 @@ pub struct Pipeline {
     describer: Arc<dyn FaceDescriber>,
     parallel_sides: bool,
     max_described_faces: usize,
+    selection: FaceSelection,
 }
 
 /// One side after analysis: `None` for an empty part, with how long the analysis took.
@@ -54,6 +66,7 @@ impl Pipeline {
             describer,
             parallel_sides: false,
             max_described_faces: DEFAULT_MAX_DESCRIBED_FACES,
+            selection: FaceSelection::Largest,
         }
     }
 
@@ -72,6 +85,13 @@ impl Pipeline {
     /// [`DEFAULT_MAX_DESCRIBED_FACES`].
     pub fn with_max_described_faces(mut self, max: usize) -> Self {
         self.max_described_faces = max.max(1);
+        self
+    }
+
+    /// Compare the face chosen by `selection` (default: the largest). The chosen face
+    /// comes first in [`ImageAnalysis::faces`] and is the one embedded.
+    pub fn with_face_selection(mut self, selection: FaceSelection) -> Self {
+        self.selection = selection;
         self
     }
 

@@ -63,6 +63,16 @@ pub enum WarningTag {
     /// (`information`): it does not decline.
     #[serde(rename = "TOO_MANY_FACES")]
     TooManyFaces,
+    /// Beyond the contract: a compared face is below the request's `quality_filter`
+    /// level (blurred, too dark, overexposed, too small, pose too far from frontal), so
+    /// the pair was not compared (`error`).
+    #[serde(rename = "LOW_FACE_QUALITY")]
+    LowFaceQuality,
+    /// Beyond the contract: another face is close in size to the compared (largest)
+    /// one, so the choice of face was not obvious. For the record only
+    /// (`information`).
+    #[serde(rename = "MULTIPLE_FACES")]
+    MultipleFaces,
 }
 
 /// How serious a warning is, as the contract spells it.
@@ -129,6 +139,17 @@ pub struct Entity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub gender: Option<Gender>,
+    /// Beyond the contract: the detector's five landmarks `[x, y]` (image-left eye,
+    /// image-right eye, nose tip, image-left and image-right mouth corner) in the
+    /// `best_angle` frame, one decimal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landmarks: Option<[[f64; 2]; 5]>,
+    /// Beyond the contract: head pose estimated from the landmarks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pose: Option<crate::pose::Pose>,
+    /// Beyond the contract: quality measures of the face (described faces only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<crate::quality::FaceQuality>,
 }
 
 /// What was found in one of the two images.
@@ -220,6 +241,9 @@ mod tests {
                     bbox: [40, 40, 100, 100],
                     confidence: 0.717,
                     gender: Some(Gender::from_male_probability(0.5)),
+                    landmarks: None,
+                    pose: None,
+                    quality: None,
                 }],
                 best_angle: 90,
             },

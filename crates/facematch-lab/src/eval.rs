@@ -108,6 +108,7 @@ pub fn run(options: &EvalOptions, progress: &mut dyn FnMut(FetchEvent)) -> Resul
         decline_threshold: threshold,
         review_threshold: None,
         rotate: options.rotate,
+        ..CompareOptions::default()
     };
     let mut scored = Vec::with_capacity(pairs.len());
     let mut compared = 0;

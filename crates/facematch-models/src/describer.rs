@@ -51,6 +51,7 @@ impl FaceDescriber for Describer {
             age,
             male_probability,
             embedding,
+            quality: None,
         })
     }
 

@@ -165,6 +165,7 @@ pub async fn read_form(
             decline_threshold,
             review_threshold: review,
             rotate: rotate.unwrap_or(false),
+            ..CompareOptions::default()
         },
         target_fmr,
         save: save.unwrap_or(true),

@@ -61,6 +61,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
         decline_threshold: threshold,
         review_threshold: args.review_threshold,
         rotate: args.rotate,
+        ..CompareOptions::default()
     };
     let face_match = pipeline
         .compare(&user, &reference, &options)

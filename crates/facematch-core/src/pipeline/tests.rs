@@ -44,6 +44,7 @@ impl FaceDescriber for BlueDescriber {
             age: 33.333,
             male_probability: 0.2,
             embedding: with_embedding.then(|| vec![f32::from(image.get_pixel(1, 1)[2]) / 100.0]),
+            quality: None,
         })
     }
     fn score_mapping(&self) -> ScoreMapping {
@@ -110,6 +111,7 @@ fn review_band_and_threshold_edges() {
                 decline_threshold: decline,
                 review_threshold: review,
                 rotate: false,
+                ..CompareOptions::default()
             },
         )
         .expect("compare")
