@@ -2,6 +2,7 @@
 """Compare the faces of two photos with a facematch (or Didit) server.
 
     DIDIT_API_KEY=fm_... python3 scripts/match_faces.py selfie.jpg id_photo.jpg [--threshold 50] [--rotate]
+        [--quality-filter MEDIUM]
 
 The key comes from DIDIT_API_KEY, the server from FACEMATCH_URL (default
 http://127.0.0.1:8080). Prints the JSON response. Exit code: 0 Approved, 1 Declined
@@ -45,6 +46,10 @@ def main():
                         help="decline threshold 0-100 (server default 30)")
     parser.add_argument("--rotate", action="store_true",
                         help="try 0/90/180/270 degrees")
+    parser.add_argument("--quality-filter", type=str.upper, default=None,
+                        choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"],
+                        help="faces below this quality level are not compared "
+                             "(server default NONE)")
     args = parser.parse_args()
 
     key = os.environ.get("DIDIT_API_KEY")
@@ -65,6 +70,8 @@ def main():
     fields = {"rotate_image": "true" if args.rotate else "false"}
     if args.threshold is not None:
         fields["face_match_score_decline_threshold"] = args.threshold
+    if args.quality_filter is not None:
+        fields["quality_filter"] = args.quality_filter
     body, content_type = multipart(fields, files)
     request = urllib.request.Request(
         f"{base}/v3/face-match/",

@@ -23,6 +23,8 @@ use crate::error::{CompareError, PipelineError};
 use crate::input::{image_input_reporting, ImageInput};
 use crate::response::{FaceMatch, Side};
 
+mod tight_crop;
+
 /// The angles tried with `rotate_image=true`, upright first so that ties keep 0.
 pub const ROTATION_ANGLES: [u16; 4] = [0, 90, 180, 270];
 
@@ -147,7 +149,10 @@ impl Pipeline {
     }
 
     /// Detects the faces of `image` and describes the largest (up to the describe cap);
-    /// embeds the largest one.
+    /// embeds the chosen one (the largest, or the most central with
+    /// [`FaceSelection::Center`]). When no face is found, detects again inside a border
+    /// (the tight-crop retry, `pipeline/tight_crop.rs`): faces are then described from
+    /// the padded frame and reported in the photo's own coordinates.
     pub fn analyze(&self, image: &RgbImage, rotate: bool) -> Result<ImageAnalysis, PipelineError> {
         self.analyze_with(image, rotate, &CancelToken::new())
     }
@@ -160,9 +165,24 @@ impl Pipeline {
         rotate: bool,
         cancel: &CancelToken,
     ) -> Result<ImageAnalysis, PipelineError> {
-        let (best_angle, turned, detections) = self.detect_oriented_with(image, rotate, cancel)?;
+        let found = self.detect_oriented_with(image, rotate, cancel)?;
+        let (best_angle, turned, mut detections, border) = if found.2.is_empty() {
+            self.detect_padded(image, rotate, cancel)?
+                .unwrap_or((found.0, found.1, found.2, 0))
+        } else {
+            (found.0, found.1, found.2, 0)
+        };
         let frame = turned.as_ref().unwrap_or(image);
-        let mut detections = detections;
+        if self.selection == FaceSelection::Center {
+            move_nearest_centre_first(&mut detections, frame.width(), frame.height());
+        }
+        let unpad = |det: Detection| {
+            if border == 0 {
+                return det;
+            }
+            let (w, h) = (frame.width() - 2 * border, frame.height() - 2 * border);
+            tight_crop::unpad_detection(&det, border, w, h)
+        };
         let undescribed = detections.split_off(detections.len().min(self.max_described_faces));
         let faces = detections
             .into_iter()
@@ -170,15 +190,43 @@ impl Pipeline {
             .map(|(i, det)| {
                 cancel.check()?;
                 let _span = tracing::info_span!("describe", face = i).entered();
-                let description = self.describer.describe(frame, &det, i == 0)?;
-                Ok((det, description))
+                let mut description = self.describer.describe(frame, &det, i == 0)?;
+                description.quality = Some(crate::quality::assess(frame, &det));
+                Ok((unpad(det), description))
             })
             .collect::<Result<Vec<_>, PipelineError>>()?;
         Ok(ImageAnalysis {
             best_angle,
             faces,
-            undescribed,
+            undescribed: undescribed.into_iter().map(unpad).collect(),
         })
+    }
+
+    /// The tight-crop retry: detection (at every angle when `rotate`) on `image`
+    /// padded with a [`tight_crop::BORDER_SHARE`] border, keeping only faces that fill
+    /// the photo with some confidence ([`tight_crop::is_tight_crop_face`]). `None` when
+    /// it finds no such face; else the angle, the padded (turned) frame, the faces
+    /// largest first in that frame, and the border in pixels.
+    #[allow(clippy::type_complexity)]
+    fn detect_padded(
+        &self,
+        image: &RgbImage,
+        rotate: bool,
+        cancel: &CancelToken,
+    ) -> Result<Option<(u16, Option<RgbImage>, Vec<Detection>, u32)>, PipelineError> {
+        cancel.check()?;
+        let border = tight_crop::border_for(image.width(), image.height());
+        let padded = tight_crop::pad(image, border);
+        let (angle, turned, mut faces) = self.detect_oriented_with(&padded, rotate, cancel)?;
+        let frame = turned.as_ref().unwrap_or(&padded);
+        let (w, h) = (frame.width() - 2 * border, frame.height() - 2 * border);
+        faces.retain(|f| {
+            tight_crop::is_tight_crop_face(&tight_crop::unpad_detection(f, border, w, h), w, h)
+        });
+        if faces.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((angle, Some(turned.unwrap_or(padded)), faces, border)))
     }
 
     /// Compares two decoded images: analyses both (on two threads with
@@ -337,6 +385,25 @@ pub fn sort_largest_first(faces: &mut [Detection]) {
             .total_cmp(&a.bbox.area())
             .then(b.confidence.total_cmp(&a.confidence))
     });
+}
+
+/// Moves the face whose box centre is nearest the centre of a `width` × `height`
+/// frame to the front; the others keep their order (largest first). Ties keep the
+/// larger face.
+pub fn move_nearest_centre_first(faces: &mut [Detection], width: u32, height: u32) {
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let distance = |d: &Detection| {
+        let (x, y) = ((d.bbox.x1 + d.bbox.x2) / 2.0, (d.bbox.y1 + d.bbox.y2) / 2.0);
+        (x - cx).powi(2) + (y - cy).powi(2)
+    };
+    let nearest = faces
+        .iter()
+        .enumerate()
+        .min_by(|(_, a), (_, b)| distance(a).total_cmp(&distance(b)))
+        .map(|(i, _)| i);
+    if let Some(i) = nearest {
+        faces[..=i].rotate_right(1);
+    }
 }
 
 fn largest_confidence(faces: &[Detection]) -> f32 {

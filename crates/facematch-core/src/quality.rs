@@ -130,9 +130,39 @@ pub struct UnknownQualityFilter;
 
 /// Measures the quality of `face` in `image` (the frame its detection is in): cuts the
 /// aligned crop from the five landmarks, measures it, and combines the measures with
-/// the face's size and pose into the overall score.
+/// the face's size and pose into the overall score. Degenerate landmarks (all in one
+/// point, not finite) give a zero crop: every measure 0, limited by `Blurred` unless
+/// the size is the smaller factor.
 pub fn assess(image: &RgbImage, face: &Detection) -> FaceQuality {
-    // Skeleton: filled in by the quality work (issue 15).
-    let _ = (image, face);
-    FaceQuality::default()
+    let crop = measure::face_window(image, &face.landmarks);
+    let measures = measure::Measures::of(&crop);
+    let [le, re, ..] = face.landmarks;
+    let face_size = f64::from(le.x - re.x).hypot(f64::from(le.y - re.y));
+    let face_size = if face_size.is_finite() {
+        face_size
+    } else {
+        0.0
+    };
+    let pose = crate::pose::estimate(&face.landmarks);
+    let rounded = |v: f64| crate::response::round_to(v, 1);
+    let (quality, limited_by) = factors::overall(&factors::Inputs {
+        sharpness: measures.sharpness,
+        brightness: measures.brightness,
+        face_size,
+        pose,
+    });
+    let quality = rounded(quality);
+    FaceQuality {
+        sharpness: rounded(measures.sharpness),
+        brightness: rounded(measures.brightness),
+        contrast: rounded(measures.contrast),
+        face_size: rounded(face_size),
+        quality,
+        limited_by: limited_by.filter(|_| quality < 100.0),
+    }
 }
+
+mod factors;
+mod measure;
+#[cfg(test)]
+mod tests;

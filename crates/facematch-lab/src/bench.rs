@@ -106,6 +106,10 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(FetchEvent)) -> Resu
             .map(|_| ())
             .map_err(stage)
     })?;
+    report("quality + pose (per face)", n, || {
+        facematch_core::quality::assess(&image, &face);
+        Ok(())
+    })?;
     let compare = CompareOptions::default();
     let whole = |rotate: bool| {
         // As `facematch compare` does: the two images decode and are analysed on two

@@ -103,6 +103,50 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
+    /// A photo to degrade does not decode (`facematch degrade`).
+    #[error("{} does not decode", path.display())]
+    Photo {
+        /// The photo.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// A degraded copy could not be encoded (`facematch degrade`).
+    #[error("cannot encode {}", path.display())]
+    Encode {
+        /// The copy.
+        path: PathBuf,
+        /// The encoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// A path cannot be written into a pair list (not UTF-8, or holds a tab or newline).
+    #[error("{} cannot be written into a pair list (not UTF-8, or a tab or newline in it)", path.display())]
+    PathText {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A result file given to `facematch plot` is not JSON.
+    #[error("{} is not JSON", path.display())]
+    ResultJson {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A result given to the plot is not an `eval --json` report with per-pair scores.
+    #[error("{name} is not an `eval --json` result with per-pair scores: {reason}")]
+    NotAResult {
+        /// Which result (its file, or its position).
+        name: String,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// The figure could not be drawn.
+    #[error("cannot draw the figure")]
+    Figure(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl LabError {
@@ -121,6 +165,10 @@ impl LabError {
                 | LabError::Unusable { .. }
                 | LabError::Bundle(_)
                 | LabError::Decode(_)
+                | LabError::Photo { .. }
+                | LabError::PathText { .. }
+                | LabError::ResultJson { .. }
+                | LabError::NotAResult { .. }
         )
     }
 }

@@ -1,23 +1,34 @@
 //! `facematch eval`: the accuracy of a bundle on a pair list, with the same pipeline
 //! and decision as `compare`. Each photo is analysed once ([`analyze_all`]) and the
-//! pairs reuse the analyses; the metrics are `facematch-eval`'s.
+//! pairs reuse the analyses; the metrics are `facematch-eval`'s. The photos with two
+//! faces or more are analysed a second time under the other face selection
+//! (`--select`), so that both figures are reported.
 
+mod print;
+mod score;
+
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use facematch_core::{CompareOptions, ImageAnalysis, Status};
-use facematch_eval::{ScoredPair, TarAtFar, TenFold};
+use facematch_core::{CompareOptions, FaceSelection, ImageAnalysis, QualityFilter};
+use facematch_eval::{QualityBand, QualityLevel, RatesAtScore, TarAtFar, TenFold};
 use facematch_fetch::FetchEvent;
 use serde::Serialize;
 
-use crate::analyze::analyze_all;
+use crate::analyze::{analyze_all, Analysis};
 use crate::pairs::{angle_in_path, read_pairs, unique};
 use crate::provenance::{bundle_description, command_line, model_hashes, write_json, ModelHash};
 use crate::setup::{load_pipeline, parse_bundle, thread_count};
 use crate::LabError;
+use score::{compared_quality, face_count, score_pairs, PairDetail};
 
 /// The FAR levels reported.
 const FARS: [f64; 4] = [1e-1, 1e-2, 1e-3, 1e-4];
+
+/// The scores whose error rates are reported (`rates_at_scores`): the contract's
+/// band edges and the default decline threshold.
+pub const RATE_SCORES: [f64; 4] = [30.0, 50.0, 70.0, 90.0];
 
 /// What to evaluate, as `facematch eval` takes it.
 #[derive(Debug, Clone)]
@@ -36,6 +47,78 @@ pub struct EvalOptions {
     pub threads: Option<usize>,
     /// Bundle name: `default`, `buffalo_s` or `custom`.
     pub bundle: String,
+    /// The primary face selection; the other one is reported beside it.
+    pub select: FaceSelection,
+    /// The LOW, MEDIUM and HIGH minimum qualities for the quality-level table, in
+    /// place of the built-in ones (AUTO follows MEDIUM); the report only.
+    pub quality_cutoffs: Option<[f64; 3]>,
+    /// Where to draw the report's figure (SVG; [`crate::plot`]).
+    pub plot: Option<PathBuf>,
+}
+
+/// A face selection by its command-line name (`largest`, `center`).
+pub fn parse_selection(s: &str) -> Result<FaceSelection, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "largest" => Ok(FaceSelection::Largest),
+        "center" | "centre" => Ok(FaceSelection::Center),
+        _ => Err(format!(
+            "`{s}` is not a face selection: expected largest or center"
+        )),
+    }
+}
+
+/// A selection's command-line name.
+pub fn selection_name(selection: FaceSelection) -> &'static str {
+    match selection {
+        FaceSelection::Largest => "largest",
+        FaceSelection::Center => "center",
+    }
+}
+
+/// The selection that is not `selection`.
+fn other_selection(selection: FaceSelection) -> FaceSelection {
+    match selection {
+        FaceSelection::Largest => FaceSelection::Center,
+        FaceSelection::Center => FaceSelection::Largest,
+    }
+}
+
+/// Parses `--quality-cutoffs`: three 0–100 numbers, comma-separated, not decreasing
+/// (LOW, MEDIUM, HIGH).
+pub fn parse_quality_cutoffs(s: &str) -> Result<[f64; 3], String> {
+    let values = s
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| (0.0..=100.0).contains(v))
+                .ok_or_else(|| format!("`{}` is not a number in 0–100", v.trim()))
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    let cutoffs: [f64; 3] = values
+        .try_into()
+        .map_err(|_| format!("`{s}`: expected three cut-offs, LOW,MEDIUM,HIGH (e.g. 20,40,60)"))?;
+    if cutoffs[0] > cutoffs[1] || cutoffs[1] > cutoffs[2] {
+        return Err(format!(
+            "`{s}`: the cut-offs must not decrease (LOW ≤ MEDIUM ≤ HIGH)"
+        ));
+    }
+    Ok(cutoffs)
+}
+
+/// The minimum quality of `level`, from `cutoffs` (LOW, MEDIUM, HIGH; AUTO follows
+/// MEDIUM) when given, else the level's own.
+pub fn level_min_quality(level: QualityFilter, cutoffs: Option<[f64; 3]>) -> Option<f64> {
+    let Some([low, medium, high]) = cutoffs else {
+        return level.min_quality();
+    };
+    match level {
+        QualityFilter::None => None,
+        QualityFilter::Low => Some(low),
+        QualityFilter::Auto | QualityFilter::Medium => Some(medium),
+        QualityFilter::High => Some(high),
+    }
 }
 
 /// `best_angle` against the `best_angle_AAA` folders.
@@ -44,6 +127,21 @@ struct RotationReport {
     pairs_with_angle: usize,
     matched: usize,
     share: f64,
+}
+
+/// The figures of the other face selection (`other_selection`).
+#[derive(Serialize)]
+struct OtherSelectionReport {
+    selection: &'static str,
+    ten_fold: TenFold,
+    accuracy_at_threshold: f64,
+    auc: f64,
+    /// Pairs whose score differs from the primary selection's.
+    pairs_changed: usize,
+    /// Pairs whose status differs from the primary selection's.
+    decisions_changed: usize,
+    /// Photos analysed again (two faces or more).
+    images_reanalysed: usize,
 }
 
 /// Everything `eval --json` writes.
@@ -73,6 +171,13 @@ struct EvalReport {
     auc: f64,
     tar_at_far: Vec<TarAtFar>,
     rotation: Option<RotationReport>,
+    selection: &'static str,
+    other_selection: OtherSelectionReport,
+    rates_at_scores: Vec<RatesAtScore>,
+    quality_bands: Vec<QualityBand>,
+    quality_cutoffs: Option<[f64; 3]>,
+    quality_levels: Vec<QualityLevel>,
+    pairs_detail: Vec<PairDetail>,
 }
 
 /// Runs the evaluation: prints the report on stdout (progress on stderr) and writes
@@ -81,10 +186,26 @@ pub fn run(options: &EvalOptions, progress: &mut dyn FnMut(FetchEvent)) -> Resul
     let pairs = read_pairs(&options.pairs)?;
     let threads = thread_count(options.threads);
     let bundle = parse_bundle(&options.bundle)?;
-    let pipeline = load_pipeline(&bundle, threads, progress)?;
+    let pipeline = load_pipeline(&bundle, threads, progress)?.with_face_selection(options.select);
     let (paths, index) = unique(pairs.iter().flat_map(|p| [p.left.clone(), p.right.clone()]));
     let t0 = Instant::now();
     let analyses = analyze_all(&pipeline, &options.root, &paths, options.rotate, threads);
+    // The other selection can only differ on photos with two faces or more.
+    let other = other_selection(options.select);
+    let crowded: Vec<String> = paths
+        .iter()
+        .zip(&analyses)
+        .filter(|(_, a)| a.as_ref().is_ok_and(|a| face_count(a) >= 2))
+        .map(|(p, _)| p.clone())
+        .collect();
+    let other_pipeline = pipeline.clone().with_face_selection(other);
+    let other_analyses = analyze_all(
+        &other_pipeline,
+        &options.root,
+        &crowded,
+        options.rotate,
+        threads,
+    );
     let seconds = t0.elapsed().as_secs_f64();
 
     let unreadable: Vec<(String, String)> = paths
@@ -98,7 +219,16 @@ pub fn run(options: &EvalOptions, progress: &mut dyn FnMut(FetchEvent)) -> Resul
         .filter(|(_, a)| a.as_ref().is_ok_and(|a| a.faces.is_empty()))
         .map(|(p, _)| p.clone())
         .collect();
-    let analysis = |p: &str| index.get(p).and_then(|&i| analyses[i].as_ref().ok());
+    let analysis = |p: &str| lookup(&index, &analyses, p);
+    let crowded_index: HashMap<&str, usize> = crowded
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_str(), i))
+        .collect();
+    let other_analysis = |p: &str| match crowded_index.get(p) {
+        Some(&i) => other_analyses[i].as_ref().ok(),
+        None => analysis(p),
+    };
 
     let mapping = pipeline.describer().score_mapping();
     let threshold = options
@@ -110,61 +240,66 @@ pub fn run(options: &EvalOptions, progress: &mut dyn FnMut(FetchEvent)) -> Resul
         rotate: options.rotate,
         ..CompareOptions::default()
     };
-    let mut scored = Vec::with_capacity(pairs.len());
-    let mut compared = 0;
-    let mut errors_at_threshold = Vec::new();
-    let mut correct_at_threshold = 0;
+    let primary = score_pairs(&pipeline, &pairs, analysis, &compare_options);
+    let secondary = score_pairs(&other_pipeline, &pairs, other_analysis, &compare_options);
     let mut rotation = RotationReport {
         pairs_with_angle: 0,
         matched: 0,
         share: 0.0,
     };
     for p in &pairs {
-        let (l, r) = (analysis(&p.left), analysis(&p.right));
-        // A failure to acquire is rejected at every threshold (LFW's convention).
-        let similarity = match (
-            l.and_then(ImageAnalysis::embedding),
-            r.and_then(ImageAnalysis::embedding),
-        ) {
-            (Some(a), Some(b)) => {
-                compared += 1;
-                -f64::from(mapping.metric.distance(a, b))
-            }
-            _ => f64::NEG_INFINITY,
-        };
-        scored.push(ScoredPair {
-            similarity,
-            genuine: p.same,
-        });
-        // The decision exactly as `compare` makes it.
-        let decision = pipeline.decide(l, r, &compare_options);
-        if (decision.status == Status::Approved) == p.same {
-            correct_at_threshold += 1;
-        } else {
-            errors_at_threshold.push(format!(
-                "{}\t{}\tsame={}\tscore={}",
-                p.left,
-                p.right,
-                u8::from(p.same),
-                decision.score.map_or("-".into(), |s| s.to_string())
-            ));
-        }
         if let Some(expected) = angle_in_path(&p.right) {
             rotation.pairs_with_angle += 1;
-            if r.is_some_and(|a| a.best_angle == expected && !a.faces.is_empty()) {
+            if analysis(&p.right).is_some_and(|a| a.best_angle == expected && !a.faces.is_empty()) {
                 rotation.matched += 1;
             }
         }
     }
-    let ten_fold = facematch_eval::ten_fold_accuracy(&scored)?;
-    let auc = facematch_eval::roc_auc(&scored)?;
+    let scored = &primary.scored;
+    let ten_fold = facematch_eval::ten_fold_accuracy(scored)?;
+    let auc = facematch_eval::roc_auc(scored)?;
     let tar_at_far = FARS
         .iter()
-        .map(|&far| facematch_eval::tar_at_far(&scored, far))
+        .map(|&far| facematch_eval::tar_at_far(scored, far))
         .collect::<Result<Vec<_>, _>>()?;
     let mean_threshold = -ten_fold.fold_thresholds.iter().sum::<f64>() / 10.0;
     rotation.share = rotation.matched as f64 / rotation.pairs_with_angle.max(1) as f64;
     let genuine_pairs = pairs.iter().filter(|p| p.same).count();
+    let other_selection = OtherSelectionReport {
+        selection: selection_name(other),
+        ten_fold: facematch_eval::ten_fold_accuracy(&secondary.scored)?,
+        accuracy_at_threshold: secondary.correct as f64 / pairs.len() as f64,
+        auc: facematch_eval::roc_auc(&secondary.scored)?,
+        pairs_changed: primary
+            .details
+            .iter()
+            .zip(&secondary.details)
+            .filter(|(a, b)| a.score != b.score)
+            .count(),
+        decisions_changed: primary
+            .details
+            .iter()
+            .zip(&secondary.details)
+            .filter(|(a, b)| a.status != b.status)
+            .count(),
+        images_reanalysed: crowded.len(),
+    };
+    let photo_qualities: Vec<Option<f64>> = paths
+        .iter()
+        .map(|p| analysis(p).and_then(compared_quality).map(|q| q.quality))
+        .collect();
+    let quality_levels = QualityFilter::ALL
+        .iter()
+        .map(|&level| {
+            facematch_eval::quality_level(
+                level.name(),
+                level_min_quality(level, options.quality_cutoffs),
+                &photo_qualities,
+                &primary.outcomes,
+                f64::from(threshold),
+            )
+        })
+        .collect();
     let report = EvalReport {
         command: command_line(),
         bundle: bundle_description(&bundle),
@@ -180,82 +315,41 @@ pub fn run(options: &EvalOptions, progress: &mut dyn FnMut(FetchEvent)) -> Resul
         pairs: pairs.len(),
         genuine_pairs,
         impostor_pairs: pairs.len() - genuine_pairs,
-        pairs_compared: compared,
+        pairs_compared: primary.compared,
         ten_fold_mean_threshold_distance: mean_threshold,
         ten_fold_mean_threshold_score: mapping.score_of_distance(mean_threshold as f32),
         ten_fold,
         threshold,
-        accuracy_at_threshold: correct_at_threshold as f64 / pairs.len() as f64,
-        errors_at_threshold,
+        accuracy_at_threshold: primary.correct as f64 / pairs.len() as f64,
+        errors_at_threshold: primary.errors,
         auc,
         tar_at_far,
         rotation: (rotation.pairs_with_angle > 0).then_some(rotation),
+        selection: selection_name(options.select),
+        other_selection,
+        rates_at_scores: facematch_eval::rates_at_scores(&primary.outcomes, &RATE_SCORES),
+        quality_bands: facematch_eval::quality_bands(&primary.outcomes, f64::from(threshold)),
+        quality_cutoffs: options.quality_cutoffs,
+        quality_levels,
+        pairs_detail: primary.details,
     };
-    print_report(&report);
+    print::print_report(&report);
     if let Some(out) = &options.json {
         write_json(out, &report)?;
+    }
+    if let Some(out) = &options.plot {
+        crate::plot::plot_results(out, &[serde_json::to_value(&report)?])?;
     }
     Ok(())
 }
 
-/// The human-readable report.
-fn print_report(r: &EvalReport) {
-    println!(
-        "{}: {} pairs ({} same, {} different), {} images, {} threads, {:.1} s, {}",
-        r.pairs_file.display(),
-        r.pairs,
-        r.genuine_pairs,
-        r.impostor_pairs,
-        r.images,
-        r.threads,
-        r.seconds,
-        if r.rotate { "--rotate" } else { "upright" }
-    );
-    for (p, e) in &r.unreadable_images {
-        println!("  unreadable: {p}: {e}");
-    }
-    println!(
-        "failures to acquire (no face): {}",
-        with_list(&r.failures_to_acquire)
-    );
-    println!("pairs compared: {} of {}", r.pairs_compared, r.pairs);
-    println!(
-        "10-fold accuracy: {:.2}% ± {:.2}% (mean fold threshold: distance {:.3} ≈ score {:.0})",
-        100.0 * r.ten_fold.mean,
-        100.0 * r.ten_fold.std,
-        r.ten_fold_mean_threshold_distance,
-        r.ten_fold_mean_threshold_score
-    );
-    println!(
-        "accuracy at threshold {}: {:.2}% ({} errors)",
-        r.threshold,
-        100.0 * r.accuracy_at_threshold,
-        r.errors_at_threshold.len()
-    );
-    println!("ROC AUC: {:.4}", r.auc);
-    for t in &r.tar_at_far {
-        match t.tar {
-            Some(tar) => println!(
-                "TAR @ FAR {:.0e}: {:.2}% ({} impostor pairs, {} accepted)",
-                t.far,
-                100.0 * tar,
-                t.impostors,
-                t.false_accepts
-            ),
-            None => println!(
-                "TAR @ FAR {:.0e}: not enough impostors ({} impostor pairs)",
-                t.far, t.impostors
-            ),
-        }
-    }
-    if let Some(rot) = &r.rotation {
-        println!(
-            "best_angle = angle of the best_angle_AAA folder: {:.2}% ({} of {})",
-            100.0 * rot.share,
-            rot.matched,
-            rot.pairs_with_angle
-        );
-    }
+/// The analysis of `path`, when it was analysed and could be read.
+fn lookup<'a>(
+    index: &HashMap<String, usize>,
+    analyses: &'a [Analysis],
+    path: &str,
+) -> Option<&'a ImageAnalysis> {
+    index.get(path).and_then(|&i| analyses[i].as_ref().ok())
 }
 
 /// `N` or `N (a, b, …)`: a count and, when there are any, the items.
@@ -275,5 +369,52 @@ mod tests {
     fn lists_are_counted_then_named() {
         assert_eq!(with_list(&[]), "0");
         assert_eq!(with_list(&["a".into(), "b".into()]), "2 (a, b)");
+    }
+
+    #[test]
+    fn selections_parse_by_name_and_name_the_other() {
+        assert_eq!(parse_selection("largest"), Ok(FaceSelection::Largest));
+        assert_eq!(parse_selection("Center"), Ok(FaceSelection::Center));
+        assert!(parse_selection("left").is_err());
+        assert_eq!(
+            selection_name(other_selection(FaceSelection::Largest)),
+            "center"
+        );
+        assert_eq!(
+            selection_name(other_selection(FaceSelection::Center)),
+            "largest"
+        );
+    }
+
+    #[test]
+    fn quality_cutoffs_are_three_non_decreasing_numbers() {
+        assert_eq!(parse_quality_cutoffs("20,40,60"), Ok([20.0, 40.0, 60.0]));
+        assert_eq!(
+            parse_quality_cutoffs(" 10, 10 ,55.5"),
+            Ok([10.0, 10.0, 55.5])
+        );
+        for bad in [
+            "20,40",
+            "20,40,60,80",
+            "20,x,60",
+            "60,40,20",
+            "-1,40,60",
+            "20,40,101",
+        ] {
+            assert!(parse_quality_cutoffs(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cutoffs_override_the_levels_and_auto_follows_medium() {
+        let c = Some([10.0, 30.0, 50.0]);
+        let mins: Vec<Option<f64>> = QualityFilter::ALL
+            .iter()
+            .map(|&l| level_min_quality(l, c))
+            .collect();
+        assert_eq!(mins, [None, Some(30.0), Some(10.0), Some(30.0), Some(50.0)]);
+        for level in QualityFilter::ALL {
+            assert_eq!(level_min_quality(level, None), level.min_quality());
+        }
     }
 }

@@ -15,11 +15,13 @@ pub mod analyze;
 pub mod attributes;
 pub mod bench;
 pub mod calibrate;
+pub mod degrade;
 pub mod error;
 pub mod eval;
 pub mod image_file;
 pub mod loopback;
 pub mod pairs;
+pub mod plot;
 pub mod provenance;
 pub mod setup;
 

@@ -34,6 +34,9 @@ pub const REVIEW_THRESHOLD: &str = "face_match_score_review_threshold";
 pub const TARGET_FMR: &str = "face_match_target_fmr";
 /// `rotate_image`.
 pub const ROTATE_IMAGE: &str = "rotate_image";
+/// `quality_filter` (beyond the contract): `NONE` (default), `AUTO`, `LOW`, `MEDIUM` or
+/// `HIGH`, any case; faces below the level are not compared (`LOW_FACE_QUALITY`).
+pub const QUALITY_FILTER: &str = "quality_filter";
 /// `save_api_request`.
 pub const SAVE_API_REQUEST: &str = "save_api_request";
 /// `vendor_data`.
@@ -83,6 +86,7 @@ pub async fn read_form(
     let mut review = None;
     let mut target_fmr = None;
     let mut rotate = None;
+    let mut quality_filter = None;
     let mut save = None;
     let mut vendor_data = None;
     let mut metadata = None;
@@ -98,6 +102,7 @@ pub async fn read_form(
             REVIEW_THRESHOLD,
             TARGET_FMR,
             ROTATE_IMAGE,
+            QUALITY_FILTER,
             SAVE_API_REQUEST,
             VENDOR_DATA,
             METADATA,
@@ -125,6 +130,7 @@ pub async fn read_form(
                     REVIEW_THRESHOLD => review = Some(parse_threshold(known, &text)?),
                     TARGET_FMR => target_fmr = Some(parse_fmr(known, &text)?),
                     ROTATE_IMAGE => rotate = Some(parse_bool(known, &text)?),
+                    QUALITY_FILTER => quality_filter = Some(parse_quality_filter(known, &text)?),
                     SAVE_API_REQUEST => save = Some(parse_bool(known, &text)?),
                     _ => vendor_data = Some(parse_vendor_data(text)?),
                 }
@@ -165,7 +171,7 @@ pub async fn read_form(
             decline_threshold,
             review_threshold: review,
             rotate: rotate.unwrap_or(false),
-            ..CompareOptions::default()
+            quality_filter: quality_filter.unwrap_or_default(),
         },
         target_fmr,
         save: save.unwrap_or(true),
@@ -321,6 +327,21 @@ pub fn parse_bool(field: &'static str, text: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// A quality filter level: `NONE`, `AUTO`, `LOW`, `MEDIUM` or `HIGH`, case-insensitive;
+/// anything else is a 400 naming the field.
+pub fn parse_quality_filter(
+    field: &'static str,
+    text: &str,
+) -> Result<facematch_core::QualityFilter, ApiError> {
+    text.parse().map_err(|_| ApiError::InvalidField {
+        field,
+        reason: format!(
+            "must be NONE, AUTO, LOW, MEDIUM or HIGH, got {:?}",
+            truncate(text)
+        ),
+    })
+}
+
 fn parse_vendor_data(text: String) -> Result<String, ApiError> {
     let chars = text.chars().count();
     if chars > MAX_VENDOR_DATA_CHARS {
@@ -423,6 +444,27 @@ mod tests {
         for bad in ["", "on", "off", "2", "y", "truee", "null"] {
             let err = parse_bool(SAVE_API_REQUEST, bad).expect_err(bad);
             assert!(err.to_string().contains(SAVE_API_REQUEST), "{err}");
+        }
+    }
+
+    #[test]
+    fn quality_filter_levels_are_strict_and_case_insensitive() {
+        use facematch_core::QualityFilter;
+        for (text, level) in [
+            ("NONE", QualityFilter::None),
+            ("auto", QualityFilter::Auto),
+            ("Low", QualityFilter::Low),
+            ("medium", QualityFilter::Medium),
+            ("HIGH", QualityFilter::High),
+        ] {
+            assert_eq!(
+                parse_quality_filter(QUALITY_FILTER, text).expect(text),
+                level
+            );
+        }
+        for bad in ["", "MEDIUMM", "2", "true", "null"] {
+            let err = parse_quality_filter(QUALITY_FILTER, bad).expect_err(bad);
+            assert!(err.to_string().contains(QUALITY_FILTER), "{err}");
         }
     }
 

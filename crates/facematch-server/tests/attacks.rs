@@ -15,6 +15,8 @@ mod history;
 mod limits;
 #[path = "attacks/list_sessions.rs"]
 mod list_sessions;
+#[path = "attacks/quality_filter.rs"]
+mod quality_filter;
 #[path = "attacks/rate_headers.rs"]
 mod rate_headers;
 #[path = "attacks/session_decision.rs"]

@@ -36,6 +36,21 @@ pub enum Command {
     /// Measure distance → false-match rate on every pair of the dev photos and write
     /// the calibration table the score is built from.
     Calibrate(CalibrateArgs),
+    /// Write degraded copies of the right photo of every pair (blurred, dark, bright,
+    /// JPEG quality 10, small, tight) and one pair list per kind, to measure what each
+    /// does to the error rates with `facematch eval`.
+    ///
+    /// Kinds (deterministic, on 8-bit RGB): blur = Gaussian, σ = shorter side / 60;
+    /// dark = every channel × 0.25; bright = every channel × 2.5, clipped at 255;
+    /// jpeg10 = JPEG quality 10; small = ¼ of each side (Lanczos3); tight = centre crop
+    /// keeping 55 % of each side. Copies are OUT/<kind>/<photo's path> with a .png
+    /// extension (.jpg for jpeg10); OUT/pairs_<kind>.tsv and OUT/pairs_all.tsv name
+    /// every photo by its absolute path (eval reads them whatever its --root).
+    Degrade(DegradeArgs),
+    /// Draw `eval --json` results as one SVG: the DET curve (one line per result), the
+    /// first result's same-/different-person score histograms with the thresholds,
+    /// and its error rate by quality band.
+    Plot(PlotArgs),
     /// Serve the HTTP API (Didit-compatible face match, keys, credits, review).
     ///
     /// Every setting is also read from the environment (FACEMATCH_…). Listening starts
@@ -92,6 +107,11 @@ pub struct CompareArgs {
     /// `1e-4` (the score that stands for it on the calibrated scale).
     #[arg(long, value_parser = parse_fmr, conflicts_with = "threshold")]
     pub target_fmr: Option<f64>,
+    /// Faces below this quality level are not compared (Declined with
+    /// LOW_FACE_QUALITY): NONE (default: every face is compared), AUTO, LOW, MEDIUM or
+    /// HIGH, any case.
+    #[arg(long, default_value = "NONE", value_parser = parse_quality_filter)]
+    pub quality_filter: facematch_core::QualityFilter,
     /// Pretty-print the JSON.
     #[arg(long)]
     pub pretty: bool,
@@ -140,6 +160,58 @@ pub struct EvalArgs {
     /// (FACEMATCH_CUSTOM_MODEL, FACEMATCH_CUSTOM_SHA256, …; see docs/accuracy.md).
     #[arg(long, default_value = "default")]
     pub bundle: String,
+    /// Face compared on a photo with several: `largest` (the contract's rule, the
+    /// default) or `center` (nearest the photo's centre, LFW's convention). The other
+    /// selection's figures are reported beside it.
+    #[arg(long, default_value = "largest", value_parser = facematch_lab::eval::parse_selection)]
+    pub select: facematch_core::FaceSelection,
+    /// LOW,MEDIUM,HIGH minimum face qualities (0–100, not decreasing; AUTO follows
+    /// MEDIUM) for the quality-level table, in place of the built-in ones: to study
+    /// cut-offs without rebuilding. The report only; `compare` is unchanged.
+    #[arg(long, value_parser = facematch_lab::eval::parse_quality_cutoffs)]
+    pub quality_cutoffs: Option<[f64; 3]>,
+    /// Draw the report as an SVG (as `facematch plot` draws one result): the DET
+    /// curve, the score histograms with the thresholds, the error rate by quality band.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// `facematch degrade …`
+#[derive(Debug, Args)]
+pub struct DegradeArgs {
+    /// Folder the pair list's paths are relative to.
+    #[arg(long, default_value = "../shared/data/faces")]
+    pub root: PathBuf,
+    /// Pair list: left<TAB>right<TAB>same(1|0), paths relative to --root.
+    #[arg(long)]
+    pub pairs: PathBuf,
+    /// Output folder (created if missing; existing copies are overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Kinds to write, comma-separated: blur, dark, bright, jpeg10, small, tight
+    /// (default: all six).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "blur,dark,bright,jpeg10,small,tight"
+    )]
+    pub kinds: Vec<facematch_lab::degrade::Kind>,
+    /// Degrade the left photo too (default: only the right one, the left stays the
+    /// original).
+    #[arg(long)]
+    pub both: bool,
+}
+
+/// `facematch plot …`
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Where to write the figure (SVG).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// `facematch eval --json` results; the first one's histograms and quality bands
+    /// are drawn, every one's DET curve.
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
 }
 
 /// `facematch eval-attributes …`
@@ -186,6 +258,11 @@ pub fn parse_threshold(s: &str) -> Result<f32, String> {
         return Err(format!("{s} is outside 0–100"));
     }
     Ok(v)
+}
+
+/// Parses a quality filter level (`NONE`, `AUTO`, `LOW`, `MEDIUM`, `HIGH`, any case).
+pub fn parse_quality_filter(s: &str) -> Result<facematch_core::QualityFilter, String> {
+    s.parse().map_err(|e| format!("`{s}` is {e}"))
 }
 
 /// Parses a false-match rate in (0, 1], such as `1e-4` or `0.001`.

@@ -61,7 +61,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
         decline_threshold: threshold,
         review_threshold: args.review_threshold,
         rotate: args.rotate,
-        ..CompareOptions::default()
+        quality_filter: args.quality_filter,
     };
     let face_match = pipeline
         .compare(&user, &reference, &options)

@@ -4,10 +4,11 @@
 use facematch_lab::attributes::AttributesOptions;
 use facematch_lab::bench::BenchOptions;
 use facematch_lab::calibrate::CalibrateOptions;
+use facematch_lab::degrade::DegradeOptions;
 use facematch_lab::eval::EvalOptions;
 use facematch_lab::LabError;
 
-use crate::cli::{BenchArgs, CalibrateArgs, EvalArgs, EvalAttributesArgs};
+use crate::cli::{BenchArgs, CalibrateArgs, DegradeArgs, EvalArgs, EvalAttributesArgs, PlotArgs};
 use crate::compare::cli_bundle_options;
 use crate::CliError;
 
@@ -30,8 +31,28 @@ pub fn eval(args: &EvalArgs) -> Result<(), CliError> {
         json: args.json.clone(),
         threads: args.threads,
         bundle: args.bundle.clone(),
+        select: args.select,
+        quality_cutoffs: args.quality_cutoffs,
+        plot: args.plot.clone(),
     };
     facematch_lab::eval::run(&options, &mut crate::print_progress).map_err(cli_error)
+}
+
+/// Runs `facematch degrade`.
+pub fn degrade(args: &DegradeArgs) -> Result<(), CliError> {
+    let options = DegradeOptions {
+        root: args.root.clone(),
+        pairs: args.pairs.clone(),
+        out: args.out.clone(),
+        kinds: args.kinds.clone(),
+        both: args.both,
+    };
+    facematch_lab::degrade::run(&options).map_err(cli_error)
+}
+
+/// Runs `facematch plot`.
+pub fn plot(args: &PlotArgs) -> Result<(), CliError> {
+    facematch_lab::plot::run(&args.out, &args.results).map_err(cli_error)
 }
 
 /// Runs `facematch eval-attributes`.

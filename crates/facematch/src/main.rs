@@ -41,6 +41,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => lab::eval(&args).map(|()| ExitCode::SUCCESS),
         Command::EvalAttributes(args) => lab::eval_attributes(&args).map(|()| ExitCode::SUCCESS),
         Command::Calibrate(args) => lab::calibrate(&args).map(|()| ExitCode::SUCCESS),
+        Command::Degrade(args) => lab::degrade(&args).map(|()| ExitCode::SUCCESS),
+        Command::Plot(args) => lab::plot(&args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(*args),
         Command::Keys { command } => keys::run(command),
         Command::Webhooks { command } => webhooks::run(command),

@@ -180,6 +180,44 @@ fn input_errors_exit_2_with_a_message_and_no_json() {
         &["--threshold", "60", "--review-threshold", "40"],
     );
     assert_eq!(out.status.code(), Some(2));
+    for bad_level in ["VERY_HIGH", "", "1"] {
+        let out = compare(
+            "fixtures/one_face_hopper.jpg",
+            "fixtures/one_face_hopper.jpg",
+            &["--quality-filter", bad_level],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--quality-filter {bad_level}");
+        assert!(
+            stderr.contains("--quality-filter")
+                && stderr.contains("NONE, AUTO, LOW, MEDIUM or HIGH"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn quality_filter_is_case_insensitive_and_passes_a_good_photo() {
+    for level in ["medium", "MEDIUM", "None"] {
+        let out = compare(
+            "fixtures/one_face_hopper.jpg",
+            "fixtures/one_face_hopper.webp",
+            &["--threshold", "50", "--quality-filter", level],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--quality-filter {level}: {stderr}"
+        );
+        let fm = &json(&out)["face_match"];
+        let e = &fm["user_image"]["entities"][0];
+        assert_eq!(e["landmarks"].as_array().map(Vec::len), Some(5), "{e}");
+        assert!(
+            e["pose"]["yaw"].is_number() && e["quality"]["quality"].is_number(),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -137,8 +137,8 @@ fn assert_contract_warning(w: &serde_json::Value) {
     );
 }
 
-/// The `face_match` object as the contract has it, and nothing else (no embedding, no
-/// landmarks, no image data).
+/// The `face_match` object as the contract has it plus issue 15's additive entity fields
+/// (the five landmarks, pose, quality), and nothing else (no embedding, no image data).
 fn assert_contract_face_match(fm: &serde_json::Value) {
     assert_eq!(
         keys(fm),
@@ -148,7 +148,19 @@ fn assert_contract_face_match(fm: &serde_json::Value) {
     for side in ["user_image", "ref_image"] {
         assert_eq!(keys(&fm[side]), ["best_angle", "entities"], "{fm}");
         for e in fm[side]["entities"].as_array().expect("entities") {
-            assert_eq!(keys(e), ["age", "bbox", "confidence", "gender"], "{fm}");
+            assert_eq!(
+                keys(e),
+                [
+                    "age",
+                    "bbox",
+                    "confidence",
+                    "gender",
+                    "landmarks",
+                    "pose",
+                    "quality"
+                ],
+                "{fm}"
+            );
         }
     }
     for w in fm["warnings"].as_array().expect("warnings") {

@@ -297,3 +297,136 @@ fn work_starts_when_a_header_is_accepted_not_before() {
     assert_eq!(run(b"", b"", &limits), (true, false));
     assert_eq!(run(&bytes, &bytes, &limits), (true, true));
 }
+
+/// A detector with a large face at the top-left and a small one at the centre of any
+/// 100 × 100 image.
+struct OffCentreDetector;
+impl FaceDetector for OffCentreDetector {
+    fn detect(&self, _image: &RgbImage) -> Result<Vec<Detection>, PipelineError> {
+        let face = |x1, y1, x2, y2| Detection {
+            bbox: BBox::new(x1, y1, x2, y2),
+            confidence: 0.9,
+            landmarks: [Point::default(); 5],
+        };
+        Ok(vec![
+            face(45.0, 45.0, 55.0, 55.0),
+            face(0.0, 0.0, 40.0, 40.0),
+            face(70.0, 70.0, 90.0, 90.0),
+        ])
+    }
+}
+
+/// A describer that records the size of every frame it is given and embeds its face's
+/// left edge.
+#[derive(Default)]
+struct RecordingDescriber {
+    frames: std::sync::Mutex<Vec<(u32, u32)>>,
+}
+impl FaceDescriber for RecordingDescriber {
+    fn describe(
+        &self,
+        image: &RgbImage,
+        face: &Detection,
+        with_embedding: bool,
+    ) -> Result<FaceDescription, PipelineError> {
+        self.frames
+            .lock()
+            .expect("not poisoned")
+            .push(image.dimensions());
+        Ok(FaceDescription {
+            age: 30.0,
+            male_probability: 0.9,
+            embedding: with_embedding.then(|| vec![face.bbox.x1]),
+            quality: None,
+        })
+    }
+    fn score_mapping(&self) -> ScoreMapping {
+        BlueDescriber.score_mapping()
+    }
+}
+
+#[test]
+fn centre_selection_compares_the_face_nearest_the_centre_largest_stays_default() {
+    let img = RgbImage::new(100, 100);
+    let describer = Arc::new(RecordingDescriber::default());
+    let largest = Pipeline::new(Arc::new(OffCentreDetector), describer.clone());
+    let a = largest.analyze(&img, false).expect("analyze");
+    let boxes: Vec<f32> = a.faces.iter().map(|(d, _)| d.bbox.x1).collect();
+    assert_eq!(boxes, [0.0, 70.0, 45.0], "largest first by default");
+    assert_eq!(a.embedding(), Some(&[0.0][..]));
+    let centre = largest.with_face_selection(FaceSelection::Center);
+    let a = centre.analyze(&img, false).expect("analyze");
+    let boxes: Vec<f32> = a.faces.iter().map(|(d, _)| d.bbox.x1).collect();
+    assert_eq!(
+        boxes,
+        [45.0, 0.0, 70.0],
+        "the centre face, then largest first"
+    );
+    assert_eq!(
+        a.embedding(),
+        Some(&[45.0][..]),
+        "the centre face is embedded"
+    );
+    assert!(a.faces[1].1.embedding.is_none());
+    // Even beyond the describe cap, the centre face is the one described.
+    let capped = centre.with_max_described_faces(1);
+    let a = capped.analyze(&img, false).expect("analyze");
+    assert_eq!(a.faces[0].0.bbox.x1, 45.0);
+    assert_eq!(a.undescribed.len(), 2);
+}
+
+/// A detector that finds a face only in an image padded by the tight-crop retry (a
+/// grey top-left pixel): a box overflowing the photo by 5 pixels on the left.
+struct PaddedOnlyDetector(f32);
+impl FaceDetector for PaddedOnlyDetector {
+    fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, PipelineError> {
+        if image.get_pixel(0, 0) != &Rgb([128, 128, 128]) {
+            return Ok(vec![]);
+        }
+        // The photo is 40 × 20, its border 10 pixels.
+        Ok(vec![Detection {
+            bbox: BBox::new(5.0, 12.0, 45.0, 28.0),
+            confidence: self.0,
+            landmarks: [Point::new(20.0, 15.0); 5],
+        }])
+    }
+}
+
+#[test]
+fn a_tight_crop_is_retried_inside_a_border_and_reported_in_the_photos_coordinates() {
+    let img = ImageInput::Image(RgbImage::from_pixel(40, 20, Rgb([200, 10, 10])));
+    let describer = Arc::new(RecordingDescriber::default());
+    let p = Pipeline::new(Arc::new(PaddedOnlyDetector(0.7)), describer.clone());
+    for rotate in [false, true] {
+        let r = p
+            .compare(
+                &img,
+                &img,
+                &CompareOptions {
+                    rotate,
+                    ..CompareOptions::default()
+                },
+            )
+            .expect("compare")
+            .face_match;
+        assert_eq!((r.status, r.score), (Status::Approved, Some(100)), "{r:?}");
+        assert!(r.warnings.is_empty(), "nothing said about the retry");
+        let e = &r.user_image.entities[0];
+        assert_eq!(e.bbox, [0, 2, 35, 18], "shifted back, clamped to the photo");
+        assert_eq!(r.user_image.best_angle, 0);
+    }
+    let frames = describer.frames.lock().expect("not poisoned");
+    assert!(
+        frames.iter().all(|&f| f == (60, 40)),
+        "described from the padded frame: {frames:?}"
+    );
+    assert_eq!(frames.len(), 4, "two sides, two runs");
+    drop(frames);
+    // A faint face in the border (the coffee cup of the fixtures scores 0.62) is not
+    // taken: the photo stays faceless.
+    let faint = Pipeline::new(Arc::new(PaddedOnlyDetector(0.65)), describer.clone());
+    let a = faint
+        .analyze(&RgbImage::new(40, 20), false)
+        .expect("analyze");
+    assert!(a.faces.is_empty(), "{a:?}");
+}

@@ -70,6 +70,12 @@ pub struct FaceMatchRequest {
     /// `true/false`, `1/0`, `yes/no` (case-insensitive); default false.
     #[schema(value_type = Option<String>, example = "false")]
     rotate_image: Option<String>,
+    /// Beyond the contract (as AWS Rekognition's `QualityFilter`): `NONE` (default, every
+    /// face is compared), `AUTO`, `LOW`, `MEDIUM` or `HIGH`, case-insensitive. A compared
+    /// face below the level is not compared: Declined with a `LOW_FACE_QUALITY` warning
+    /// naming the image and the reason. Any other value is a 400 naming the field.
+    #[schema(value_type = Option<String>, example = "MEDIUM")]
+    quality_filter: Option<String>,
     /// As above; default true.
     #[schema(value_type = Option<String>, example = "true")]
     save_api_request: Option<String>,
