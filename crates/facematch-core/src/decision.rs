@@ -490,7 +490,7 @@ mod tests {
         assert_eq!(low[0].short_description, "Low face quality");
         assert_eq!(
             low[0].long_description,
-            "The face in ref_image is too dark (quality 23.0, below 40 for MEDIUM); it was \
+            "The face in ref_image is too dark (quality 23.0, below 25 for MEDIUM); it was \
              not compared."
         );
         // Both sides low: one warning each, user's first.
@@ -504,7 +504,7 @@ mod tests {
             .collect();
         assert_eq!(sides, ["user_image", "ref_image"]);
         // At the level, or with no measure, the pair is compared.
-        let at = with_quality(40.0, QualityIssue::Blurred);
+        let at = with_quality(25.0, QualityIssue::Blurred);
         let r = decide(Some(&at), Some(&analysis(Some(0.0))), &mapping(), &medium);
         assert_eq!((r.status, r.score), (Status::Approved, Some(100)));
         // LOW lets the dark face through.

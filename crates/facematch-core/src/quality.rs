@@ -93,9 +93,9 @@ impl QualityFilter {
     pub fn min_quality(self) -> Option<f64> {
         match self {
             QualityFilter::None => None,
-            QualityFilter::Auto | QualityFilter::Medium => Some(40.0),
-            QualityFilter::Low => Some(20.0),
-            QualityFilter::High => Some(60.0),
+            QualityFilter::Low => Some(10.0),
+            QualityFilter::Auto | QualityFilter::Medium => Some(25.0),
+            QualityFilter::High => Some(50.0),
         }
     }
 

@@ -125,6 +125,19 @@ pub struct QualityLevel {
     pub fmr_kept: Option<f64>,
     /// Wilson 95% interval of `fmr_kept`.
     pub fmr_kept_ci95: Option<[f64; 2]>,
+    /// Errors among the compared pairs (both faces found) without the filter.
+    pub compared_errors_before: usize,
+    /// Errors among the compared pairs the filter keeps: the errors the score still
+    /// makes once the rejected photos are asked to be taken again.
+    pub compared_errors_after: usize,
+    /// `1 − compared_errors_after / compared_errors_before`: the share of the score's
+    /// errors the level removes; `None` without errors.
+    pub compared_errors_removed_share: Option<f64>,
+    /// Error rate (false matches and non-matches) of the compared pairs without the
+    /// filter.
+    pub compared_error_rate_before: Option<f64>,
+    /// Error rate of the compared pairs the filter keeps.
+    pub compared_error_rate_after: Option<f64>,
 }
 
 /// Whether a face of quality `quality` is rejected at `min_quality` (an unmeasured
@@ -149,6 +162,7 @@ pub fn quality_level(
         .count();
     let (mut pairs_rejected, mut errors_before, mut errors_after) = (0, 0, 0);
     let (mut genuine_kept, mut fnm_kept, mut impostors_kept, mut fm_kept) = (0, 0, 0, 0);
+    let (mut compared, mut compared_errors_before) = (0, 0);
     for p in pairs {
         let error = p.is_error_at(threshold);
         errors_before += usize::from(error);
@@ -162,6 +176,8 @@ pub fn quality_level(
         if p.score.is_none() {
             continue;
         }
+        compared += 1;
+        compared_errors_before += usize::from(error);
         if filtered {
             pairs_rejected += 1;
         } else if p.genuine {
@@ -174,7 +190,15 @@ pub fn quality_level(
     }
     let errors_removed_share = (errors_before > 0)
         .then(|| (errors_before as f64 - errors_after as f64) / errors_before as f64);
+    let compared_errors_after = fnm_kept + fm_kept;
+    let compared_errors_removed_share = (compared_errors_before > 0)
+        .then(|| 1.0 - compared_errors_after as f64 / compared_errors_before as f64);
     QualityLevel {
+        compared_errors_before,
+        compared_errors_after,
+        compared_errors_removed_share,
+        compared_error_rate_before: share(compared_errors_before, compared),
+        compared_error_rate_after: share(compared_errors_after, genuine_kept + impostors_kept),
         level: level.to_string(),
         min_quality,
         photos: photo_qualities.len(),
@@ -292,6 +316,12 @@ mod tests {
         assert_eq!((l.photos_rejected, l.pairs_rejected), (2, 2));
         assert_eq!((l.errors_before, l.errors_after), (4, 3));
         assert_eq!(l.errors_removed_share, Some(0.25));
+        // Among the compared pairs, both rejected pairs' errors are gone.
+        // (the no-face pair is not compared: 3 errors in 7 compared pairs, 1 in 5 kept).
+        assert_eq!((l.compared_errors_before, l.compared_errors_after), (3, 1));
+        assert_eq!(l.compared_errors_removed_share, Some(1.0 - 1.0 / 3.0));
+        assert_eq!(l.compared_error_rate_before, Some(3.0 / 7.0));
+        assert_eq!(l.compared_error_rate_after, Some(1.0 / 5.0));
         assert_eq!((l.genuine_kept, l.impostors_kept), (3, 2));
         assert_eq!(l.fnmr_kept, Some(1.0 / 3.0));
         assert_eq!(l.fmr_kept, Some(0.0));

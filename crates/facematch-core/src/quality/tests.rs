@@ -73,7 +73,7 @@ fn a_sharp_well_lit_large_face_scores_100() {
 fn a_tiny_face_is_too_small() {
     let q = assess(&texture(200, 200), &face(0.2, 50.0, 50.0));
     assert_eq!(q.limited_by, Some(QualityIssue::TooSmall), "{q:?}");
-    assert_eq!(q.quality, 0.0);
+    assert!(q.quality < 10.0, "{q:?}");
 }
 
 #[test]

@@ -96,15 +96,26 @@ pub(super) fn print_report(r: &EvalReport) {
         }
     );
     println!(
-        "  level   min  photos rejected  pairs rejected  errors before→after (removed)  FNMR kept               FMR kept"
+        "  level   min  photos rejected  pairs rejected  compared: errors (removed), error rate  all: errors (removed)  FNMR kept               FMR kept"
     );
     for l in &r.quality_levels {
         println!(
-            "  {:<6} {:>4}  {:>15}  {:>14}  {:>21}  {:<22}  {}",
+            "  {:<6} {:>4}  {:>15}  {:>14}  {:>38}  {:>21}  {:<22}  {}",
             l.level,
             l.min_quality.map_or("-".into(), |m| format!("{m}")),
             format!("{} of {}", l.photos_rejected, l.photos),
             l.pairs_rejected,
+            format!(
+                "{}→{} ({}), {}→{}",
+                l.compared_errors_before,
+                l.compared_errors_after,
+                l.compared_errors_removed_share
+                    .map_or("-".into(), |s| format!("{:.0}%", 100.0 * s)),
+                l.compared_error_rate_before
+                    .map_or("-".into(), |s| format!("{:.2}%", 100.0 * s)),
+                l.compared_error_rate_after
+                    .map_or("-".into(), |s| format!("{:.2}%", 100.0 * s)),
+            ),
             format!(
                 "{}→{} ({})",
                 l.errors_before,
