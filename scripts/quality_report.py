@@ -111,6 +111,30 @@ def bands_table(out, bundle, threshold=30):
         print(f"| [{lo}, {min(hi, 100)}{']' if hi > 100 else ')'} | {rate(fnm, g)} | {rate(fm, i)} |")
 
 
+def turned(p):
+    """The larger of |yaw| and |pitch| over both compared faces (None without both poses)."""
+    angles = []
+    for side in ("left", "right"):
+        pose = p.get(side + "_pose")
+        if pose is None:
+            return None
+        angles.append(max(abs(pose["yaw"]), abs(pose["pitch"])))
+    return max(angles)
+
+
+def pose_table(out, bundles, threshold=30):
+    print("| most turned face: max(\\|yaw\\|, \\|pitch\\|) | " + " | ".join(f"{b}: FNMR at {threshold} | {b}: FMR" for b in bundles) + " |")
+    print("|---|" + "---|---|" * len(bundles))
+    for lo, hi in ((0, 15), (15, 25), (25, 35), (35, 45), (45, 91)):
+        cells = []
+        for b in bundles:
+            r = load(out, f"{b}_upright")
+            sel = [p for p in r["pairs_detail"] if turned(p) is not None and lo <= turned(p) < hi]
+            fnm, g, fm, i = counts(sel, threshold)
+            cells += [rate(fnm, g), rate(fm, i)]
+        print(f"| [{lo}°, {hi if hi < 91 else 90}°{')' if hi < 91 else ']'} | " + " | ".join(cells) + " |")
+
+
 def levels_table(out, bundles, threshold=30):
     print("| bundle | level (min quality) | photos rejected: as they are | degraded | error rate of the compared pairs | errors removed | FNMR kept | FMR kept |")
     print("|---|---|---|---|---|---|---|---|")
@@ -152,6 +176,8 @@ def main():
     for b in bundles:
         print(f"\n### By quality band ({b}, all pairs)\n")
         bands_table(out, b)
+    print("\n### By head pose (dev photos as they are)\n")
+    pose_table(out, bundles)
     print("\n### Quality filter levels (at score 30)\n")
     levels_table(out, bundles)
 

@@ -214,3 +214,40 @@ fn a_large_copy_of_a_face_reads_like_the_small_one() {
     );
     assert_eq!(small.limited_by, large.limited_by);
 }
+
+/// The `MULTIPLE_FACES` warnings of a decision of `rel` (as the user image) against the
+/// original hopper photo, with the decision's status.
+fn multiple_faces_of(rel: &str) -> (Vec<facematch_core::Warning>, facematch_core::Status) {
+    let original = analyse(&photo("fixtures/one_face_hopper.jpg"));
+    let r = pipeline().decide(
+        Some(&analyse(&photo(rel))),
+        Some(&original),
+        &CompareOptions::default(),
+    );
+    let warnings = r
+        .warnings
+        .into_iter()
+        .filter(|w| w.risk == WarningTag::MultipleFaces)
+        .collect();
+    (warnings, r.status)
+}
+
+#[test]
+fn a_two_person_photo_gets_multiple_faces_and_a_clear_largest_face_does_not() {
+    // Two people side by side, faces of about the same size (154 and 148 px wide).
+    let (warnings, status) = multiple_faces_of("fixtures_research/two_people.jpg");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].log_type, facematch_core::LogType::Information);
+    assert!(
+        warnings[0].long_description.starts_with("user_image holds another face"),
+        "{}",
+        warnings[0].long_description
+    );
+    // For the record only: the two strangers to Hopper are declined on the score, as
+    // they would be without it.
+    assert_eq!(status, facematch_core::Status::Declined);
+    // The collage's largest face (Hopper, 227 px) is three times the next (72 px).
+    let (warnings, status) = multiple_faces_of("fixtures/several_faces_collage.jpg");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(status, facematch_core::Status::Approved);
+}

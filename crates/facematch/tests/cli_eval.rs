@@ -57,8 +57,16 @@ fn eval_json_keeps_every_pair_and_consistent_error_rates() {
             "right_faces",
             "left_quality",
             "right_quality",
+            "left_pose",
+            "right_pose",
         ] {
             assert!(d.get(key).is_some(), "{key} missing in {d}");
+        }
+        // A compared face has a measured quality and pose; a side without a face has neither.
+        for side in ["left", "right"] {
+            let found = d[format!("{side}_faces")].as_u64().is_some_and(|n| n > 0);
+            assert_eq!(d[format!("{side}_quality")].is_object(), found, "{d}");
+            assert_eq!(d[format!("{side}_pose")]["yaw"].is_number(), found, "{d}");
         }
     }
     // The fixtures' pair list holds a multi-face photo: the face counts say so.

@@ -2,7 +2,7 @@
 //! metrics rank, the decision exactly as `compare` makes it, and the per-pair detail
 //! the JSON report keeps.
 
-use facematch_core::{CompareOptions, FaceQuality, ImageAnalysis, Pipeline, Status};
+use facematch_core::{CompareOptions, FaceQuality, ImageAnalysis, Pipeline, Pose, Status};
 use facematch_eval::{PairOutcome, ScoredPair};
 use serde::Serialize;
 
@@ -31,6 +31,10 @@ pub(crate) struct PairDetail {
     pub left_quality: Option<FaceQuality>,
     /// The compared right face's quality.
     pub right_quality: Option<FaceQuality>,
+    /// The compared left face's pose (from its landmarks).
+    pub left_pose: Option<Pose>,
+    /// The compared right face's pose.
+    pub right_pose: Option<Pose>,
 }
 
 /// Every pair scored under one face selection.
@@ -57,6 +61,14 @@ pub(crate) fn face_count(a: &ImageAnalysis) -> usize {
 /// The quality of the compared face (the first: the selection puts it there).
 pub(crate) fn compared_quality(a: &ImageAnalysis) -> Option<FaceQuality> {
     a.faces.first().and_then(|(_, d)| d.quality)
+}
+
+/// The pose of the compared face, estimated from its landmarks.
+pub(crate) fn compared_pose(a: &ImageAnalysis) -> Option<Pose> {
+    a.faces
+        .first()
+        .map(|(det, _)| facematch_core::pose::estimate(&det.landmarks))
+        .filter(|p| p.yaw.is_finite() && p.pitch.is_finite() && p.roll.is_finite())
 }
 
 /// Scores `pairs` from the analyses `analysis` finds, deciding with `options`.
@@ -126,6 +138,8 @@ pub(crate) fn score_pairs<'a>(
             right_faces: r.map(face_count),
             left_quality,
             right_quality,
+            left_pose: l.and_then(compared_pose),
+            right_pose: r.and_then(compared_pose),
         });
     }
     s
