@@ -41,10 +41,12 @@ fn age_mae(rows: &[(String, f32, f32)]) -> f32 {
 #[test]
 fn age_error_on_the_utkface_dev_crops_is_at_most_4_95_years() {
     let rows = estimates(pipeline(), "utkface_dev_labels.tsv", "age");
-    // A face is found in 143 of the 144 crops.
-    assert_eq!(rows.len(), 143, "faces found in {} crops", rows.len());
+    // A face is found in all 144 crops: the one the detector misses as it is (a face
+    // filling the frame) is found by the tight-crop retry on a padded copy (143
+    // before it).
+    assert_eq!(rows.len(), 144, "faces found in {} crops", rows.len());
     let mae = age_mae(&rows);
-    // Measured: 4.90 years.
+    // Measured: 4.92 years (4.90 on the 143 before the retry).
     assert!(mae <= 4.95, "age MAE {mae:.3} years");
     // Not one constant: the estimates spread over the 0–90 years of the set
     // (measured: 0.55 to 93.9).
@@ -80,7 +82,7 @@ fn dlib_age_net_remains_a_working_fallback() {
     let rows = estimates(&dlib, "utkface_dev_labels.tsv", "age");
     let mae = age_mae(&rows);
     // Its measured error is 10.77 years: usable, not as good.
-    assert_eq!(rows.len(), 143);
+    assert_eq!(rows.len(), 144, "the tight-crop retry finds every crop's face");
     assert!(mae <= 10.85, "dlib age MAE {mae:.3} years");
     assert!(mae > age_mae(&estimates(pipeline(), "utkface_dev_labels.tsv", "age")));
 }
