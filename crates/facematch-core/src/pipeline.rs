@@ -166,22 +166,26 @@ impl Pipeline {
         cancel: &CancelToken,
     ) -> Result<ImageAnalysis, PipelineError> {
         let found = self.detect_oriented_with(image, rotate, cancel)?;
-        let (best_angle, turned, mut detections, border) = if found.2.is_empty() {
-            self.detect_padded(image, rotate, cancel)?
-                .unwrap_or((found.0, found.1, found.2, 0))
+        let (best_angle, turned, mut detections, padding) = if found.2.is_empty() {
+            match self.detect_padded(image, rotate, cancel)? {
+                Some((angle, frame, faces, padding)) => (angle, Some(frame), faces, Some(padding)),
+                None => (found.0, found.1, found.2, None),
+            }
         } else {
-            (found.0, found.1, found.2, 0)
+            (found.0, found.1, found.2, None)
         };
         let frame = turned.as_ref().unwrap_or(image);
         if self.selection == FaceSelection::Center {
             move_nearest_centre_first(&mut detections, frame.width(), frame.height());
         }
-        let unpad = |det: Detection| {
-            if border == 0 {
-                return det;
-            }
-            let (w, h) = (frame.width() - 2 * border, frame.height() - 2 * border);
-            tight_crop::unpad_detection(&det, border, w, h)
+        // The photo's size in the frame of the best angle (a quarter turn swaps it).
+        let (photo_w, photo_h) = match best_angle {
+            90 | 270 => (image.height(), image.width()),
+            _ => (image.width(), image.height()),
+        };
+        let unpad = |det: Detection| match padding {
+            None => det,
+            Some(p) => tight_crop::unpad_detection(&det, p, photo_w, photo_h),
         };
         let undescribed = detections.split_off(detections.len().min(self.max_described_faces));
         let faces = detections
@@ -202,31 +206,33 @@ impl Pipeline {
         })
     }
 
-    /// The tight-crop retry: detection (at every angle when `rotate`) on `image`
-    /// padded with a [`tight_crop::BORDER_SHARE`] border, keeping only faces that fill
-    /// the photo with some confidence ([`tight_crop::is_tight_crop_face`]). `None` when
-    /// it finds no such face; else the angle, the padded (turned) frame, the faces
-    /// largest first in that frame, and the border in pixels.
+    /// The tight-crop retry: detection (at every angle when `rotate`) on a copy of
+    /// `image` shrunk to at most [`tight_crop::MAX_SIDE`] and padded with a
+    /// [`tight_crop::BORDER_SHARE`] border, keeping only faces that fill the photo with
+    /// some confidence ([`tight_crop::is_tight_crop_face`]). `None` when it finds no
+    /// such face; else the angle, the padded (turned) frame, the faces largest first in
+    /// that frame, and how that frame maps back to the photo.
     #[allow(clippy::type_complexity)]
     fn detect_padded(
         &self,
         image: &RgbImage,
         rotate: bool,
         cancel: &CancelToken,
-    ) -> Result<Option<(u16, Option<RgbImage>, Vec<Detection>, u32)>, PipelineError> {
+    ) -> Result<Option<(u16, RgbImage, Vec<Detection>, tight_crop::Padding)>, PipelineError> {
         cancel.check()?;
-        let border = tight_crop::border_for(image.width(), image.height());
-        let padded = tight_crop::pad(image, border);
+        let (padded, padding) = tight_crop::padded_copy(image);
         let (angle, turned, mut faces) = self.detect_oriented_with(&padded, rotate, cancel)?;
-        let frame = turned.as_ref().unwrap_or(&padded);
-        let (w, h) = (frame.width() - 2 * border, frame.height() - 2 * border);
+        let (w, h) = match angle {
+            90 | 270 => (image.height(), image.width()),
+            _ => (image.width(), image.height()),
+        };
         faces.retain(|f| {
-            tight_crop::is_tight_crop_face(&tight_crop::unpad_detection(f, border, w, h), w, h)
+            tight_crop::is_tight_crop_face(&tight_crop::unpad_detection(f, padding, w, h), w, h)
         });
         if faces.is_empty() {
             return Ok(None);
         }
-        Ok(Some((angle, Some(turned.unwrap_or(padded)), faces, border)))
+        Ok(Some((angle, turned.unwrap_or(padded), faces, padding)))
     }
 
     /// Compares two decoded images: analyses both (on two threads with

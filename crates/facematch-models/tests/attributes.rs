@@ -82,7 +82,11 @@ fn dlib_age_net_remains_a_working_fallback() {
     let rows = estimates(&dlib, "utkface_dev_labels.tsv", "age");
     let mae = age_mae(&rows);
     // Its measured error is 10.77 years: usable, not as good.
-    assert_eq!(rows.len(), 144, "the tight-crop retry finds every crop's face");
+    assert_eq!(
+        rows.len(),
+        144,
+        "the tight-crop retry finds every crop's face"
+    );
     assert!(mae <= 10.85, "dlib age MAE {mae:.3} years");
     assert!(mae > age_mae(&estimates(pipeline(), "utkface_dev_labels.tsv", "age")));
 }

@@ -239,7 +239,9 @@ fn a_two_person_photo_gets_multiple_faces_and_a_clear_largest_face_does_not() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert_eq!(warnings[0].log_type, facematch_core::LogType::Information);
     assert!(
-        warnings[0].long_description.starts_with("user_image holds another face"),
+        warnings[0]
+            .long_description
+            .starts_with("user_image holds another face"),
         "{}",
         warnings[0].long_description
     );

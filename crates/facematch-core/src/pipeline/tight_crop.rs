@@ -38,10 +38,46 @@ pub fn is_tight_crop_face(det: &Detection, width: u32, height: u32) -> bool {
         && det.bbox.width() >= MIN_WIDTH_SHARE * width.min(height) as f32
 }
 
+/// The largest side the retry looks at: a larger photo is shrunk (area averaging)
+/// before it is padded. The detector sees 640 px anyway, a face filling 1024 px still
+/// gives the recognizer's 150 px chip plenty, and a padded full-size copy of a 50 MP
+/// photo would take about 340 MB per request.
+pub const MAX_SIDE: u32 = 1024;
+
+/// How a padded copy maps back to the photo: `photo = (padded − border) / scale`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Padding {
+    /// The border in pixels of the padded copy, on every edge.
+    pub border: u32,
+    /// The copy's size over the photo's (1 unless the photo was larger than
+    /// [`MAX_SIDE`]).
+    pub scale: f32,
+}
+
 /// The border in pixels for a `width` × `height` photo: [`BORDER_SHARE`] of its larger
 /// side, at least one pixel.
 pub fn border_for(width: u32, height: u32) -> u32 {
     ((width.max(height) as f32 * BORDER_SHARE).round() as u32).max(1)
+}
+
+/// `image` (shrunk to at most [`MAX_SIDE`]) inside a [`FILL`] border of
+/// [`BORDER_SHARE`] of its larger side, and how to map the copy back.
+pub fn padded_copy(image: &RgbImage) -> (RgbImage, Padding) {
+    let (w, h) = image.dimensions();
+    let larger = w.max(h).max(1);
+    if larger <= MAX_SIDE {
+        let border = border_for(w, h);
+        return (pad(image, border), Padding { border, scale: 1.0 });
+    }
+    let scale = MAX_SIDE as f32 / larger as f32;
+    let (sw, sh) = (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    );
+    let small = imageops::thumbnail(image, sw, sh);
+    let border = border_for(sw, sh);
+    let scale = sw as f32 / w as f32;
+    (pad(&small, border), Padding { border, scale })
 }
 
 /// `image` inside a [`FILL`] border of `border` pixels on every edge.
@@ -55,20 +91,21 @@ pub fn pad(image: &RgbImage, border: u32) -> RgbImage {
     canvas
 }
 
-/// A face found in a frame padded by `border` pixels, in the coordinates of the
-/// `width` × `height` frame without the border: box and landmarks shifted back and
-/// clamped to that frame, so no face is reported outside the photo.
-pub fn unpad_detection(det: &Detection, border: u32, width: u32, height: u32) -> Detection {
-    let b = border as f32;
+/// A face found in a padded copy, in the coordinates of the `width` × `height` photo:
+/// box and landmarks shifted back, scaled back and clamped to the photo, so no face is
+/// reported outside it.
+pub fn unpad_detection(det: &Detection, padding: Padding, width: u32, height: u32) -> Detection {
+    let (b, s) = (padding.border as f32, padding.scale);
     let (w, h) = (width as f32, height as f32);
+    let back = |v: f32| (v - b) / s;
     let mut bbox = det.bbox;
-    bbox.x1 -= b;
-    bbox.y1 -= b;
-    bbox.x2 -= b;
-    bbox.y2 -= b;
+    bbox.x1 = back(bbox.x1);
+    bbox.y1 = back(bbox.y1);
+    bbox.x2 = back(bbox.x2);
+    bbox.y2 = back(bbox.y2);
     let landmarks = det
         .landmarks
-        .map(|p| Point::new((p.x - b).clamp(0.0, w), (p.y - b).clamp(0.0, h)));
+        .map(|p| Point::new(back(p.x).clamp(0.0, w), back(p.y).clamp(0.0, h)));
     Detection {
         bbox: bbox.clamp_to(width, height),
         confidence: det.confidence,
@@ -107,7 +144,15 @@ mod tests {
                 Point::default(),
             ],
         };
-        let back = unpad_detection(&det, 10, 100, 80);
+        let back = unpad_detection(
+            &det,
+            Padding {
+                border: 10,
+                scale: 1.0,
+            },
+            100,
+            80,
+        );
         assert_eq!(back.bbox, BBox::new(0.0, 10.0, 100.0, 50.0));
         assert_eq!(back.landmarks[0], Point::new(20.0, 20.0));
         assert_eq!(back.landmarks[1], Point::new(0.0, 80.0));
@@ -123,5 +168,36 @@ mod tests {
             !is_tight_crop_face(&back, 200, 200),
             "a small face is not a tight crop"
         );
+        // A shrunk copy maps back at the photo's scale.
+        let half = unpad_detection(
+            &det,
+            Padding {
+                border: 10,
+                scale: 0.5,
+            },
+            400,
+            400,
+        );
+        assert_eq!(half.bbox, BBox::new(0.0, 20.0, 240.0, 100.0));
+        assert_eq!(half.landmarks[0], Point::new(40.0, 40.0));
+    }
+
+    #[test]
+    fn a_large_photo_is_shrunk_before_it_is_padded() {
+        let big = RgbImage::from_pixel(4000, 3000, Rgb([7, 7, 7]));
+        let (copy, padding) = padded_copy(&big);
+        assert_eq!(padding.scale, 1024.0 / 4000.0);
+        assert_eq!(padding.border, 256);
+        assert_eq!(copy.dimensions(), (1024 + 512, 768 + 512));
+        let small = RgbImage::from_pixel(200, 100, Rgb([7, 7, 7]));
+        let (copy, padding) = padded_copy(&small);
+        assert_eq!(
+            padding,
+            Padding {
+                border: 50,
+                scale: 1.0
+            }
+        );
+        assert_eq!(copy.dimensions(), (300, 200));
     }
 }
