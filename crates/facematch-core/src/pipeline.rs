@@ -178,11 +178,7 @@ impl Pipeline {
         if self.selection == FaceSelection::Center {
             move_nearest_centre_first(&mut detections, frame.width(), frame.height());
         }
-        // The photo's size in the frame of the best angle (a quarter turn swaps it).
-        let (photo_w, photo_h) = match best_angle {
-            90 | 270 => (image.height(), image.width()),
-            _ => (image.width(), image.height()),
-        };
+        let (photo_w, photo_h) = size_at(image, best_angle);
         let unpad = |det: Detection| match padding {
             None => det,
             Some(p) => tight_crop::unpad_detection(&det, p, photo_w, photo_h),
@@ -222,10 +218,7 @@ impl Pipeline {
         cancel.check()?;
         let (padded, padding) = tight_crop::padded_copy(image);
         let (angle, turned, mut faces) = self.detect_oriented_with(&padded, rotate, cancel)?;
-        let (w, h) = match angle {
-            90 | 270 => (image.height(), image.width()),
-            _ => (image.width(), image.height()),
-        };
+        let (w, h) = size_at(image, angle);
         faces.retain(|f| {
             tight_crop::is_tight_crop_face(&tight_crop::unpad_detection(f, padding, w, h), w, h)
         });
@@ -410,6 +403,12 @@ pub fn move_nearest_centre_first(faces: &mut [Detection], width: u32, height: u3
     if let Some(i) = nearest {
         faces[..=i].rotate_right(1);
     }
+}
+
+/// The size of `image` once turned clockwise by `angle` (a quarter turn swaps it).
+fn size_at(image: &RgbImage, angle: u16) -> (u32, u32) {
+    facematch_imageio::QuarterTurn::nearest(u32::from(angle))
+        .rotated_size(image.width(), image.height())
 }
 
 fn largest_confidence(faces: &[Detection]) -> f32 {
