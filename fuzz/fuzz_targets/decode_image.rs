@@ -45,6 +45,15 @@ fuzz_target!(|data: &[u8]| {
     match (image_input(data, &limits), decoded) {
         (Ok(ImageInput::Empty), _) => assert!(data.is_empty()),
         (Ok(ImageInput::Image(rgb)), Ok(img)) => assert!(rgb == img.rgb, "decodes differ"),
+        // A large JPEG decoded reduced: 1/scale of the full decode's sides. The reduced
+        // decoder may accept a damaged scan that the full one refuses.
+        (Ok(ImageInput::Reduced { image, scale }), full) => {
+            assert!(matches!(scale, 2 | 4 | 8));
+            if let Ok(img) = full {
+                let (w, h) = img.rgb.dimensions();
+                assert_eq!(image.dimensions(), (w.div_ceil(scale), h.div_ceil(scale)));
+            }
+        }
         (Err(a), Err(b)) => assert_eq!(a, b),
         (Ok(ImageInput::Image(_)), Err(_)) | (Err(_), Ok(_)) => panic!("decodes disagree"),
     }

@@ -25,6 +25,20 @@ pub struct Detection {
 pub trait FaceDetector: Send + Sync {
     /// All faces above the detector's confidence threshold, in any order.
     fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, PipelineError>;
+
+    /// A cheaper look at `image` turned clockwise by `angle` (0, 90, 180 or 270), with
+    /// the faces in the turned frame's pixels: `Some` when it is conclusive (it found
+    /// a face big enough to trust the look), `None` when the caller must run
+    /// [`FaceDetector::detect`] on the turned image instead. A detector without a
+    /// cheaper look answers `None` (the default).
+    fn quick_detect_turned(
+        &self,
+        image: &RgbImage,
+        angle: u16,
+    ) -> Result<Option<Vec<Detection>>, PipelineError> {
+        let _ = (image, angle);
+        Ok(None)
+    }
 }
 
 /// What a describer tells about one face.
@@ -72,5 +86,42 @@ impl ImageAnalysis {
     /// The embedding of the largest face, if a face was found.
     pub fn embedding(&self) -> Option<&[f32]> {
         self.faces.first().and_then(|(_, d)| d.embedding.as_deref())
+    }
+
+    /// This analysis of an image decoded at 1/`scale` of each side, in the pixels of
+    /// the full-size image: boxes and landmarks multiplied by `scale`, and each face's
+    /// quality judged on its full-size eye distance
+    /// ([`FaceQuality::at_full_size`](crate::quality::FaceQuality::at_full_size)).
+    /// Unchanged when `scale` is 1.
+    pub fn scaled_up(mut self, scale: u32) -> Self {
+        if scale <= 1 {
+            return self;
+        }
+        let factor = scale as f32;
+        for (det, description) in &mut self.faces {
+            *det = det.scaled(factor);
+            description.quality = description.quality.map(|q| q.at_full_size(&det.landmarks));
+        }
+        for det in &mut self.undescribed {
+            *det = det.scaled(factor);
+        }
+        self
+    }
+}
+
+impl Detection {
+    /// This detection with every coordinate multiplied by `factor`.
+    fn scaled(&self, factor: f32) -> Detection {
+        let p = |p: Point| Point::new(p.x * factor, p.y * factor);
+        Detection {
+            bbox: BBox {
+                x1: self.bbox.x1 * factor,
+                y1: self.bbox.y1 * factor,
+                x2: self.bbox.x2 * factor,
+                y2: self.bbox.y2 * factor,
+            },
+            confidence: self.confidence,
+            landmarks: self.landmarks.map(p),
+        }
     }
 }

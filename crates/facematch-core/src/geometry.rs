@@ -124,6 +124,10 @@ pub struct Letterbox {
     pub scaled_width: u32,
     /// Height of the scaled image inside the model input, in model pixels.
     pub scaled_height: u32,
+    /// Width of the whole model input (scaled image and padding).
+    pub input_width: u32,
+    /// Height of the whole model input (scaled image and padding).
+    pub input_height: u32,
 }
 
 impl Letterbox {
@@ -139,6 +143,31 @@ impl Letterbox {
             pad_y: ((target - scaled_height) / 2) as f32,
             scaled_width,
             scaled_height,
+            input_width: target,
+            input_height: target,
+        }
+    }
+
+    /// Scales a `width` × `height` image so that its longer side is `longest` (never
+    /// enlarging it when `enlarge` is false) and pads it on the right and bottom to
+    /// the next multiple of `multiple` on each axis: a model input no larger than the
+    /// image needs, for fully convolutional models whose strides divide `multiple`.
+    pub fn fit_padded(width: u32, height: u32, longest: u32, multiple: u32, enlarge: bool) -> Self {
+        let (width, height, multiple) = (width.max(1), height.max(1), multiple.max(1));
+        let mut scale = longest.max(1) as f32 / width.max(height) as f32;
+        if !enlarge {
+            scale = scale.min(1.0);
+        }
+        let scaled_width = ((width as f32 * scale).round() as u32).max(1);
+        let scaled_height = ((height as f32 * scale).round() as u32).max(1);
+        Self {
+            scale,
+            pad_x: 0.0,
+            pad_y: 0.0,
+            scaled_width,
+            scaled_height,
+            input_width: scaled_width.div_ceil(multiple) * multiple,
+            input_height: scaled_height.div_ceil(multiple) * multiple,
         }
     }
 
@@ -255,5 +284,27 @@ mod tests {
         assert_eq!((corner.x, corner.y), (640.0, 500.0));
         let b = lb.box_to_image(BBox::new(0.0, 140.0, 320.0, 320.0));
         assert_eq!(b.to_int_array(), [0, 0, 640, 360]);
+    }
+
+    #[test]
+    fn fit_padded_shrinks_to_the_longest_side_and_pads_to_the_multiple() {
+        // A 910×1137 photo at 320: 256×320 exactly; 1480×832 at 320: 320×180 → 320×192.
+        let lb = Letterbox::fit_padded(910, 1137, 320, 32, false);
+        assert_eq!((lb.scaled_width, lb.scaled_height), (256, 320));
+        assert_eq!((lb.input_width, lb.input_height), (256, 320));
+        let lb = Letterbox::fit_padded(1480, 832, 320, 32, false);
+        assert_eq!((lb.scaled_width, lb.scaled_height), (320, 180));
+        assert_eq!((lb.input_width, lb.input_height), (320, 192));
+        assert_eq!((lb.pad_x, lb.pad_y), (0.0, 0.0));
+        let back = lb.to_image(Point::new(320.0, 180.0));
+        assert!((back.x - 1480.0).abs() < 1e-3 && (back.y - 832.0).abs() < 3.0);
+        // A small photo keeps its size unless enlarging is asked for.
+        let lb = Letterbox::fit_padded(150, 150, 320, 32, false);
+        assert_eq!((lb.scale, lb.scaled_width, lb.input_width), (1.0, 150, 160));
+        let lb = Letterbox::fit_padded(150, 150, 320, 32, true);
+        assert_eq!((lb.scaled_width, lb.input_width), (320, 320));
+        // Degenerate sizes give a 1-pixel image in one padded block, not a panic.
+        let lb = Letterbox::fit_padded(0, 0, 320, 32, false);
+        assert_eq!((lb.input_width, lb.input_height), (32, 32));
     }
 }

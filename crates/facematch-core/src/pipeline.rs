@@ -118,12 +118,45 @@ impl Pipeline {
     }
 
     /// [`Pipeline::detect_oriented`], checking `cancel` before each angle.
+    ///
+    /// The detector's quick look ([`FaceDetector::quick_detect_turned`]) comes first,
+    /// at every angle tried: when it is conclusive at one angle or more, the best of
+    /// those (the highest confidence of its largest face) wins and only that angle's
+    /// frame is turned. Otherwise every angle is detected in full, as the quick look
+    /// may have missed small faces.
     pub fn detect_oriented_with(
         &self,
         image: &RgbImage,
         rotate: bool,
         cancel: &CancelToken,
     ) -> Result<(u16, Option<RgbImage>, Vec<Detection>), PipelineError> {
+        let angles = if rotate {
+            &ROTATION_ANGLES[..]
+        } else {
+            &ROTATION_ANGLES[..1]
+        };
+        let mut quick: Option<(u16, Vec<Detection>)> = None;
+        for &angle in angles {
+            cancel.check()?;
+            let found = {
+                let _span = tracing::info_span!("detect", angle, pass = "quick").entered();
+                self.detector.quick_detect_turned(image, angle)?
+            };
+            if let Some(mut found) = found {
+                sort_largest_first(&mut found);
+                let better = quick
+                    .as_ref()
+                    .is_none_or(|(_, best)| largest_confidence(&found) > largest_confidence(best));
+                if better {
+                    quick = Some((angle, found));
+                }
+            }
+        }
+        if let Some((angle, faces)) = quick {
+            let turned =
+                (angle != 0).then(|| facematch_imageio::rotate_clockwise(image, u32::from(angle)));
+            return Ok((angle, turned, faces));
+        }
         cancel.check()?;
         let mut faces = self.detect_at(image, 0)?;
         sort_largest_first(&mut faces);
@@ -144,7 +177,7 @@ impl Pipeline {
     }
 
     fn detect_at(&self, image: &RgbImage, angle: u16) -> Result<Vec<Detection>, PipelineError> {
-        let _span = tracing::info_span!("detect", angle).entered();
+        let _span = tracing::info_span!("detect", angle, pass = "full").entered();
         self.detector.detect(image)
     }
 
@@ -348,7 +381,7 @@ impl Pipeline {
         rotate: bool,
         cancel: &CancelToken,
     ) -> Result<Analysed, PipelineError> {
-        let ImageInput::Image(image) = input else {
+        let Some((image, scale)) = input.pixels() else {
             return Ok(Analysed {
                 analysis: None,
                 took: None,
@@ -356,7 +389,8 @@ impl Pipeline {
         };
         let _span = tracing::info_span!("analyze", side = side.field()).entered();
         let started = Instant::now();
-        let analysis = self.analyze_with(image, rotate, cancel)?;
+        // A reduced decode is analysed as it is; faces are reported in the upload's pixels.
+        let analysis = self.analyze_with(image, rotate, cancel)?.scaled_up(scale);
         Ok(Analysed {
             analysis: Some(analysis),
             took: Some(started.elapsed()),

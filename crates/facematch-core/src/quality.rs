@@ -136,13 +136,7 @@ pub struct UnknownQualityFilter;
 pub fn assess(image: &RgbImage, face: &Detection) -> FaceQuality {
     let crop = measure::face_window(image, &face.landmarks);
     let measures = measure::Measures::of(&crop);
-    let [le, re, ..] = face.landmarks;
-    let face_size = f64::from(le.x - re.x).hypot(f64::from(le.y - re.y));
-    let face_size = if face_size.is_finite() {
-        face_size
-    } else {
-        0.0
-    };
+    let face_size = eye_distance(&face.landmarks);
     let pose = crate::pose::estimate(&face.landmarks);
     let rounded = |v: f64| crate::response::round_to(v, 1);
     let (quality, limited_by) = factors::overall(&factors::Inputs {
@@ -159,6 +153,42 @@ pub fn assess(image: &RgbImage, face: &Detection) -> FaceQuality {
         face_size: rounded(face_size),
         quality,
         limited_by: limited_by.filter(|_| quality < 100.0),
+    }
+}
+
+impl FaceQuality {
+    /// These measures for the same face in an image `scale` times larger, given its
+    /// `landmarks` there: the eye distance (`face_size`) is measured again and the
+    /// overall quality recomputed with it. The crop measures (sharpness, brightness,
+    /// contrast) are kept: they are taken on an aligned crop of fixed size. Used for
+    /// a photo decoded reduced, so that the "too small" ramp judges the face as
+    /// uploaded.
+    pub fn at_full_size(self, landmarks: &[crate::geometry::Point; 5]) -> FaceQuality {
+        let face_size = eye_distance(landmarks);
+        let (quality, limited_by) = factors::overall(&factors::Inputs {
+            sharpness: self.sharpness,
+            brightness: self.brightness,
+            face_size,
+            pose: crate::pose::estimate(landmarks),
+        });
+        let quality = crate::response::round_to(quality, 1);
+        FaceQuality {
+            face_size: crate::response::round_to(face_size, 1),
+            quality,
+            limited_by: limited_by.filter(|_| quality < 100.0),
+            ..self
+        }
+    }
+}
+
+/// The distance between the eye centres (the first two landmarks), 0 when not finite.
+fn eye_distance(landmarks: &[crate::geometry::Point; 5]) -> f64 {
+    let [le, re, ..] = *landmarks;
+    let d = f64::from(le.x - re.x).hypot(f64::from(le.y - re.y));
+    if d.is_finite() {
+        d
+    } else {
+        0.0
     }
 }
 

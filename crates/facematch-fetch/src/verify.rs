@@ -16,10 +16,15 @@ pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
         source,
     };
     let mut f = fs::File::open(path).map_err(io)?;
+    sha256_reader(&mut f).map_err(io)
+}
+
+/// Lower-case hex sha256 of everything `reader` yields, streamed.
+pub(crate) fn sha256_reader(reader: &mut dyn Read) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf).map_err(io)?;
+        let n = reader.read(&mut buf)?;
         if n == 0 {
             break;
         }

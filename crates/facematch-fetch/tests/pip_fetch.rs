@@ -166,11 +166,12 @@ impl Scene {
             .collect()
     }
 
-    /// Everything in the cache folder, sorted.
+    /// Everything in the cache folder but the verification stamps, sorted.
     fn cache_listing(&self) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.cache())
             .expect("cache folder")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name != ".verified")
             .collect();
         names.sort();
         names

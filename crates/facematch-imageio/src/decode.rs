@@ -7,6 +7,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
 use crate::error::{ImageError, SizeLimit};
 use crate::format::{detect_format, ImageFormatKind};
+use crate::reduce::Reduction;
 
 /// Resource limits applied while decoding an untrusted image.
 ///
@@ -75,6 +76,10 @@ pub struct DecodedImage {
     /// EXIF orientation found in the file (1..=8; 1 when absent, unreadable or invalid).
     /// Already applied to [`DecodedImage::rgb`]; reported for diagnostics only.
     pub exif_orientation: u8,
+    /// How far the decode reduced the image: 1 at full size, else 2, 4 or 8 (see
+    /// [`decode_reduced`]). A point `(x, y)` of [`DecodedImage::rgb`] is
+    /// `(x * scale, y * scale)` in the uploaded photo (upright).
+    pub scale: u32,
 }
 
 /// Decodes untrusted `bytes` to upright RGB8 pixels.
@@ -114,8 +119,25 @@ pub fn decode_reporting(
     limits: &DecodeLimits,
     before_pixels: impl FnOnce(),
 ) -> Result<DecodedImage, ImageError> {
+    decode_reduced(bytes, limits, Reduction::Never, before_pixels)
+}
+
+/// [`decode_reporting`], decoding a JPEG larger than `reduction` allows at 1/2, 1/4 or
+/// 1/8 of each side, in the DCT domain (cheaper in time and memory than decoding at
+/// full size and shrinking). [`DecodedImage::scale`] says by how much. Every check is
+/// the same and runs on the file's full size: the limits and the completeness check;
+/// the EXIF orientation is applied to the reduced image. A JPEG the reduced decoder
+/// refuses (a damaged scan) is decoded again at full size, so its error is
+/// [`decode`]'s. PNG, WebP and TIFF are decoded at full size (`scale` 1), as is a CMYK
+/// or 16-bit JPEG.
+pub fn decode_reduced(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    reduction: Reduction,
+    before_pixels: impl FnOnce(),
+) -> Result<DecodedImage, ImageError> {
     let format = detect_format(bytes)?;
-    catch_decoder_panic(|| decode_detected(bytes, format, limits, before_pixels))
+    catch_decoder_panic(|| decode_detected(bytes, format, limits, reduction, before_pixels))
 }
 
 /// Reads only the header and returns `(width, height)` as stored (before EXIF
@@ -146,6 +168,7 @@ fn decode_detected(
     bytes: &[u8],
     format: ImageFormatKind,
     limits: &DecodeLimits,
+    reduction: Reduction,
     before_pixels: impl FnOnce(),
 ) -> Result<DecodedImage, ImageError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.to_image_format());
@@ -169,12 +192,32 @@ fn decode_detected(
         .unwrap_or(image::metadata::Orientation::NoTransforms);
 
     before_pixels();
-    let mut image = DynamicImage::from_decoder(decoder).map_err(ImageError::from_image)?;
+    let factor = match format {
+        ImageFormatKind::Jpeg => reduction.factor(width, height),
+        _ => 1,
+    };
+    // A file the reduced decoder refuses is decoded at full size, so that its error
+    // (or its pixels: the full decoder is lenient) is the full decoder's, as before.
+    let reduced = if factor > 1 {
+        crate::reduce::decode_jpeg(bytes, (width, height), factor, limits.max_alloc)
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    let (mut image, scale) = match reduced {
+        Some(image) => (image, factor),
+        None => (
+            DynamicImage::from_decoder(decoder).map_err(ImageError::from_image)?,
+            1,
+        ),
+    };
     image.apply_orientation(orientation);
     Ok(DecodedImage {
         rgb: image.into_rgb8(),
         format,
         exif_orientation: orientation.to_exif(),
+        scale,
     })
 }
 

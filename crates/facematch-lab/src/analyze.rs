@@ -65,6 +65,10 @@ pub fn analyze_all(
 fn analyze_one(pipeline: &Pipeline, path: &Path, rotate: bool) -> Analysis {
     match read_image(path).map_err(|e| chain(&e))? {
         ImageInput::Image(img) => pipeline.analyze(&img, rotate).map_err(|e| e.to_string()),
+        ImageInput::Reduced { image, scale } => pipeline
+            .analyze(&image, rotate)
+            .map(|a| a.scaled_up(scale))
+            .map_err(|e| e.to_string()),
         ImageInput::Empty => Err(format!("{} is empty", path.display())),
     }
 }

@@ -68,19 +68,52 @@ pub fn load_pipeline(
     options: &BundleOptions,
     progress: &mut dyn FnMut(FetchEvent),
 ) -> Result<Pipeline, ModelError> {
-    prepare_runtime(options, progress)?;
-    let detector = load_detector(options)?;
-    let recognizer: Box<dyn Recognizer> = match &options.bundle {
-        Bundle::Default => Box::new(load_dlib_recognizer(options)?),
-        Bundle::BuffaloS => Box::new(load_buffalo_s_recognizer(options)?),
-        Bundle::Custom(custom) => Box::new(load_custom_recognizer(options, custom, progress)?),
-    };
-    let describer = Describer::new(load_attributes(options)?, recognizer);
-    Ok(Pipeline::new(Arc::new(detector), Arc::new(describer)))
+    ensure_files(options, progress)?;
+    std::thread::scope(|scope| {
+        // dlib's ResNet conversion (the longest step) needs no runtime: it starts
+        // while ONNX Runtime loads.
+        let resnet =
+            (options.bundle == Bundle::Default).then(|| scope.spawn(|| dlib_resnet_onnx(options)));
+        load_runtime(options)?;
+        // The detector, the attribute models and the recognizer are independent:
+        // each builds on its own thread; the recognizer, which may report progress,
+        // on this one.
+        let detector = scope.spawn(|| load_detector(options));
+        let attributes = scope.spawn(|| load_attributes(options));
+        let recognizer: Box<dyn Recognizer> = match (&options.bundle, resnet) {
+            (_, Some(resnet)) => Box::new(dlib_recognizer(options, &join(resnet)?)?),
+            (Bundle::Custom(custom), None) => {
+                Box::new(load_custom_recognizer(options, custom, progress)?)
+            }
+            (_, None) => Box::new(load_buffalo_s_recognizer(options)?),
+        };
+        let describer = Describer::new(join(attributes)?, recognizer);
+        Ok(Pipeline::new(
+            Arc::new(join(detector)?),
+            Arc::new(describer),
+        ))
+    })
+}
+
+/// The result of a loading thread; a panic in it goes on in the caller.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Fetches what is missing (when allowed) and loads ONNX Runtime from the cache.
+#[cfg_attr(not(feature = "lab"), allow(dead_code))] // the lab hooks use it
 pub(crate) fn prepare_runtime(
+    options: &BundleOptions,
+    progress: &mut dyn FnMut(FetchEvent),
+) -> Result<(), ModelError> {
+    ensure_files(options, progress)?;
+    load_runtime(options)
+}
+
+/// Checks the age-model setting and fetches what is missing (when allowed).
+fn ensure_files(
     options: &BundleOptions,
     progress: &mut dyn FnMut(FetchEvent),
 ) -> Result<(), ModelError> {
@@ -88,6 +121,11 @@ pub(crate) fn prepare_runtime(
     if options.fetch_missing {
         ensure_bundle_files(&options.store, &options.bundle, options.age_model, progress)?;
     }
+    Ok(())
+}
+
+/// Loads ONNX Runtime from the cache, after checking the library's hash.
+fn load_runtime(options: &BundleOptions) -> Result<(), ModelError> {
     init_runtime(
         &options
             .store
@@ -116,7 +154,9 @@ fn onnx_model(options: &BundleOptions, role: ModelRole) -> Result<OrtModel, Mode
 
 /// The YuNet detector (after [`prepare_runtime`]).
 pub(crate) fn load_detector(options: &BundleOptions) -> Result<YunetDetector, ModelError> {
-    let model = onnx_model(options, ModelRole::Detector)?;
+    let file = default_file(ModelRole::Detector);
+    let bytes = crate::yunet::free_input_size(&options.store.read_verified(file)?)?;
+    let model = OrtModel::from_bytes(file.file_name, &bytes, session_options(options))?;
     Ok(YunetDetector::new(Box::new(model), options.detector)?)
 }
 
@@ -167,14 +207,26 @@ pub(crate) fn load_attributes(options: &BundleOptions) -> Result<Attributes, Mod
 }
 
 /// dlib's ResNet, converted to ONNX in memory (after [`prepare_runtime`]).
+#[cfg_attr(not(feature = "lab"), allow(dead_code))] // the lab hooks use it
 pub(crate) fn load_dlib_recognizer(options: &BundleOptions) -> Result<DlibRecognizer, ModelError> {
+    dlib_recognizer(options, &dlib_resnet_onnx(options)?)
+}
+
+/// dlib's ResNet read from the cache and converted to ONNX bytes (no runtime needed).
+fn dlib_resnet_onnx(options: &BundleOptions) -> Result<Vec<u8>, ModelError> {
     let file = default_file(ModelRole::Recognizer);
-    let onnx = facematch_dlib::resnet::dlib_resnet_to_onnx(&options.store.read_verified(file)?)
-        .map_err(|source| ModelError::Dat {
+    facematch_dlib::resnet::dlib_resnet_to_onnx(&options.store.read_verified(file)?).map_err(
+        |source| ModelError::Dat {
             file: file.file_name,
             source,
-        })?;
-    let model = OrtModel::from_bytes(file.file_name, &onnx, session_options(options))?;
+        },
+    )
+}
+
+/// The recognizer over dlib's ResNet in ONNX form (after [`prepare_runtime`]).
+fn dlib_recognizer(options: &BundleOptions, onnx: &[u8]) -> Result<DlibRecognizer, ModelError> {
+    let file = default_file(ModelRole::Recognizer);
+    let model = OrtModel::from_bytes(file.file_name, onnx, session_options(options))?;
     Ok(DlibRecognizer::new(Box::new(model)))
 }
 

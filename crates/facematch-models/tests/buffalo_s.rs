@@ -75,7 +75,7 @@ fn same_photo_scores_high_and_different_people_low() {
     // The embedding is a unit 512-vector.
     let img = match load(HOPPER).expect("decode") {
         facematch_core::ImageInput::Image(i) => i,
-        facematch_core::ImageInput::Empty => panic!("empty"),
+        other => panic!("not a full-size image: {other:?}"),
     };
     let a = p.analyze(&img, false).expect("analyze");
     let e = a.embedding().expect("embedding");
@@ -178,7 +178,7 @@ fn a_custom_model_with_the_buffalo_s_table_scores_exactly_as_buffalo_s() {
     .expect("custom loads");
     let img = match load(HOPPER).expect("decode") {
         facematch_core::ImageInput::Image(i) => i,
-        facematch_core::ImageInput::Empty => panic!("empty"),
+        other => panic!("not a full-size image: {other:?}"),
     };
     let (_, _, faces) = calibrated.detect_oriented(&img, false).expect("detect");
     let face = faces.first().expect("a face");

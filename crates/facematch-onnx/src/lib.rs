@@ -6,8 +6,10 @@
 //! writes the `ModelProto` bytes. Only what those converters need is here: the protobuf
 //! wire format is a handful of varints and length-delimited fields ([`proto`]).
 
+pub mod free_dims;
 pub mod proto;
 
+pub use free_dims::{free_input_dims, FreeDimsError};
 pub use proto::Msg;
 
 /// ONNX IR version written into the model (ONNX 1.13+; ORT ≥ 1.14 reads it).
@@ -88,8 +90,7 @@ impl GraphBuilder {
     pub fn init_f32(&mut self, prefix: &str, dims: &[usize], data: &[f32]) -> String {
         let name = self.fresh(prefix);
         let mut t = Self::tensor_header(&name, dims, DT_FLOAT);
-        let raw: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        t.bytes(9, &raw);
+        t.f32_bytes(9, data);
         self.initializers.push(t);
         name
     }
@@ -135,7 +136,15 @@ impl GraphBuilder {
         outputs: &[(&str, &[Dim])],
         producer: (&str, &str),
     ) -> Vec<u8> {
-        let mut graph = Msg::new();
+        // Sized up front: the weights of a large network are copied once more here,
+        // and once into the model, never through a growing buffer.
+        let fields: usize = self
+            .nodes
+            .iter()
+            .chain(&self.initializers)
+            .map(|m| m.len() + 16)
+            .sum();
+        let mut graph = Msg::with_capacity(fields + 4096);
         for n in &self.nodes {
             graph.message(1, n);
         }
@@ -153,7 +162,7 @@ impl GraphBuilder {
         opset.string(1, "");
         opset.int64(2, OPSET);
 
-        let mut model = Msg::new();
+        let mut model = Msg::with_capacity(graph.len() + 1024);
         model.int64(1, IR_VERSION);
         model.string(2, producer.0);
         model.string(3, producer.1);

@@ -31,6 +31,23 @@ impl Msg {
         Self::default()
     }
 
+    /// An empty message with room for `bytes` of fields.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(bytes),
+        }
+    }
+
+    /// Bytes encoded so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether no field was written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// The encoded bytes of the message (without any length prefix).
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
@@ -54,6 +71,19 @@ impl Msg {
         self.key(field, WIRE_LEN);
         put_varint(&mut self.buf, value.len() as u64);
         self.buf.extend_from_slice(value);
+        self
+    }
+
+    /// A `bytes` field holding `values` as little-endian float32s (ONNX `raw_data`),
+    /// written straight into the message: the weights of a large network are copied
+    /// once here, not first into a temporary buffer.
+    pub fn f32_bytes(&mut self, field: u32, values: &[f32]) -> &mut Self {
+        self.key(field, WIRE_LEN);
+        put_varint(&mut self.buf, (values.len() * 4) as u64);
+        self.buf.reserve(values.len() * 4);
+        for v in values {
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
         self
     }
 
@@ -92,6 +122,18 @@ mod tests {
             varint(u64::MAX),
             [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]
         );
+    }
+
+    #[test]
+    fn float_bytes_are_the_little_endian_raw_data() {
+        let values = [1.0f32, -2.5, f32::MIN_POSITIVE, 3.25e7];
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut expected = Msg::new();
+        expected.bytes(9, &raw);
+        let mut m = Msg::new();
+        m.f32_bytes(9, &values);
+        assert_eq!(m.len(), 2 + 16);
+        assert_eq!(m.into_bytes(), expected.into_bytes());
     }
 
     #[test]

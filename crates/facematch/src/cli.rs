@@ -134,6 +134,10 @@ pub struct BenchArgs {
     /// (FACEMATCH_CUSTOM_MODEL, FACEMATCH_CUSTOM_SHA256, …; see docs/accuracy.md).
     #[arg(long, default_value = "default")]
     pub bundle: String,
+    /// Two photos to time instead of the two ~1 MP dev JPEGs, as `FIRST,SECOND` (e.g. a
+    /// 12 MP phone photo pair); the first must show a face.
+    #[arg(long, value_delimiter = ',')]
+    pub photos: Option<Vec<PathBuf>>,
 }
 
 /// `facematch eval …`

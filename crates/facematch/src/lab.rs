@@ -1,6 +1,8 @@
 //! `facematch eval`, `eval-attributes`, `calibrate` and `bench`: thin wrappers around
 //! the evaluation tools of `facematch-lab`, which print their own reports.
 
+use std::path::PathBuf;
+
 use facematch_lab::attributes::AttributesOptions;
 use facematch_lab::bench::BenchOptions;
 use facematch_lab::calibrate::CalibrateOptions;
@@ -84,6 +86,14 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         iterations: args.iterations,
         bundle: args.bundle.clone(),
         sessions: cli_bundle_options().sessions,
+        photos: args
+            .photos
+            .clone()
+            .map(|p| {
+                <[PathBuf; 2]>::try_from(p)
+                    .map_err(|_| CliError::Input(anyhow::anyhow!("--photos takes two paths")))
+            })
+            .transpose()?,
     };
     facematch_lab::bench::run(&options, &mut crate::print_progress).map_err(cli_error)
 }

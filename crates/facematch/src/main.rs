@@ -104,7 +104,9 @@ pub fn print_progress(event: facematch_fetch::FetchEvent) {
 
 fn models_fetch(bundle: &str) -> Result<(), CliError> {
     let bundle = parse_bundle(bundle)?;
-    let store = facematch_fetch::ModelStore::from_env();
+    // Every cached file is hashed in full here, whatever its verification stamp says
+    // (and its stamp refreshed): `models fetch` is also how a user re-verifies.
+    let store = facematch_fetch::ModelStore::from_env().hashing_every_file();
     eprintln!("[models] cache: {}", store.dir().display());
     let age =
         facematch_models::AgeModel::from_env().map_err(|e| CliError::Input(anyhow::anyhow!(e)))?;

@@ -31,6 +31,10 @@ pub struct ServeArgs {
 /// `--tls-cert`/`--tls-key`; SIGHUP reloads them), loads the models in the background
 /// (`/health` is 503 until then) and serves until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
+    // Before any other thread exists: the allocator settings of a long-running server
+    // (facematch-malloc: ~100 MB less resident memory under load).
+    // Elsewhere than glibc it does nothing, which is fine: nothing to report.
+    facematch_malloc::tune_for_server();
     let filter: tracing_subscriber::filter::Targets = args
         .log
         .parse()
@@ -86,7 +90,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         .context("cannot start the async runtime")?;
     runtime
         .block_on(facematch_server::serve_loading(config, store, move || {
-            load_pipeline(&bundle, &mut crate::print_progress)
+            let pipeline = load_pipeline(&bundle, &mut crate::print_progress);
+            // Model files and conversion buffers are freed by now: give the memory back.
+            facematch_malloc::trim();
+            pipeline
         }))
         .context("server failed")?;
     Ok(ExitCode::SUCCESS)
