@@ -39,6 +39,15 @@ pub trait FaceDetector: Send + Sync {
         let _ = (image, angle);
         Ok(None)
     }
+
+    /// Whether the faces of a conclusive [`FaceDetector::quick_detect_turned`] on a
+    /// `width` × `height` photo are kept as they are (`true`, the default), or only
+    /// choose the angle, the boxes then coming from [`FaceDetector::detect`] on the
+    /// photo turned to it.
+    fn quick_boxes_are_final(&self, width: u32, height: u32) -> bool {
+        let _ = (width, height);
+        true
+    }
 }
 
 /// What a describer tells about one face.

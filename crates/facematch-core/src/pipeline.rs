@@ -122,8 +122,10 @@ impl Pipeline {
     /// The detector's quick look ([`FaceDetector::quick_detect_turned`]) comes first,
     /// at every angle tried: when it is conclusive at one angle or more, the best of
     /// those (the highest confidence of its largest face) wins and only that angle's
-    /// frame is turned. Otherwise every angle is detected in full, as the quick look
-    /// may have missed small faces.
+    /// frame is turned; its faces are kept, or, where the detector says its quick boxes
+    /// are not final for a photo of this size, detected in full at that angle alone.
+    /// Otherwise every angle is detected in full, as the quick look may have missed
+    /// small faces.
     pub fn detect_oriented_with(
         &self,
         image: &RgbImage,
@@ -134,6 +136,16 @@ impl Pipeline {
             &ROTATION_ANGLES[..]
         } else {
             &ROTATION_ANGLES[..1]
+        };
+        let quick_is_final = self
+            .detector
+            .quick_boxes_are_final(image.width(), image.height());
+        // A quick look that cannot give the boxes pays only when it spares the full
+        // pass at three other angles.
+        let angles = if quick_is_final || rotate {
+            angles
+        } else {
+            &[]
         };
         let mut quick: Option<(u16, Vec<Detection>)> = None;
         for &angle in angles {
@@ -152,9 +164,18 @@ impl Pipeline {
                 }
             }
         }
-        if let Some((angle, faces)) = quick {
+        if let Some((angle, quick_faces)) = quick {
             let turned =
                 (angle != 0).then(|| facematch_imageio::rotate_clockwise(image, u32::from(angle)));
+            if quick_is_final {
+                return Ok((angle, turned, quick_faces));
+            }
+            cancel.check()?;
+            let mut faces = self.detect_at(turned.as_ref().unwrap_or(image), angle)?;
+            sort_largest_first(&mut faces);
+            // The full pass sees more than the quick one; should it find nothing here,
+            // the quick look's faces stand.
+            let faces = if faces.is_empty() { quick_faces } else { faces };
             return Ok((angle, turned, faces));
         }
         cancel.check()?;

@@ -136,48 +136,50 @@ pub struct UnknownQualityFilter;
 pub fn assess(image: &RgbImage, face: &Detection) -> FaceQuality {
     let crop = measure::face_window(image, &face.landmarks);
     let measures = measure::Measures::of(&crop);
-    let face_size = eye_distance(&face.landmarks);
-    let pose = crate::pose::estimate(&face.landmarks);
-    let rounded = |v: f64| crate::response::round_to(v, 1);
-    let (quality, limited_by) = factors::overall(&factors::Inputs {
-        sharpness: measures.sharpness,
-        brightness: measures.brightness,
-        face_size,
-        pose,
-    });
-    let quality = rounded(quality);
-    FaceQuality {
-        sharpness: rounded(measures.sharpness),
-        brightness: rounded(measures.brightness),
-        contrast: rounded(measures.contrast),
-        face_size: rounded(face_size),
-        quality,
-        limited_by: limited_by.filter(|_| quality < 100.0),
-    }
+    combine(
+        measures.sharpness,
+        measures.brightness,
+        measures.contrast,
+        &face.landmarks,
+    )
 }
 
 impl FaceQuality {
     /// These measures for the same face in an image `scale` times larger, given its
-    /// `landmarks` there: the eye distance (`face_size`) is measured again and the
-    /// overall quality recomputed with it. The crop measures (sharpness, brightness,
-    /// contrast) are kept: they are taken on an aligned crop of fixed size. Used for
-    /// a photo decoded reduced, so that the "too small" ramp judges the face as
-    /// uploaded.
+    /// `landmarks` there: the eye distance (`face_size`) and the pose are measured
+    /// again and the overall quality recomputed with them. The crop measures
+    /// (sharpness, brightness, contrast) are kept: they are taken on an aligned crop of
+    /// fixed size. Used for a photo decoded reduced, so that the "too small" ramp
+    /// judges the face as uploaded.
     pub fn at_full_size(self, landmarks: &[crate::geometry::Point; 5]) -> FaceQuality {
-        let face_size = eye_distance(landmarks);
-        let (quality, limited_by) = factors::overall(&factors::Inputs {
-            sharpness: self.sharpness,
-            brightness: self.brightness,
-            face_size,
-            pose: crate::pose::estimate(landmarks),
-        });
-        let quality = crate::response::round_to(quality, 1);
-        FaceQuality {
-            face_size: crate::response::round_to(face_size, 1),
-            quality,
-            limited_by: limited_by.filter(|_| quality < 100.0),
-            ..self
-        }
+        combine(self.sharpness, self.brightness, self.contrast, landmarks)
+    }
+}
+
+/// The crop measures combined with the face's size and pose (from its `landmarks`)
+/// into the overall quality, every figure rounded to one decimal.
+fn combine(
+    sharpness: f64,
+    brightness: f64,
+    contrast: f64,
+    landmarks: &[crate::geometry::Point; 5],
+) -> FaceQuality {
+    let face_size = eye_distance(landmarks);
+    let rounded = |v: f64| crate::response::round_to(v, 1);
+    let (quality, limited_by) = factors::overall(&factors::Inputs {
+        sharpness,
+        brightness,
+        face_size,
+        pose: crate::pose::estimate(landmarks),
+    });
+    let quality = rounded(quality);
+    FaceQuality {
+        sharpness: rounded(sharpness),
+        brightness: rounded(brightness),
+        contrast: rounded(contrast),
+        face_size: rounded(face_size),
+        quality,
+        limited_by: limited_by.filter(|_| quality < 100.0),
     }
 }
 

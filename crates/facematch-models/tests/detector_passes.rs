@@ -54,10 +54,16 @@ fn the_quick_pass_finds_the_full_passs_face() {
             full.confidence,
             quick.confidence
         );
-        // The pipeline takes the quick answer: same box as the quick pass.
+        // The pipeline keeps the quick boxes of a photo larger than the full pass's
+        // 640 px; a smaller one gets the full pass's boxes.
         let (angle, turned, faces) = p.detect_oriented(&img, false).unwrap();
         assert_eq!((angle, turned.is_none()), (0, true));
-        assert_eq!(faces[0].bbox, quick.bbox, "{rel}");
+        let kept = if img.width().max(img.height()) > 640 {
+            quick.bbox
+        } else {
+            full.bbox
+        };
+        assert_eq!(faces[0].bbox, kept, "{rel}");
     }
 }
 
@@ -88,6 +94,21 @@ fn a_small_face_falls_back_to_the_full_pass() {
         (700.0..900.0).contains(&cx) && (500.0..700.0).contains(&cy),
         "{found:?}"
     );
+}
+
+/// A small turned photo (LFW, 250×250): the quick pass chooses the angle, the full pass
+/// at that angle alone gives the boxes — the same boxes as the full pass on the photo
+/// turned by hand.
+#[test]
+fn a_small_turned_photo_gets_the_full_passs_boxes_at_the_quick_angle() {
+    let p = common::pipeline();
+    let upright = photo("lfw/original/George_P_Bush/George_P_Bush_0001.jpg");
+    let uploaded = facematch_imageio::rotate_clockwise(&upright, 90);
+    let (angle, turned, faces) = p.detect_oriented(&uploaded, true).unwrap();
+    assert_eq!(angle, 270);
+    let by_hand = largest(p.detector().detect(&turned.expect("turned")).unwrap());
+    assert_eq!(faces[0].bbox, by_hand.bbox);
+    assert_eq!(faces[0].confidence, by_hand.confidence);
 }
 
 #[test]

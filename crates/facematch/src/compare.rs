@@ -40,8 +40,10 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
         ..cli_bundle_options()
     };
     // Models load (hash checks, ResNet conversion, sessions) on their own thread while
-    // the two images decode on two others; a bad file still ends the run as soon as
-    // it is decoded, without waiting for the models.
+    // the two images decode on two others. A bad file still ends the run, but only
+    // once the loader is done: leaving `main` while ONNX Runtime builds sessions on
+    // other threads tears its globals down under them (glibc aborted with "malloc():
+    // unaligned fastbin chunk detected" once loading ran on three threads).
     let loader = std::thread::spawn(move || load_pipeline(&options, &mut crate::print_progress));
     let (user, reference) = std::thread::scope(|scope| {
         let reference = scope.spawn(|| read_image(&args.ref_image));
@@ -51,7 +53,14 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (user, reference)
     });
-    let (user, reference) = (user?, reference?);
+    let (user, reference) = match (user, reference) {
+        (Ok(user), Ok(reference)) => (user, reference),
+        (Err(e), _) | (_, Err(e)) => {
+            // The loader's own outcome no longer matters, only that it has finished.
+            let _finished = loader.join();
+            return Err(e);
+        }
+    };
     let pipeline = loader
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
