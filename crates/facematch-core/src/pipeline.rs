@@ -147,24 +147,7 @@ impl Pipeline {
         } else {
             &[]
         };
-        let mut quick: Option<(u16, Vec<Detection>)> = None;
-        for &angle in angles {
-            cancel.check()?;
-            let found = {
-                let _span = tracing::info_span!("detect", angle, pass = "quick").entered();
-                self.detector.quick_detect_turned(image, angle)?
-            };
-            if let Some(mut found) = found {
-                sort_largest_first(&mut found);
-                let better = quick
-                    .as_ref()
-                    .is_none_or(|(_, best)| largest_confidence(&found) > largest_confidence(best));
-                if better {
-                    quick = Some((angle, found));
-                }
-            }
-        }
-        if let Some((angle, quick_faces)) = quick {
+        if let Some((angle, quick_faces)) = self.quick_look(image, angles, cancel)? {
             let turned =
                 (angle != 0).then(|| facematch_imageio::rotate_clockwise(image, u32::from(angle)));
             if quick_is_final {
@@ -192,6 +175,35 @@ impl Pipeline {
             sort_largest_first(&mut found);
             if largest_confidence(&found) > largest_confidence(&best.2) {
                 best = (angle, Some(turned), found);
+            }
+        }
+        Ok(best)
+    }
+
+    /// The detector's quick look at each of `angles`: the angle whose conclusive look
+    /// has the most confident largest face (the first on ties), with its faces largest
+    /// first; `None` when no look was conclusive.
+    fn quick_look(
+        &self,
+        image: &RgbImage,
+        angles: &[u16],
+        cancel: &CancelToken,
+    ) -> Result<Option<(u16, Vec<Detection>)>, PipelineError> {
+        let mut best: Option<(u16, Vec<Detection>)> = None;
+        for &angle in angles {
+            cancel.check()?;
+            let found = {
+                let _span = tracing::info_span!("detect", angle, pass = "quick").entered();
+                self.detector.quick_detect_turned(image, angle)?
+            };
+            if let Some(mut found) = found {
+                sort_largest_first(&mut found);
+                let better = best.as_ref().is_none_or(|(_, faces)| {
+                    largest_confidence(&found) > largest_confidence(faces)
+                });
+                if better {
+                    best = Some((angle, found));
+                }
             }
         }
         Ok(best)
