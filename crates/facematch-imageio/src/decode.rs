@@ -200,8 +200,6 @@ fn decode_detected(
     // (or its pixels: the full decoder is lenient) is the full decoder's, as before.
     let reduced = if factor > 1 {
         crate::reduce::decode_jpeg(bytes, (width, height), factor, limits.max_alloc)
-            .ok()
-            .flatten()
     } else {
         None
     };

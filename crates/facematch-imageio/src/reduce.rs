@@ -9,8 +9,6 @@ use std::io::Cursor;
 use image::{DynamicImage, GrayImage, RgbImage};
 use jpeg_decoder::PixelFormat;
 
-use crate::error::ImageError;
-
 /// The longer side, in pixels, that a reduced decode keeps at least by default
 /// ([`Reduction::DEFAULT`]): a 4000×3000 photo decodes at 1/2 (2000×1500), an 8000 px
 /// panorama at 1/4; anything under 4000 px is decoded at full size.
@@ -53,45 +51,34 @@ impl Reduction {
 /// Decodes the JPEG `bytes` (`width` × `height` as its header says, already checked
 /// against the limits and for completeness) at 1/`factor` of each side. `None` when
 /// this decoder cannot do it the way the full decode would (CMYK or 16-bit samples,
-/// sides beyond 65535, a header read differently): the caller then decodes at full
-/// size, as it does on an error here (so that a damaged file gets the full decoder's
-/// answer).
+/// sides beyond 65535, a header read differently) or refuses the file: the caller then
+/// decodes at full size, so that a damaged file gets the full decoder's answer.
 pub(crate) fn decode_jpeg(
     bytes: &[u8],
     (width, height): (u32, u32),
     factor: u32,
     max_alloc: u64,
-) -> Result<Option<DynamicImage>, ImageError> {
+) -> Option<DynamicImage> {
     let (Ok(w), Ok(h)) = (u16::try_from(width), u16::try_from(height)) else {
-        return Ok(None);
+        return None;
     };
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     decoder.set_max_decoding_buffer_size(usize::try_from(max_alloc).unwrap_or(usize::MAX));
-    decoder.read_info().map_err(jpeg_error)?;
-    let Some(info) = decoder.info() else {
-        return Ok(None);
-    };
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
     if (info.width, info.height) != (w, h)
         || !matches!(info.pixel_format, PixelFormat::L8 | PixelFormat::RGB24)
     {
-        return Ok(None);
+        return None;
     }
     let divided = |side: u16| side.div_ceil(factor.clamp(1, 8) as u16);
-    let (out_w, out_h) = decoder.scale(divided(w), divided(h)).map_err(jpeg_error)?;
-    let pixels = decoder.decode().map_err(jpeg_error)?;
+    let (out_w, out_h) = decoder.scale(divided(w), divided(h)).ok()?;
+    let pixels = decoder.decode().ok()?;
     let (out_w, out_h) = (u32::from(out_w), u32::from(out_h));
-    let image = match info.pixel_format {
+    match info.pixel_format {
         PixelFormat::L8 => GrayImage::from_raw(out_w, out_h, pixels).map(DynamicImage::from),
         _ => RgbImage::from_raw(out_w, out_h, pixels).map(DynamicImage::from),
-    };
-    image
-        .map(Some)
-        .ok_or_else(|| ImageError::Decode("the JPEG decoder returned too few pixels".into()))
-}
-
-/// A `jpeg-decoder` error as a decode error (its message names the problem).
-fn jpeg_error(e: jpeg_decoder::Error) -> ImageError {
-    ImageError::Decode(e.to_string())
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{decode_fixture, mean_abs_diff};
+use common::{decode_fixture, exif_entry, mean_abs_diff, orientation_le};
 use facematch_imageio::{decode, DecodeLimits, RgbImage};
 use image::codecs::jpeg::JpegEncoder;
 
@@ -39,26 +39,6 @@ fn inverse(orientation: u8) -> u8 {
         8 => 6,
         o => o,
     }
-}
-
-/// A TIFF-structured EXIF block with one IFD entry (tag, type, count, 16-bit value),
-/// little-endian.
-fn exif_entry(tag: u16, kind: u16, count: u32, value: u16) -> Vec<u8> {
-    let mut b = b"II*\0".to_vec();
-    b.extend(8u32.to_le_bytes()); // first IFD right after the header
-    b.extend(1u16.to_le_bytes()); // one entry
-    b.extend(tag.to_le_bytes());
-    b.extend(kind.to_le_bytes());
-    b.extend(count.to_le_bytes());
-    b.extend(value.to_le_bytes());
-    b.extend([0, 0]); // the rest of the 4-byte value field
-    b.extend(0u32.to_le_bytes()); // no next IFD
-    b
-}
-
-/// The orientation tag (0x0112, SHORT, one value), little-endian.
-fn orientation_le(value: u16) -> Vec<u8> {
-    exif_entry(0x0112, 3, 1, value)
 }
 
 /// The same, big-endian ("MM"), as some cameras write it.

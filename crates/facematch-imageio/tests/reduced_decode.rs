@@ -8,7 +8,7 @@ mod common;
 
 use std::io::Cursor;
 
-use common::{mean_abs_diff, read};
+use common::{mean_abs_diff, orientation_le, read};
 use facematch_imageio::{
     decode, decode_reduced, DecodeLimits, DecodedImage, ImageError, ImageFormatKind, Reduction,
     RgbImage, SizeLimit,
@@ -36,17 +36,7 @@ fn jpeg(image: &DynamicImage, orientation: Option<u16>) -> Vec<u8> {
     let mut out = Vec::new();
     let mut encoder = JpegEncoder::new_with_quality(&mut out, 90);
     if let Some(o) = orientation {
-        // A little-endian TIFF block with one IFD entry: tag 0x0112, SHORT, 1 value.
-        let mut tiff = b"II*\0".to_vec();
-        tiff.extend(8u32.to_le_bytes());
-        tiff.extend(1u16.to_le_bytes());
-        tiff.extend(0x0112u16.to_le_bytes());
-        tiff.extend(3u16.to_le_bytes());
-        tiff.extend(1u32.to_le_bytes());
-        tiff.extend(o.to_le_bytes());
-        tiff.extend([0, 0]);
-        tiff.extend(0u32.to_le_bytes());
-        encoder.set_exif_metadata(tiff).unwrap();
+        encoder.set_exif_metadata(orientation_le(o)).unwrap();
     }
     encoder
         .write_image(
