@@ -353,7 +353,7 @@ pub(crate) fn verify_email(
         .take(keys::MAX_NAME_CHARS)
         .collect();
     let created = keys::insert_key(
-        &tx,
+        &mut crate::backend::sqlite::SqliteConn(&tx),
         &NewKey {
             name,
             credits: signup_credits,

@@ -1,7 +1,7 @@
 //! Opening the connection, and the small conversions every module shares.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use facematch_core::Status;
@@ -10,18 +10,29 @@ use rusqlite::{Connection, ErrorCode, Row};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use crate::{migrations, Store, StoreError};
+use crate::backend::postgres::PostgresDatabase;
+use crate::backend::sqlite::SqliteDatabase;
+use crate::sql::{Conn, Finish};
+use crate::{migrations, Migrate, PostgresOptions, Store, StoreError};
 
 /// How long a statement waits for another process's write lock (e.g. the CLI topping up credits
 /// while the server runs) before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) fn open_file(path: &Path) -> Result<Store, StoreError> {
-    open_file_with(path, BUSY_TIMEOUT)
+    open_file_with(path, BUSY_TIMEOUT, Migrate::Apply)
+}
+
+pub(crate) fn open_file_with_policy(path: &Path, migrate: Migrate) -> Result<Store, StoreError> {
+    open_file_with(path, BUSY_TIMEOUT, migrate)
 }
 
 /// [`open_file`] with another busy timeout (the tests wait less than [`BUSY_TIMEOUT`]).
-fn open_file_with(path: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
+fn open_file_with(
+    path: &Path,
+    busy_timeout: Duration,
+    migrate: Migrate,
+) -> Result<Store, StoreError> {
     // SQLite's own spelling for an in-memory database; WAL does not apply there, and creating a
     // file named ":memory:" would surprise whoever passed it.
     if path.as_os_str() == ":memory:" {
@@ -36,7 +47,7 @@ fn open_file_with(path: &Path, busy_timeout: Duration) -> Result<Store, StoreErr
     }
     create_private(path)?;
     let conn = Connection::open(path)?;
-    let store = init(conn, true, busy_timeout)?;
+    let store = init(conn, true, busy_timeout, migrate)?;
     // `init` has written (WAL mode, migrations): the `-wal` and `-shm` files exist now.
     tighten(path)?;
     Ok(store)
@@ -103,10 +114,20 @@ fn tighten(_path: &Path) -> Result<(), StoreError> {
 }
 
 pub(crate) fn open_memory() -> Result<Store, StoreError> {
-    init(Connection::open_in_memory()?, false, BUSY_TIMEOUT)
+    init(
+        Connection::open_in_memory()?,
+        false,
+        BUSY_TIMEOUT,
+        Migrate::Apply,
+    )
 }
 
-fn init(mut conn: Connection, file: bool, busy_timeout: Duration) -> Result<Store, StoreError> {
+fn init(
+    mut conn: Connection,
+    file: bool,
+    busy_timeout: Duration,
+    migrate: Migrate,
+) -> Result<Store, StoreError> {
     conn.busy_timeout(busy_timeout)?;
     if file {
         // `journal_mode` answers with the mode in force; a file database that cannot switch to WAL
@@ -123,19 +144,96 @@ fn init(mut conn: Connection, file: bool, busy_timeout: Duration) -> Result<Stor
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Foreign keys are off by default in SQLite and per connection.
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    migrations::migrate(&mut conn)?;
+    migrations::migrate_sqlite(&mut conn, migrate)?;
+    let sqlite = Arc::new(SqliteDatabase::new(conn));
     Ok(Store {
-        conn: Arc::new(Mutex::new(conn)),
+        db: sqlite.clone(),
+        sqlite: Some(sqlite),
+        otp: Arc::new(crate::OtpSecret::random()?),
+        webhook_key: Arc::new(crate::WebhookKey::try_random()?),
+    })
+}
+
+pub(crate) fn connect_postgres(
+    url: &str,
+    options: &PostgresOptions,
+    migrate: Migrate,
+) -> Result<Store, StoreError> {
+    let db = PostgresDatabase::connect(url, options)?;
+    migrations::migrate_postgres(&db, migrate)?;
+    Ok(Store {
+        db: Arc::new(db),
+        sqlite: None,
         otp: Arc::new(crate::OtpSecret::random()?),
         webhook_key: Arc::new(crate::WebhookKey::try_random()?),
     })
 }
 
 impl Store {
-    /// The shared connection. A panic while it was held cannot leave a half-done write behind
-    /// (an uncommitted transaction rolls back when dropped), so a poisoned lock is safe to reuse.
+    /// The SQLite connection, for the modules not yet written against [`crate::sql`].
+    #[allow(clippy::expect_used)]
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        self.sqlite
+            .as_ref()
+            .expect("module not yet ported to the portable SQL interface")
+            .lock()
+    }
+
+    /// Runs `f` on a connection in autocommit mode (each statement commits on its own): for
+    /// reads and single-statement writes.
+    pub(crate) fn run<R, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.db.autocommit(&mut |c| {
+            if let Some(f) = f.take() {
+                out = Some(f(c));
+            }
+            Ok(())
+        })?;
+        out.unwrap_or_else(|| {
+            Err(StoreError::Internal("the database did not run a closure".into()).into())
+        })
+    }
+
+    /// Runs `f` in one transaction that behaves as if it ran alone: committed when `f` answers
+    /// `Ok`, rolled back when it answers `Err`. `f` may run more than once (PostgreSQL retries a
+    /// serialization conflict), so it must have no effect outside the database.
+    pub(crate) fn write<R, E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(&mut dyn Conn) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let mut out = None;
+        self.db.transaction(&mut |c| {
+            let r = f(c);
+            let finish = if r.is_ok() {
+                Finish::Commit
+            } else {
+                Finish::Rollback
+            };
+            out = Some(r);
+            Ok(finish)
+        })?;
+        out.unwrap_or_else(|| {
+            Err(StoreError::Internal("the database did not run a closure".into()).into())
+        })
+    }
+
+    /// [`write`](Self::write) where `f` chooses how the transaction ends, for an answer that must
+    /// keep what was written (a wrong e-mail code's attempt is counted, then refused).
+    pub(crate) fn write_with<R>(
+        &self,
+        mut f: impl FnMut(&mut dyn Conn) -> Result<(Finish, R), StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut out = None;
+        self.db.transaction(&mut |c| {
+            let (finish, r) = f(c)?;
+            out = Some(r);
+            Ok(finish)
+        })?;
+        out.ok_or_else(|| StoreError::Internal("the database did not run a closure".into()))
     }
 }
 
@@ -217,6 +315,24 @@ pub(crate) fn violation(e: &rusqlite::Error) -> Option<Violation> {
                 | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => Some(Violation::Unique),
                 rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Some(Violation::ForeignKey),
                 _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Which constraint a failed statement violated, on either database.
+pub(crate) fn store_violation(e: &StoreError) -> Option<Violation> {
+    match e {
+        StoreError::Sqlite(e) => violation(e),
+        StoreError::Postgres(e) => {
+            let code = e.code()?;
+            if *code == postgres::error::SqlState::UNIQUE_VIOLATION {
+                Some(Violation::Unique)
+            } else if *code == postgres::error::SqlState::FOREIGN_KEY_VIOLATION {
+                Some(Violation::ForeignKey)
+            } else {
+                None
             }
         }
         _ => None,

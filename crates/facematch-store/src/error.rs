@@ -4,13 +4,33 @@
 /// Errors of the storage layer.
 ///
 /// `NotFound`, `Invalid` and `Conflict` describe the caller's request (map them to 404, 400 and
-/// 409); every other variant is an internal failure (500) whose message must not reach a client.
+/// 409); `Unavailable` is a temporary outage (503); every other variant is an internal failure
+/// (500) whose message must not reach a client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// SQLite reported an error.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL reported an error.
+    #[error("database error: {0}")]
+    Postgres(#[source] postgres::Error),
+    /// The database cannot be reached now (refused or lost connection, server shutting down,
+    /// pool exhausted past its wait, statement timeout): map it to 503; it recovers by itself.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database's schema is older than this build and was not migrated (see
+    /// `facematch db migrate`, or `serve --migrate`).
+    #[error(
+        "the database schema is at version {current}, this build needs {latest}: run \
+         `facematch db migrate --database …` (or start the server with --migrate)"
+    )]
+    SchemaOutdated {
+        /// The database's version.
+        current: usize,
+        /// This build's version.
+        latest: usize,
+    },
     /// The schema could not be brought up to date (or is newer than this build knows).
     #[error("migration failed: {0}")]
     Migration(String),

@@ -4,13 +4,13 @@
 //! carries ~256 bits of entropy, so an unsalted fast hash is enough (no one can brute-force it,
 //! unlike a password).
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use secrecy::SecretString;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::db::{self, Violation};
+use crate::db;
 use crate::random::{random_string, BASE62};
+use crate::sql::{args, Conn, Row};
 use crate::{AuthError, Store, StoreError, KEY_PREFIX};
 
 /// Length of the public prefix.
@@ -75,16 +75,16 @@ pub struct CreatedKey {
 const KEY_COLUMNS: &str =
     "id, prefix, name, admin, credits, created_at, expires_at, revoked_at, account_id";
 
-fn record_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
+fn record_from_row(row: &Row) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
         id: row.get(0)?,
         prefix: row.get(1)?,
         name: row.get(2)?,
         admin: row.get(3)?,
         credits: row.get(4)?,
-        created_at: db::time_col(row, 5)?,
-        expires_at: db::opt_time_col(row, 6)?,
-        revoked_at: db::opt_time_col(row, 7)?,
+        created_at: row.time(5)?,
+        expires_at: row.opt_time(6)?,
+        revoked_at: row.opt_time(7)?,
         account_id: row.get(8)?,
     })
 }
@@ -100,14 +100,14 @@ fn lookup_token(id_or_prefix: &str) -> &str {
 }
 
 pub(crate) fn create_key(store: &Store, new: NewKey) -> Result<CreatedKey, StoreError> {
-    let conn = store.conn();
-    insert_key(&conn, &new, db::now())
+    let now = db::now();
+    store.write(|c| insert_key(c, &new, now))
 }
 
 /// Inserts a key using an existing connection or transaction (also used by e-mail verification,
 /// which must create the key in the same transaction that consumes the code).
 pub(crate) fn insert_key(
-    conn: &Connection,
+    c: &mut dyn Conn,
     new: &NewKey,
     now: OffsetDateTime,
 ) -> Result<CreatedKey, StoreError> {
@@ -120,9 +120,9 @@ pub(crate) fn insert_key(
         )));
     }
     if let Some(account_id) = &new.account_id {
-        let exists: bool = conn.query_row(
+        let exists: bool = c.query_one(
             "SELECT EXISTS(SELECT 1 FROM accounts WHERE id = ?1)",
-            [account_id],
+            args![account_id],
             |r| r.get(0),
         )?;
         if !exists {
@@ -132,30 +132,32 @@ pub(crate) fn insert_key(
     let created_at = db::to_nanos(now)?;
     let expires_at = db::opt_to_nanos(new.expires_at)?;
     // A prefix collision (62^8 ≈ 2·10^14 values) is astronomically unlikely, but the UNIQUE
-    // constraint makes it an error rather than an ambiguity; just draw again.
+    // constraint makes it a skipped insert rather than an ambiguity; just draw again. (ON
+    // CONFLICT, not a caught error: on PostgreSQL an error would end the whole transaction.)
     for _ in 0..5 {
         let prefix = random_string(BASE62, PREFIX_LEN)?;
         let secret_part = random_string(BASE62, SECRET_LEN)?;
         let full = format!("{KEY_PREFIX}{prefix}_{secret_part}");
         let hash = db::sha256(&full);
         let id = uuid::Uuid::new_v4().to_string();
-        let res = conn.execute(
+        let inserted = c.execute(
             "INSERT INTO api_keys (id, prefix, key_hash, name, admin, credits, created_at, \
-             expires_at, revoked_at, account_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)",
-            params![
-                id,
-                prefix,
+             expires_at, revoked_at, account_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9) \
+             ON CONFLICT DO NOTHING",
+            args![
+                &id,
+                &prefix,
                 hash.as_slice(),
-                new.name,
+                &new.name,
                 new.admin,
                 new.credits,
                 created_at,
                 expires_at,
-                new.account_id
+                new.account_id.as_deref()
             ],
-        );
-        match res {
-            Ok(_) => {
+        )?;
+        match inserted {
+            1 => {
                 let record = KeyRecord {
                     id,
                     prefix,
@@ -172,8 +174,7 @@ pub(crate) fn insert_key(
                     secret: SecretString::from(full),
                 });
             }
-            Err(e) if db::violation(&e) == Some(Violation::Unique) => continue,
-            Err(e) => return Err(e.into()),
+            _ => continue,
         }
     }
     Err(StoreError::Internal(
@@ -205,16 +206,13 @@ pub(crate) fn authenticate(
         return Err(AuthError::Unknown);
     };
     let computed = db::sha256(presented);
-    let found = {
-        let conn = store.conn();
-        conn.query_row(
+    let found = store.run(|c| {
+        c.query_row(
             &format!("SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE prefix = ?1"),
-            [prefix],
-            |row| Ok((record_from_row(row)?, row.get::<_, Vec<u8>>(9)?)),
+            args![prefix],
+            |row| Ok((record_from_row(row)?, row.get::<Vec<u8>>(9)?)),
         )
-        .optional()
-        .map_err(StoreError::from)?
-    };
+    })?;
     // Looked up by the public prefix; the secret itself is only ever compared as a hash, in
     // constant time.
     let Some((record, stored_hash)) = found else {
@@ -233,35 +231,33 @@ pub(crate) fn authenticate(
 }
 
 pub(crate) fn list_keys(store: &Store) -> Result<Vec<KeyRecord>, StoreError> {
-    let conn = store.conn();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
-    ))?;
-    let rows = stmt.query_map([], record_from_row)?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    store.run(|c| {
+        c.query_map(
+            &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"),
+            args![],
+            record_from_row,
+        )
+    })
 }
 
 pub(crate) fn get_key(store: &Store, id_or_prefix: &str) -> Result<Option<KeyRecord>, StoreError> {
-    let conn = store.conn();
-    find_key(&conn, id_or_prefix)
+    store.run(|c| find_key_in(c, id_or_prefix))
 }
 
 /// Looks a key up by id or prefix on an existing connection or transaction.
-pub(crate) fn find_key(
-    conn: &Connection,
+pub(crate) fn find_key_in(
+    c: &mut dyn Conn,
     id_or_prefix: &str,
 ) -> Result<Option<KeyRecord>, StoreError> {
     let token = lookup_token(id_or_prefix);
     if token.is_empty() {
         return Ok(None);
     }
-    Ok(conn
-        .query_row(
-            &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1 OR prefix = ?1"),
-            [token],
-            record_from_row,
-        )
-        .optional()?)
+    c.query_row(
+        &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1 OR prefix = ?1"),
+        args![token],
+        record_from_row,
+    )
 }
 
 pub(crate) fn revoke_key(store: &Store, id_or_prefix: &str) -> Result<bool, StoreError> {
@@ -270,11 +266,12 @@ pub(crate) fn revoke_key(store: &Store, id_or_prefix: &str) -> Result<bool, Stor
         return Ok(false);
     }
     let now = db::to_nanos(db::now())?;
-    let conn = store.conn();
     // COALESCE keeps the first revocation time when revoking twice.
-    let n = conn.execute(
-        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 OR prefix = ?1",
-        params![token, now],
-    )?;
+    let n = store.run(|c| {
+        c.execute(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1 OR prefix = ?1",
+            args![token, now],
+        )
+    })?;
     Ok(n > 0)
 }

@@ -1,14 +1,18 @@
-//! SQLite storage for facematch: API keys, credits, saved decisions and accounts.
+//! Storage for facematch: API keys, credits, saved decisions, accounts and webhooks, on the
+//! embedded SQLite file (the default) or on a PostgreSQL server shared by several replicas.
 //!
-//! One [`Store`] wraps one SQLite database (a file or in memory). Every method is synchronous and
-//! short; the async server calls them from `tokio::task::spawn_blocking`.
+//! One [`Store`] is the handle every route and CLI command goes through, whichever database is
+//! behind it ([`Store::open`] for SQLite, [`Store::connect_postgres`] for PostgreSQL). Every
+//! method is synchronous and short; the async server calls them from
+//! `tokio::task::spawn_blocking`.
 //!
 //! Design choices, and why:
-//! - **One connection behind a mutex.** SQLite serializes writers anyway, our statements are tiny,
-//!   and a single connection makes every multi-statement operation trivially atomic within this
-//!   process. Atomicity against *other* processes (the CLI editing keys while the server runs) comes
-//!   from SQLite itself: each write is a single conditional `UPDATE` or an `IMMEDIATE` transaction.
-//! - **WAL + `synchronous=NORMAL`.** A committed transaction survives a `kill -9` of the process
+//! - **One set of rules, two databases.** The modules are written once against [`sql`]'s small
+//!   interface in portable SQL; `backend::sqlite` and `backend::postgres` run it. Every
+//!   multi-statement operation is one transaction that behaves as if it ran alone (SQLite's
+//!   `BEGIN IMMEDIATE`, PostgreSQL's `SERIALIZABLE` retried on conflict), so a credit is spent
+//!   once and an attempt limit holds across processes and replicas alike.
+//! - **SQLite: one connection behind a mutex; WAL + `synchronous=NORMAL`.** A committed transaction survives a `kill -9` of the process
 //!   (only an OS crash or power loss could lose the last commits), and readers never block writers.
 //! - **Secrets are never stored.** API keys are stored as SHA-256 hashes, e-mail codes as
 //!   HMAC-SHA256 keyed by the server's [`OtpSecret`] (a code has only ~30 bits), both compared
@@ -39,12 +43,13 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub use secrecy::{ExposeSecret, SecretString};
 pub use time::OffsetDateTime;
 
 mod accounts;
+mod backend;
 mod credits;
 mod db;
 mod decisions;
@@ -57,19 +62,25 @@ mod otp;
 mod random;
 mod review;
 mod sessions;
+pub mod sql;
+#[cfg(test)]
+mod test_backends;
 mod webhooks;
 
 pub use accounts::{OtpCode, Registration};
+pub use backend::postgres::PostgresOptions;
 pub use decisions::{DecisionView, ReviewStatus, SavedDecision, StatusChange, StatusUpdate};
 pub use deletion::{DeletedSession, SessionRef, MAX_DELETE_IDS, MAX_PURGE_BATCH};
 pub use error::{AuthError, StoreError, VerifyError};
 pub use keys::{CreatedKey, KeyRecord, NewKey};
+pub use migrations::Migrate;
 pub use otp::{OtpSecret, MIN_OTP_SECRET_BYTES};
 pub use review::{is_a_change, ReviewError, MAX_HISTORY};
 pub use sessions::{
     SessionFilter, SessionPage, SessionSummary, MAX_SEARCH_CHARS, MAX_SESSION_OFFSET,
     MAX_SESSION_PAGE,
 };
+pub use sql::Dialect;
 pub use webhooks::{
     AttemptLog, AttemptOutcome, AttemptRecord, Destination, DestinationStats, DestinationUpdate,
     DueDelivery, NewDestination, WebhookKey, WebhookKeyError, MAX_ATTEMPTS_PAGE,
@@ -96,10 +107,13 @@ pub const KEY_PREFIX: &str = "fm_";
 /// Minimum password length (in characters) accepted by [`Store::register`].
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
-/// Handle to the database. Cheap to clone; all clones share one connection.
+/// Handle to the database. Cheap to clone; all clones share one connection (SQLite) or one pool
+/// (PostgreSQL).
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<rusqlite::Connection>>,
+    db: Arc<dyn sql::Database>,
+    /// The SQLite database again, for the modules not yet written against [`sql`].
+    sqlite: Option<Arc<backend::sqlite::SqliteDatabase>>,
     /// The key of the e-mail codes' HMAC: random per opening unless set with
     /// [`Store::with_otp_secret`].
     otp: Arc<OtpSecret>,
@@ -125,6 +139,46 @@ impl Store {
     /// Opens a fresh, private in-memory database (for tests and `--database :memory:`).
     pub fn open_in_memory() -> Result<Store, StoreError> {
         db::open_memory()
+    }
+
+    /// [`open`](Self::open) with a migration policy: [`Migrate::IfEmpty`] creates the schema in
+    /// a new database but refuses one whose schema is older than this build
+    /// ([`StoreError::SchemaOutdated`]).
+    pub fn open_with(path: &Path, migrate: Migrate) -> Result<Store, StoreError> {
+        db::open_file_with_policy(path, migrate)
+    }
+
+    /// Connects to a PostgreSQL database (`postgres://user:password@host:port/db`), checks its
+    /// schema under `migrate` (migrations run under an advisory lock, so replicas starting
+    /// together apply each one once) and keeps a pool of connections.
+    pub fn connect_postgres(
+        url: &str,
+        options: &PostgresOptions,
+        migrate: Migrate,
+    ) -> Result<Store, StoreError> {
+        db::connect_postgres(url, options, migrate)
+    }
+
+    /// Which database this store runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
+
+    /// Answers whether the database can be reached now (one trivial query): the server's
+    /// readiness check.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping()
+    }
+
+    /// Runs `f` unless another process of the same database is running it under `lock` (a
+    /// PostgreSQL advisory lock; with SQLite `f` always runs). Answers whether it ran. Used so
+    /// that one replica at a time sweeps retention.
+    pub fn exclusive(
+        &self,
+        lock: i64,
+        mut f: impl FnMut() -> Result<(), StoreError>,
+    ) -> Result<bool, StoreError> {
+        self.db.exclusive(lock, &mut f)
     }
 
     /// The same database with the e-mail codes keyed by `secret` (by default each opened store

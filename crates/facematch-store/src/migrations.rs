@@ -1,13 +1,61 @@
-//! Embedded schema migrations, tracked in SQLite's `user_version`.
+//! Embedded schema migrations: SQLite's tracked in its `user_version`, PostgreSQL's in the
+//! table `facematch_schema`; both numbered alike (a version is the same tables on either).
 //!
-//! Each entry is applied once, in order, inside one `IMMEDIATE` transaction together with the
-//! version bump, so two processes opening a fresh database at the same time cannot both apply it,
-//! and a crash mid-migration leaves the previous version intact. Never edit a released migration:
-//! append a new file.
+//! Each entry is applied once, in order, inside one transaction together with the version bump
+//! (SQLite: `IMMEDIATE`; PostgreSQL: under an advisory lock, DDL being transactional there), so
+//! two processes opening a fresh database at the same time cannot both apply it, and a crash
+//! mid-migration leaves the previous version intact. Never edit a released migration: append a
+//! new file to both lists.
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use crate::backend::postgres::PostgresDatabase;
 use crate::StoreError;
+
+/// What opening a database does with a schema older than this build's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrate {
+    /// Apply every pending migration (`facematch db migrate`, `serve --migrate`).
+    Apply,
+    /// Create the schema in an empty database, but refuse an older one with
+    /// [`StoreError::SchemaOutdated`]: upgrading a shared database is the operator's step, taken
+    /// once, not a side effect of whichever replica starts first.
+    IfEmpty,
+}
+
+/// `(version, name, sql)` for PostgreSQL: support starts at version 4, the whole schema in one
+/// file; later versions are appended here and to [`MIGRATIONS`] together.
+pub(crate) const POSTGRES_MIGRATIONS: &[(usize, &str, &str)] = &[(
+    4,
+    "0004_schema",
+    include_str!("../migrations/postgres/0004_schema.sql"),
+)];
+
+/// The schema version this build reads and writes.
+pub(crate) const LATEST: usize = MIGRATIONS.len();
+
+/// Brings a PostgreSQL database to [`LATEST`] under `policy`.
+pub(crate) fn migrate_postgres(db: &PostgresDatabase, policy: Migrate) -> Result<(), StoreError> {
+    db.migrate(POSTGRES_MIGRATIONS, LATEST, policy)
+}
+
+/// Refuses a schema newer than `latest`, or an older non-empty one under [`Migrate::IfEmpty`].
+pub(crate) fn check_version(
+    current: usize,
+    latest: usize,
+    policy: Migrate,
+) -> Result<(), StoreError> {
+    if current > latest {
+        return Err(StoreError::Migration(format!(
+            "database schema version {current} is newer than this build supports \
+             ({latest}); upgrade facematch"
+        )));
+    }
+    if policy == Migrate::IfEmpty && current > 0 && current < latest {
+        return Err(StoreError::SchemaOutdated { current, latest });
+    }
+    Ok(())
+}
 
 /// `(name, sql)` in order; migration `i` brings the schema to version `i + 1`.
 pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
@@ -26,26 +74,32 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    migrate_with(conn, MIGRATIONS)
+/// Brings an SQLite database to [`LATEST`] under `policy`.
+pub(crate) fn migrate_sqlite(conn: &mut Connection, policy: Migrate) -> Result<(), StoreError> {
+    migrate_with_policy(conn, MIGRATIONS, policy)
 }
 
-/// [`migrate`] with the list given (the tests run lists of their own, failing ones included).
+/// [`migrate_sqlite`] with the list given (the tests run lists of their own, failing ones
+/// included), applying every pending migration.
+#[cfg(test)]
 pub(crate) fn migrate_with(
     conn: &mut Connection,
     migrations: &[(&str, &str)],
+) -> Result<(), StoreError> {
+    migrate_with_policy(conn, migrations, Migrate::Apply)
+}
+
+fn migrate_with_policy(
+    conn: &mut Connection,
+    migrations: &[(&str, &str)],
+    policy: Migrate,
 ) -> Result<(), StoreError> {
     let latest = migrations.len();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let current = usize::try_from(current)
         .map_err(|_| StoreError::Migration(format!("invalid schema version {current}")))?;
-    if current > latest {
-        return Err(StoreError::Migration(format!(
-            "database schema version {current} is newer than this build supports \
-             ({latest}); upgrade facematch"
-        )));
-    }
+    check_version(current, latest, policy)?;
     for (i, (name, sql)) in migrations.iter().enumerate().skip(current) {
         tx.execute_batch(sql)
             .map_err(|e| StoreError::Migration(format!("{name}: {e}")))?;

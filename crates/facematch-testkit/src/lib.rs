@@ -6,14 +6,17 @@
 //! - [`http1`]: the one raw HTTP/1.1 client, with bounded line and body reads, for
 //!   one-shot requests and keep-alive connections;
 //! - [`live`]: a server on a free loopback port ([`LiveServer`]), stopped gracefully;
-//! - [`faces`]: the shared photos (`shared/data/faces`).
+//! - [`faces`]: the shared photos (`shared/data/faces`);
+//! - [`postgres`]: a throwaway PostgreSQL cluster ([`TestCluster`]), one database per test.
 
 pub mod faces;
 pub mod http1;
 pub mod live;
 pub mod multipart;
+pub mod postgres;
 
 pub use faces::{faces_dir, photo};
 pub use http1::Response;
 pub use live::{LiveServer, ShutdownSignal};
 pub use multipart::{Form, BOUNDARY};
+pub use postgres::{fresh_database, shared_cluster, TestCluster};

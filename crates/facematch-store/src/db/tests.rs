@@ -10,7 +10,7 @@ use crate::{AuthError, NewKey};
 /// plain connection to the same file (another process, such as the CLI).
 fn store_and_other(dir: &tempfile::TempDir, busy_timeout: Duration) -> (Store, String, Connection) {
     let path = dir.path().join("fm.db");
-    let store = open_file_with(&path, busy_timeout).unwrap();
+    let store = open_file_with(&path, busy_timeout, Migrate::Apply).unwrap();
     let id = store
         .create_key(NewKey {
             name: "busy".into(),
