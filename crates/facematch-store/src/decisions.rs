@@ -340,7 +340,7 @@ pub(crate) fn save_decision(store: &Store, d: &SavedDecision) -> Result<i64, Sto
         insert_history(&tx, &d.request_id, change)?;
     }
     crate::webhooks::enqueue_status_event(
-        &tx,
+        &mut crate::backend::sqlite::SqliteConn(&tx),
         &SavedDecision {
             session_number,
             ..d.clone()
@@ -436,7 +436,7 @@ pub(crate) fn update_status(
     )?;
     insert_history(&tx, request_id, &change)?;
     d.history.push(change);
-    crate::webhooks::enqueue_status_event(&tx, &d, now)?;
+    crate::webhooks::enqueue_status_event(&mut crate::backend::sqlite::SqliteConn(&tx), &d, now)?;
     tx.commit()?;
     Ok(Some(StatusUpdate::Changed(d)))
 }

@@ -30,7 +30,10 @@ fn delete_one(conn: &Connection, request_id: &str, key_id: &str) -> Result<bool,
     )?;
     if owned {
         // Its webhook events, their deliveries (queued ones too) and their log.
-        crate::webhooks::delete_events_of_decision(conn, request_id)?;
+        crate::webhooks::delete_events_of_decision(
+            &mut crate::backend::sqlite::SqliteConn(conn),
+            request_id,
+        )?;
     }
     conn.execute(
         "DELETE FROM decision_history WHERE request_id = ?1 AND EXISTS \
@@ -165,7 +168,10 @@ pub(crate) fn purge_older_than(
         rows.collect::<Result<Vec<_>, _>>()?
     };
     for id in &ids {
-        crate::webhooks::delete_events_of_decision(&tx, id)?;
+        crate::webhooks::delete_events_of_decision(
+            &mut crate::backend::sqlite::SqliteConn(&tx),
+            id,
+        )?;
         tx.execute("DELETE FROM decision_history WHERE request_id = ?1", [id])?;
         tx.execute("DELETE FROM decisions WHERE request_id = ?1", [id])?;
     }

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use super::{new_id, DueDelivery, STATUS_UPDATED, VISIBLE_TO_KEY};
 use crate::deletion::MAX_PURGE_BATCH;
+use crate::sql::{args, Conn, Dialect};
 use crate::{db, SavedDecision, Store, StoreError};
 
 /// Writes a `status.updated` event for `d` (as it is after the change) and one pending
@@ -13,19 +14,19 @@ use crate::{db, SavedDecision, Store, StoreError};
 /// to (the key's own destinations and its account's). Writes nothing when there is none. Call
 /// it inside the transaction that makes the change.
 pub(crate) fn enqueue_status_event(
-    conn: &Connection,
+    c: &mut dyn Conn,
     d: &SavedDecision,
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    let destinations: Vec<String> = {
-        let mut stmt = conn.prepare_cached(&format!(
+    let subscribed = subscribed_to(c.dialect());
+    let destinations: Vec<String> = c.query_map(
+        &format!(
             "SELECT w.id FROM webhook_destinations w WHERE w.enabled = 1 AND {VISIBLE_TO_KEY} \
-             AND EXISTS (SELECT 1 FROM json_each(w.subscribed_events) WHERE value = ?2) \
-             ORDER BY w.created_at, w.id"
-        ))?;
-        let rows = stmt.query_map(params![d.key_id, STATUS_UPDATED], |r| r.get(0))?;
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
+             AND {subscribed} ORDER BY w.created_at, w.id"
+        ),
+        args![&d.key_id, STATUS_UPDATED],
+        |r| r.get(0),
+    )?;
     if destinations.is_empty() {
         return Ok(());
     }
@@ -33,24 +34,55 @@ pub(crate) fn enqueue_status_event(
         .map_err(|e| StoreError::Internal(format!("event snapshot: {e}")))?;
     let now_n = db::to_nanos(now)?;
     let event_id = new_id();
-    conn.execute(
+    c.execute(
         "INSERT INTO webhook_events (id, key_id, request_id, webhook_type, snapshot, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            event_id,
-            d.key_id,
-            d.request_id,
+        args![
+            &event_id,
+            &d.key_id,
+            &d.request_id,
             STATUS_UPDATED,
-            snapshot,
+            &snapshot,
             now_n
         ],
     )?;
     for destination in &destinations {
-        insert_delivery(conn, &new_id(), &event_id, destination, now_n, now_n)?;
+        insert_delivery_in(c, &new_id(), &event_id, destination, now_n, now_n)?;
     }
     Ok(())
 }
 
+/// The condition "destination `w` subscribes to the event type bound to `?2`" (its
+/// `subscribed_events` is a JSON array of names): SQLite's `json_each`, PostgreSQL's
+/// `json_array_elements_text`.
+pub(crate) fn subscribed_to(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "EXISTS (SELECT 1 FROM json_each(w.subscribed_events) WHERE value = ?2)",
+        Dialect::Postgres => {
+            "EXISTS (SELECT 1 FROM json_array_elements_text(w.subscribed_events::json) AS e(v) \
+             WHERE e.v = ?2)"
+        }
+    }
+}
+
+/// Inserts one pending delivery (portable form).
+fn insert_delivery_in(
+    c: &mut dyn Conn,
+    id: &str,
+    event_id: &str,
+    destination_id: &str,
+    due: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO webhook_deliveries (id, event_id, destination_id, state, attempts, \
+         next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, ?5)",
+        args![id, event_id, destination_id, due, now],
+    )?;
+    Ok(())
+}
+
+/// Transitional: the rusqlite form, until the rest of this module is ported.
 fn insert_delivery(
     conn: &Connection,
     id: &str,
@@ -59,33 +91,35 @@ fn insert_delivery(
     due: i64,
     now: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO webhook_deliveries (id, event_id, destination_id, state, attempts, \
-         next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, ?5)",
-        params![id, event_id, destination_id, due, now],
-    )?;
-    Ok(())
+    insert_delivery_in(
+        &mut crate::backend::sqlite::SqliteConn(conn),
+        id,
+        event_id,
+        destination_id,
+        due,
+        now,
+    )
 }
 
 /// Deletes a decision's events with their deliveries (pending ones included: Didit drops
 /// the queued deliveries of a deleted session) and their log. For the deletions' transactions.
 pub(crate) fn delete_events_of_decision(
-    conn: &Connection,
+    c: &mut dyn Conn,
     request_id: &str,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    c.execute(
         "DELETE FROM webhook_attempts WHERE event_id IN \
          (SELECT id FROM webhook_events WHERE request_id = ?1)",
-        [request_id],
+        args![request_id],
     )?;
-    conn.execute(
+    c.execute(
         "DELETE FROM webhook_deliveries WHERE event_id IN \
          (SELECT id FROM webhook_events WHERE request_id = ?1)",
-        [request_id],
+        args![request_id],
     )?;
-    conn.execute(
+    c.execute(
         "DELETE FROM webhook_events WHERE request_id = ?1",
-        [request_id],
+        args![request_id],
     )?;
     Ok(())
 }
