@@ -14,17 +14,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK=0
+POSTGRES=0
 LOAD_ARGS=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) QUICK=1; shift ;;
+        --postgres) POSTGRES=1; shift ;;
         --) shift; LOAD_ARGS+=("$@"); break ;;
-        *) echo "usage: $0 [--quick] [-- LOAD_ARGS...]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--quick] [--postgres] [-- LOAD_ARGS...]" >&2; exit 2 ;;
     esac
 done
 
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+source scripts/lib_pg.sh
 require_photos
 
 echo "== building (release)" >&2
@@ -40,6 +43,7 @@ cleanup() {
         kill -TERM "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
+    pg_stop
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -47,10 +51,22 @@ trap cleanup EXIT
 PORT=${BENCH_PORT:-$(first_free_port 18080 18180)}
 URL=http://127.0.0.1:$PORT
 
-KEY=$("$BIN" keys create --credits 100000 --name bench-load --database "$TMP/db")
+# --postgres: the same run on a throwaway PostgreSQL cluster on this machine instead of the
+# embedded SQLite file (the database's share of a request).
+DB=$TMP/db
+DB_ARGS=()
+if [[ $POSTGRES == 1 ]]; then
+    pg_start "$TMP/pg"
+    DB=$PG_URL
+    head -c 32 /dev/urandom >"$TMP/webhook.key" && chmod 600 "$TMP/webhook.key"
+    DB_ARGS=(--webhook-key-file "$TMP/webhook.key")
+fi
+echo "== database: $DB" >&2
+
+KEY=$("$BIN" keys create --credits 100000 --name bench-load --database "$DB")
 
 echo "== starting facematch serve on $URL (log: server.log in $TMP)" >&2
-"$BIN" serve --listen "127.0.0.1:$PORT" --database "$TMP/db" --log warn \
+"$BIN" serve --listen "127.0.0.1:$PORT" --database "$DB" "${DB_ARGS[@]}" --log warn \
     >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 
@@ -79,6 +95,17 @@ echo "== $LOAD --url $URL --key *** --user $USER_IMG --ref $REF_IMG ${DEFAULTS[*
 status=0
 FACEMATCH_KEY=$KEY "$LOAD" --url "$URL" --user "$USER_IMG" --ref "$REF_IMG" \
     --server-pid "$SERVER_PID" "${DEFAULTS[@]}" "${LOAD_ARGS[@]}" || status=$?
+
+if [[ $POSTGRES == 1 ]]; then
+    # Statements the server sent per face match (pg_stat_statements counts every statement,
+    # BEGIN and COMMIT included; each is one round trip with the prepared-statement cache).
+    STATS=$(pg_psql -A -t -F ' ' -c "SELECT (SELECT sum(calls) FROM pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'facematch')),
+        (SELECT 100000 - credits FROM api_keys)" facematch)
+    read -r CALLS MATCHES <<<"$STATS"
+    echo "== PostgreSQL: $CALLS statements for $MATCHES face matches" \
+        "($(awk -v c="$CALLS" -v m="$MATCHES" 'BEGIN {printf "%.1f", c / m}') per match, health checks included)"
+fi
 
 # Peak RSS before stopping (VmHWM: the high-water mark of resident memory).
 HWM=$(awk '/VmHWM/ {print $2, $3}' "/proc/$SERVER_PID/status" 2>/dev/null || echo "?")

@@ -225,6 +225,11 @@ impl ApiError {
             TooManyInFlight { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_in_flight"),
             NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            // The database cannot be reached now (down, restarting, overloaded): the request
+            // failed fast and may be retried; it recovers by itself.
+            Internal(Fault::Store(StoreError::Unavailable(_))) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+            }
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -233,6 +238,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::Busy | ApiError::Timeout(_) | ApiError::TooManyInFlight { .. } => Some(1),
+            ApiError::Internal(Fault::Store(StoreError::Unavailable(_))) => Some(1),
             ApiError::NotReady => Some(5),
             ApiError::RateLimited { retry_after } => Some(*retry_after),
             _ => None,
@@ -255,10 +261,12 @@ pub struct HiddenCause(pub Arc<ApiError>);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let body = ErrorBody {
-            detail: self.to_string(),
-            code,
+        let detail = if code == "database_unavailable" {
+            "the database is unavailable; retry later".to_owned()
+        } else {
+            self.to_string()
         };
+        let body = ErrorBody { detail, code };
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after() {
             response

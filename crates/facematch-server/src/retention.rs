@@ -7,11 +7,14 @@
 //! The purge never holds SQLite's write lock for long: each transaction deletes at most
 //! [`PURGE_BATCH`] decisions (oldest first, through an index), and the task pauses
 //! [`PAUSE_BETWEEN_BATCHES`] before the next one, so requests waiting for the lock get it
-//! in between. A sweep runs at start and then every [`SWEEP_EVERY`].
+//! in between. A sweep runs at start and then every [`SWEEP_EVERY`]. With several replicas
+//! on one PostgreSQL database, a sweep runs under an advisory lock: one replica at a time.
 
 use std::time::Duration;
 
 use time::OffsetDateTime;
+
+use facematch_store::{Store, StoreError};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -35,48 +38,51 @@ pub fn cutoff(now: OffsetDateTime, days: u32) -> Option<OffsetDateTime> {
     now.checked_sub(time::Duration::days(i64::from(days)))
 }
 
+/// The advisory lock a sweep holds on PostgreSQL, so that one replica at a time sweeps (the
+/// others find it taken and skip this round). Any fixed number unlikely to be another program's.
+pub const RETENTION_LOCK: i64 = 0x666d_7265_7465;
+
 /// One sweep at `now`: deletes, batch by batch, every decision created more than
 /// `--retention-days` before `now`, then every finished webhook event older than that;
-/// returns how many decisions. Does nothing when retention is 0.
+/// returns how many decisions. Does nothing when retention is 0, or (PostgreSQL) while another
+/// replica is sweeping.
 pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<usize, ApiError> {
     let Some(cutoff) = cutoff(now, state.config().retention_days) else {
         return Ok(0);
     };
+    state
+        .with_store(move |store| sweep_exclusively(store, cutoff))
+        .await
+}
+
+/// The sweep on a blocking thread, under [`RETENTION_LOCK`].
+fn sweep_exclusively(store: &Store, cutoff: OffsetDateTime) -> Result<usize, StoreError> {
     let mut total = 0;
-    loop {
-        let n = state
-            .with_store(move |store| store.purge_decisions_older_than(cutoff, PURGE_BATCH))
-            .await?;
-        total += n;
-        if n < PURGE_BATCH {
-            break;
+    let ran = store.exclusive(RETENTION_LOCK, || {
+        total = in_batches(|| store.purge_decisions_older_than(cutoff, PURGE_BATCH))?;
+        let events = in_batches(|| store.purge_webhook_events_older_than(cutoff, PURGE_BATCH))?;
+        if events > 0 {
+            tracing::info!(events, "retention: old finished webhook events deleted");
         }
-        tokio::time::sleep(PAUSE_BETWEEN_BATCHES).await;
-    }
-    let events = sweep_webhook_events(state, cutoff).await?;
-    if events > 0 {
-        tracing::info!(events, "retention: old finished webhook events deleted");
+        Ok(())
+    })?;
+    if !ran {
+        tracing::debug!("retention: another replica is sweeping; skipped");
     }
     Ok(total)
 }
 
-/// Deletes, batch by batch, the webhook events created before `cutoff` whose deliveries
-/// are all finished (delivered or given up), with their deliveries and attempt log;
-/// returns how many events.
-pub async fn sweep_webhook_events(
-    state: &AppState,
-    cutoff: OffsetDateTime,
-) -> Result<usize, ApiError> {
+/// Runs `batch` until it deletes fewer than [`PURGE_BATCH`], pausing between batches;
+/// returns the total.
+fn in_batches(mut batch: impl FnMut() -> Result<usize, StoreError>) -> Result<usize, StoreError> {
     let mut total = 0;
     loop {
-        let n = state
-            .with_store(move |store| store.purge_webhook_events_older_than(cutoff, PURGE_BATCH))
-            .await?;
+        let n = batch()?;
         total += n;
         if n < PURGE_BATCH {
             return Ok(total);
         }
-        tokio::time::sleep(PAUSE_BETWEEN_BATCHES).await;
+        std::thread::sleep(PAUSE_BETWEEN_BATCHES);
     }
 }
 

@@ -66,6 +66,8 @@ fn documented(max_body: usize) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
     let ops = OpenApiRouter::default()
         .routes(routes!(ops::health))
+        .routes(routes!(ops::health_ready))
+        .routes(routes!(ops::health_live))
         .routes(routes!(ops::metrics));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(face_match)

@@ -25,12 +25,12 @@ use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 
 use crate::mailbox::{self, Address};
 use crate::random::{random_string, OTP_ALPHABET};
+use crate::sql::{args, Conn, Finish};
 use crate::{
     db, keys, CreatedKey, NewKey, Store, StoreError, VerifyError, MAX_OTP_ATTEMPTS,
     MAX_OTP_ATTEMPTS_TOTAL, MIN_PASSWORD_CHARS, OTP_TTL,
@@ -121,24 +121,19 @@ struct Existing {
     created_at: i64,
 }
 
-fn find_account(
-    conn: &rusqlite::Connection,
-    mailbox: &str,
-) -> Result<Option<Existing>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT id, verified_at, password_hash, created_at FROM accounts WHERE mailbox = ?1",
-            [mailbox],
-            |r| {
-                Ok(Existing {
-                    id: r.get(0)?,
-                    verified: r.get::<_, Option<i64>>(1)?.is_some(),
-                    password_hash: r.get(2)?,
-                    created_at: r.get(3)?,
-                })
-            },
-        )
-        .optional()?)
+fn find_account(c: &mut dyn Conn, mailbox: &str) -> Result<Option<Existing>, StoreError> {
+    c.query_row(
+        "SELECT id, verified_at, password_hash, created_at FROM accounts WHERE mailbox = ?1",
+        args![mailbox],
+        |r| {
+            Ok(Existing {
+                id: r.get(0)?,
+                verified: r.get::<Option<i64>>(1)?.is_some(),
+                password_hash: r.get(2)?,
+                created_at: r.get(3)?,
+            })
+        },
+    )
 }
 
 /// The cheap checks of a registration (the address parses, the password's length), made
@@ -171,7 +166,7 @@ pub(crate) fn register(
         .hash_password(password.as_bytes())
         .map_err(|e| StoreError::Internal(format!("password hashing failed: {e}")))?
         .to_string();
-    let seen = find_account(&store.conn(), &mailbox)?;
+    let seen = store.run(|c| find_account(c, &mailbox))?;
     let stored_password = seen.as_ref().map(|e| e.password_hash.clone());
     let same_password = password_matches(
         password,
@@ -184,48 +179,61 @@ pub(crate) fn register(
     let expires_n = db::to_nanos(now + OTP_TTL)?;
     let stale_before = db::to_nanos(now - OTP_TTL)?;
 
-    let mut conn = store.conn();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Read again under the write lock: the password checked above must still be the stored one.
-    let existing = find_account(&tx, &mailbox)?;
-    if existing.as_ref().map(|e| &e.password_hash) != stored_password.as_ref() {
-        // Another registration of this mailbox won the race; it stands.
-        return Ok(Registration::Unchanged);
-    }
-    let account_id = match existing {
-        None => {
-            let id = uuid::Uuid::new_v4().to_string();
-            tx.execute(
-                "INSERT INTO accounts (id, email, mailbox, password_hash, created_at, verified_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
-                params![id, address, mailbox, password_hash, now_n],
-            )?;
-            id
+    let sent = store.write(|c| {
+        // Read again in the transaction: the password checked above must still be the stored
+        // one.
+        let existing = find_account(c, &mailbox)?;
+        if existing.as_ref().map(|e| &e.password_hash) != stored_password.as_ref() {
+            // Another registration of this mailbox won the race; it stands.
+            return Ok(false);
         }
-        Some(Existing { verified: true, .. }) => return Ok(Registration::Unchanged),
-        Some(Existing { id, .. }) if same_password => id,
-        Some(Existing { id, created_at, .. }) if created_at <= stale_before => {
-            // Older than a code's lifetime: the newcomer takes the registration over.
-            tx.execute(
-                "UPDATE accounts SET email = ?2, password_hash = ?3, created_at = ?4 WHERE id = ?1",
-                params![id, address, password_hash, now_n],
-            )?;
-            id
-        }
-        Some(_) => return Ok(Registration::Unchanged),
-    };
-    // A new code: the earlier one stops working and every attempt counter starts again.
-    tx.execute(
-        "DELETE FROM email_code_attempts WHERE account_id = ?1",
-        [&account_id],
-    )?;
-    tx.execute(
-        "INSERT OR REPLACE INTO email_codes (account_id, code_hash, expires_at, attempts) \
-         VALUES (?1, ?2, ?3, 0)",
-        params![account_id, code_hash.as_slice(), expires_n],
-    )?;
-    tx.commit()?;
-    Ok(Registration::Code(OtpCode(code)))
+        let account_id = match existing {
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                // ON CONFLICT, not a caught error: a registration of the same mailbox committed
+                // since the read above wins (on PostgreSQL an error would end the transaction).
+                let inserted = c.execute(
+                    "INSERT INTO accounts (id, email, mailbox, password_hash, created_at, \
+                     verified_at) VALUES (?1, ?2, ?3, ?4, ?5, NULL) \
+                     ON CONFLICT (mailbox) DO NOTHING",
+                    args![&id, &address, &mailbox, &password_hash, now_n],
+                )?;
+                if inserted == 0 {
+                    return Ok(false);
+                }
+                id
+            }
+            Some(Existing { verified: true, .. }) => return Ok(false),
+            Some(Existing { id, .. }) if same_password => id,
+            Some(Existing { id, created_at, .. }) if created_at <= stale_before => {
+                // Older than a code's lifetime: the newcomer takes the registration over.
+                c.execute(
+                    "UPDATE accounts SET email = ?2, password_hash = ?3, created_at = ?4 \
+                     WHERE id = ?1",
+                    args![&id, &address, &password_hash, now_n],
+                )?;
+                id
+            }
+            Some(_) => return Ok(false),
+        };
+        // A new code: the earlier one stops working and every attempt counter starts again.
+        c.execute(
+            "DELETE FROM email_code_attempts WHERE account_id = ?1",
+            args![&account_id],
+        )?;
+        c.execute(
+            "INSERT INTO email_codes (account_id, code_hash, expires_at, attempts) \
+             VALUES (?1, ?2, ?3, 0) ON CONFLICT (account_id) DO UPDATE SET \
+             code_hash = excluded.code_hash, expires_at = excluded.expires_at, attempts = 0",
+            args![&account_id, code_hash.as_slice(), expires_n],
+        )?;
+        Ok::<_, StoreError>(true)
+    })?;
+    Ok(if sent {
+        Registration::Code(OtpCode(code))
+    } else {
+        Registration::Unchanged
+    })
 }
 
 /// The pending code of an account, as read for verification.
@@ -250,33 +258,41 @@ pub(crate) fn verify_email(
     let secret = store.otp_secret();
     let computed = secret.code_hash(&mailbox, &normalize_code(code));
     let client = secret.client_hash(client);
-    let now_n = db::to_nanos(now)?;
 
-    let mut conn = store.conn();
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::from)?;
-    let pending: Option<Pending> = tx
-        .query_row(
-            "SELECT a.id, c.code_hash, c.expires_at, c.attempts \
-             FROM accounts a JOIN email_codes c ON c.account_id = a.id \
-             WHERE a.mailbox = ?1 AND a.verified_at IS NULL",
-            [&mailbox],
-            |r| {
-                Ok(Pending {
-                    account_id: r.get(0)?,
-                    code_hash: r.get(1)?,
-                    expires_at: r.get(2)?,
-                    attempts: r.get(3)?,
-                })
-            },
-        )
-        .optional()
-        .map_err(StoreError::from)?;
+    // The spent attempt of a wrong code is committed although the answer is an error.
+    store.write_with(|c| verify_in(c, &mailbox, computed, &client, now, signup_credits))?
+}
+
+/// [`verify_email`]'s transaction: how it ends (a wrong code's counted attempt is committed,
+/// any other refusal writes nothing) and the answer.
+fn verify_in(
+    c: &mut dyn Conn,
+    mailbox: &str,
+    computed: [u8; 32],
+    client: &[u8; 32],
+    now: OffsetDateTime,
+    signup_credits: i64,
+) -> Result<(Finish, Result<CreatedKey, VerifyError>), StoreError> {
+    let now_n = db::to_nanos(now)?;
+    let refuse = |e: VerifyError| Ok((Finish::Rollback, Err(e)));
+    let pending: Option<Pending> = c.query_row(
+        "SELECT a.id, c.code_hash, c.expires_at, c.attempts \
+         FROM accounts a JOIN email_codes c ON c.account_id = a.id \
+         WHERE a.mailbox = ?1 AND a.verified_at IS NULL",
+        args![mailbox],
+        |r| {
+            Ok(Pending {
+                account_id: r.get(0)?,
+                code_hash: r.get(1)?,
+                expires_at: r.get(2)?,
+                attempts: r.get(3)?,
+            })
+        },
+    )?;
     let Some(pending) = pending else {
         // The same constant-time comparison as a real try.
         let _ = db::hash_eq(&computed, &[0u8; 32]);
-        return Err(VerifyError::NoPendingCode);
+        return refuse(VerifyError::NoPendingCode);
     };
     let stored_hash = pending.code_hash;
     // Written as the one comparison `db::hash_eq_tests` pins (constant time, no `==`).
@@ -284,67 +300,63 @@ pub(crate) fn verify_email(
     if !db::hash_eq(&computed, &stored_hash) {
         right = false;
     }
-    let by_client: i64 = tx
+    let by_client: i64 = c
         .query_row(
             "SELECT attempts FROM email_code_attempts WHERE account_id = ?1 AND client = ?2",
-            params![pending.account_id, client.as_slice()],
+            args![&pending.account_id, client],
             |r| r.get(0),
-        )
-        .optional()
-        .map_err(StoreError::from)?
+        )?
         .unwrap_or(0);
     let by_client = u32::try_from(by_client).unwrap_or(u32::MAX);
     let total = u32::try_from(pending.attempts).unwrap_or(u32::MAX);
     // The limits are checked before the code, so once the tries are used up even the right code
     // is refused: otherwise they would not bound guessing at all.
     if by_client >= MAX_OTP_ATTEMPTS || total >= MAX_OTP_ATTEMPTS_TOTAL {
-        return Err(if right {
+        return refuse(if right {
             VerifyError::TooManyAttempts
         } else {
             VerifyError::WrongCode { attempts_left: 0 }
         });
     }
     if now_n >= pending.expires_at {
-        return Err(if right {
+        return refuse(if right {
             VerifyError::Expired
         } else {
             VerifyError::WrongCode { attempts_left: 0 }
         });
     }
     if !right {
-        tx.execute(
+        c.execute(
             "INSERT INTO email_code_attempts (account_id, client, attempts) VALUES (?1, ?2, 1) \
-             ON CONFLICT (account_id, client) DO UPDATE SET attempts = attempts + 1",
-            params![pending.account_id, client.as_slice()],
-        )
-        .map_err(StoreError::from)?;
-        tx.execute(
+             ON CONFLICT (account_id, client) DO UPDATE SET \
+             attempts = email_code_attempts.attempts + 1",
+            args![&pending.account_id, client],
+        )?;
+        c.execute(
             "UPDATE email_codes SET attempts = attempts + 1 WHERE account_id = ?1",
-            [&pending.account_id],
-        )
-        .map_err(StoreError::from)?;
+            args![&pending.account_id],
+        )?;
         // Commit the spent attempt even though the call fails.
-        tx.commit().map_err(StoreError::from)?;
-        return Err(VerifyError::WrongCode {
-            attempts_left: MAX_OTP_ATTEMPTS - by_client - 1,
-        });
+        return Ok((
+            Finish::Commit,
+            Err(VerifyError::WrongCode {
+                attempts_left: MAX_OTP_ATTEMPTS - by_client - 1,
+            }),
+        ));
     }
     let account_id = pending.account_id;
-    tx.execute(
+    c.execute(
         "UPDATE accounts SET verified_at = ?2 WHERE id = ?1",
-        params![account_id, now_n],
-    )
-    .map_err(StoreError::from)?;
-    tx.execute(
+        args![&account_id, now_n],
+    )?;
+    c.execute(
         "DELETE FROM email_code_attempts WHERE account_id = ?1",
-        [&account_id],
-    )
-    .map_err(StoreError::from)?;
-    tx.execute(
+        args![&account_id],
+    )?;
+    c.execute(
         "DELETE FROM email_codes WHERE account_id = ?1",
-        [&account_id],
-    )
-    .map_err(StoreError::from)?;
+        args![&account_id],
+    )?;
     // Same transaction: either the account is verified *and* has its key, or neither. The
     // name is cut to the key-name limit on a character boundary (an address may be 254
     // characters long).
@@ -353,7 +365,7 @@ pub(crate) fn verify_email(
         .take(keys::MAX_NAME_CHARS)
         .collect();
     let created = keys::insert_key(
-        &mut crate::backend::sqlite::SqliteConn(&tx),
+        c,
         &NewKey {
             name,
             credits: signup_credits,
@@ -363,8 +375,7 @@ pub(crate) fn verify_email(
         },
         now,
     )?;
-    tx.commit().map_err(StoreError::from)?;
-    Ok(created)
+    Ok((Finish::Commit, Ok(created)))
 }
 
 #[cfg(test)]

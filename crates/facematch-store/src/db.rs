@@ -1,13 +1,10 @@
 //! Opening the connection, and the small conversions every module shares.
 
 use std::path::Path;
-use std::sync::{Arc, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use facematch_core::Status;
-use rusqlite::types::Type;
-use rusqlite::{Connection, ErrorCode, Row};
-use serde::de::DeserializeOwned;
+use rusqlite::{Connection, ErrorCode};
 use time::OffsetDateTime;
 
 use crate::backend::postgres::PostgresDatabase;
@@ -147,8 +144,7 @@ fn init(
     migrations::migrate_sqlite(&mut conn, migrate)?;
     let sqlite = Arc::new(SqliteDatabase::new(conn));
     Ok(Store {
-        db: sqlite.clone(),
-        sqlite: Some(sqlite),
+        db: sqlite,
         otp: Arc::new(crate::OtpSecret::random()?),
         webhook_key: Arc::new(crate::WebhookKey::try_random()?),
     })
@@ -163,22 +159,12 @@ pub(crate) fn connect_postgres(
     migrations::migrate_postgres(&db, migrate)?;
     Ok(Store {
         db: Arc::new(db),
-        sqlite: None,
         otp: Arc::new(crate::OtpSecret::random()?),
         webhook_key: Arc::new(crate::WebhookKey::try_random()?),
     })
 }
 
 impl Store {
-    /// The SQLite connection, for the modules not yet written against [`crate::sql`].
-    #[allow(clippy::expect_used)]
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.sqlite
-            .as_ref()
-            .expect("module not yet ported to the portable SQL interface")
-            .lock()
-    }
-
     /// Runs `f` on a connection in autocommit mode (each statement commits on its own): for
     /// reads and single-statement writes.
     pub(crate) fn run<R, E: From<StoreError>>(
@@ -251,50 +237,6 @@ pub(crate) fn to_nanos(t: OffsetDateTime) -> Result<i64, StoreError> {
 /// Optional timestamp to stored integer.
 pub(crate) fn opt_to_nanos(t: Option<OffsetDateTime>) -> Result<Option<i64>, StoreError> {
     t.map(to_nanos).transpose()
-}
-
-/// Reads a stored timestamp column.
-pub(crate) fn time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<OffsetDateTime> {
-    let n: i64 = row.get(idx)?;
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
-}
-
-/// Reads a nullable stored timestamp column.
-pub(crate) fn opt_time_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<OffsetDateTime>> {
-    let n: Option<i64> = row.get(idx)?;
-    n.map(|n| {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
-    })
-    .transpose()
-}
-
-/// Reads a JSON text column into its type.
-pub(crate) fn json_col<T: DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
-    let s: String = row.get(idx)?;
-    serde_json::from_str(&s)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
-}
-
-/// Reads a nullable JSON text column.
-pub(crate) fn optional_json_col<T: DeserializeOwned>(
-    row: &Row<'_>,
-    idx: usize,
-) -> rusqlite::Result<Option<T>> {
-    let s: Option<String> = row.get(idx)?;
-    s.map(|s| {
-        serde_json::from_str(&s)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
-    })
-    .transpose()
-}
-
-/// Reads a status column (spelled as [`Status`]'s `Display`).
-pub(crate) fn status_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<Status> {
-    let s: String = row.get(idx)?;
-    s.parse()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
 }
 
 /// Which constraint a failed statement violated, so callers can turn it into `Conflict` or

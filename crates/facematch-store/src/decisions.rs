@@ -8,12 +8,12 @@
 //! spellings, which a test holds equal.
 
 use facematch_core::{FaceMatch, Status};
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::db::{self, Violation};
 use crate::review::{is_a_change, ReviewError, MAX_HISTORY};
+use crate::sql::{args, Conn, Row};
 use crate::{Store, StoreError};
 
 /// A decision a reviewer may set on a saved request: the [`Status`]es other than `In Review`.
@@ -167,18 +167,18 @@ const DECISION_COLUMNS: &str = "request_id, key_id, face_match, decline_threshol
      review_threshold, vendor_data, created_at, updated_at, metadata, session_number";
 
 /// Reads a decision row; `history` is filled separately.
-fn decision_from_row(row: &Row<'_>) -> rusqlite::Result<SavedDecision> {
+fn decision_from_row(row: &Row) -> Result<SavedDecision, StoreError> {
     Ok(SavedDecision {
         request_id: row.get(0)?,
         key_id: row.get(1)?,
-        face_match: db::json_col(row, 2)?,
+        face_match: row.json(2)?,
         decline_threshold: row.get(3)?,
         review_threshold: row.get(4)?,
         vendor_data: row.get(5)?,
-        created_at: db::time_col(row, 6)?,
-        updated_at: db::time_col(row, 7)?,
-        metadata: db::optional_json_col(row, 8)?,
-        session_number: row.get::<_, Option<i64>>(9)?.unwrap_or(0),
+        created_at: row.time(6)?,
+        updated_at: row.time(7)?,
+        metadata: row.opt_json(8)?,
+        session_number: row.get::<Option<i64>>(9)?.unwrap_or(0),
         history: Vec::new(),
     })
 }
@@ -186,24 +186,24 @@ fn decision_from_row(row: &Row<'_>) -> rusqlite::Result<SavedDecision> {
 /// The newest [`MAX_HISTORY`] entries of a decision's history, oldest first, and whether
 /// there are older ones: one bounded, indexed read however long the stored history is.
 fn load_history(
-    conn: &Connection,
+    c: &mut dyn Conn,
     request_id: &str,
 ) -> Result<(Vec<StatusChange>, bool), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT from_status, to_status, comment, at FROM decision_history \
-         WHERE request_id = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
     // One more than kept: its presence says that older entries exist.
     let probe = i64::try_from(MAX_HISTORY + 1).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![request_id, probe], |row| {
-        Ok(StatusChange {
-            from: db::status_col(row, 0)?,
-            to: db::status_col(row, 1)?,
-            comment: row.get(2)?,
-            at: db::time_col(row, 3)?,
-        })
-    })?;
-    let mut newest_first = rows.collect::<Result<Vec<_>, _>>()?;
+    let mut newest_first = c.query_map(
+        "SELECT from_status, to_status, comment, at FROM decision_history \
+         WHERE request_id = ?1 ORDER BY id DESC LIMIT ?2",
+        args![request_id, probe],
+        |row| {
+            Ok(StatusChange {
+                from: row.status(0)?,
+                to: row.status(1)?,
+                comment: row.get(2)?,
+                at: row.time(3)?,
+            })
+        },
+    )?;
     let truncated = newest_first.len() > MAX_HISTORY;
     newest_first.truncate(MAX_HISTORY);
     newest_first.reverse();
@@ -211,28 +211,28 @@ fn load_history(
 }
 
 /// How many status changes a decision has (the cap's count; an indexed count).
-fn history_len(conn: &Connection, request_id: &str) -> Result<usize, StoreError> {
-    let n: i64 = conn.query_row(
+fn history_len(c: &mut dyn Conn, request_id: &str) -> Result<usize, StoreError> {
+    let n: i64 = c.query_one(
         "SELECT count(*) FROM decision_history WHERE request_id = ?1",
-        [request_id],
+        args![request_id],
         |r| r.get(0),
     )?;
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 fn insert_history(
-    conn: &Connection,
+    c: &mut dyn Conn,
     request_id: &str,
     change: &StatusChange,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    c.execute(
         "INSERT INTO decision_history (request_id, from_status, to_status, comment, at) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
+        args![
             request_id,
-            change.from.to_string(),
-            change.to.to_string(),
-            change.comment,
+            &change.from.to_string(),
+            &change.to.to_string(),
+            change.comment.as_deref(),
             db::to_nanos(change.at)?
         ],
     )?;
@@ -240,22 +240,18 @@ fn insert_history(
 }
 
 fn find(
-    conn: &Connection,
+    c: &mut dyn Conn,
     request_id: &str,
     key_id: &str,
 ) -> Result<Option<DecisionView>, StoreError> {
-    let found = conn
-        .query_row(
-            &format!(
-                "SELECT {DECISION_COLUMNS} FROM decisions WHERE request_id = ?1 AND key_id = ?2"
-            ),
-            [request_id, key_id],
-            decision_from_row,
-        )
-        .optional()?;
+    let found = c.query_row(
+        &format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE request_id = ?1 AND key_id = ?2"),
+        args![request_id, key_id],
+        decision_from_row,
+    )?;
     match found {
         Some(mut decision) => {
-            let (history, history_truncated) = load_history(conn, request_id)?;
+            let (history, history_truncated) = load_history(c, request_id)?;
             decision.history = history;
             Ok(Some(DecisionView {
                 decision,
@@ -290,66 +286,73 @@ pub(crate) fn save_decision(store: &Store, d: &SavedDecision) -> Result<i64, Sto
         .transpose()
         .map_err(|e| StoreError::Internal(format!("metadata: {e}")))?;
 
-    let mut conn = store.conn();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let session_number: Option<i64> = tx
-        .query_row(
+    let status = d.status().to_string();
+    let score = d.face_match.score.map(i64::from);
+
+    store.write(|c| {
+        let session_number: Option<i64> = c.query_row(
             "UPDATE api_keys SET sessions_made = sessions_made + 1 WHERE id = ?1 \
              RETURNING sessions_made",
-            [&d.key_id],
+            args![&d.key_id],
             |r| r.get(0),
-        )
-        .optional()?;
-    let Some(session_number) = session_number else {
-        return Err(StoreError::NotFound(format!("key {}", d.key_id)));
-    };
-    let res = tx.execute(
-        "INSERT INTO decisions (request_id, key_id, status, score, decline_threshold, \
-         review_threshold, warnings, face_match, vendor_data, created_at, updated_at, \
-         metadata, session_number) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
-            d.request_id,
-            d.key_id,
-            d.status().to_string(),
-            d.face_match.score,
-            d.decline_threshold,
-            d.review_threshold,
-            warnings,
-            face_match,
-            d.vendor_data,
-            created_at,
-            updated_at,
-            metadata,
-            session_number
-        ],
-    );
-    match res {
-        Ok(_) => {}
-        Err(e) => {
-            return Err(match db::violation(&e) {
-                Some(Violation::Unique) => {
-                    StoreError::Conflict(format!("request {} is already saved", d.request_id))
-                }
-                Some(Violation::ForeignKey) => StoreError::NotFound(format!("key {}", d.key_id)),
-                None => e.into(),
-            })
+        )?;
+        let Some(session_number) = session_number else {
+            return Err(StoreError::NotFound(format!("key {}", d.key_id)));
+        };
+        // ON CONFLICT, not a caught error: on PostgreSQL an error would end the transaction.
+        let res = c.execute(
+            "INSERT INTO decisions (request_id, key_id, status, score, decline_threshold, \
+             review_threshold, warnings, face_match, vendor_data, created_at, updated_at, \
+             metadata, session_number) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT DO NOTHING",
+            args![
+                &d.request_id,
+                &d.key_id,
+                &status,
+                score,
+                d.decline_threshold,
+                d.review_threshold,
+                &warnings,
+                &face_match,
+                d.vendor_data.as_deref(),
+                created_at,
+                updated_at,
+                metadata.as_deref(),
+                session_number
+            ],
+        );
+        match res {
+            Ok(0) => {
+                // The refused save takes no number: the transaction is rolled back.
+                return Err(StoreError::Conflict(format!(
+                    "request {} is already saved",
+                    d.request_id
+                )));
+            }
+            Ok(_) => {}
+            // The key exists (its counter was just updated), so this cannot happen short of a
+            // concurrent deletion; named all the same, and the transaction ends here.
+            Err(e) if db::store_violation(&e) == Some(Violation::ForeignKey) => {
+                return Err(StoreError::NotFound(format!("key {}", d.key_id)));
+            }
+            Err(e) => return Err(e),
         }
-    }
-    for change in &d.history {
-        insert_history(&tx, &d.request_id, change)?;
-    }
-    crate::webhooks::enqueue_status_event(
-        &mut crate::backend::sqlite::SqliteConn(&tx),
-        &SavedDecision {
-            session_number,
-            ..d.clone()
-        },
-        d.updated_at,
-    )?;
-    // The commit is the durability point: after it returns, the row is in the WAL on disk.
-    tx.commit()?;
-    Ok(session_number)
+        for change in &d.history {
+            insert_history(c, &d.request_id, change)?;
+        }
+        crate::webhooks::enqueue_status_event(
+            c,
+            &SavedDecision {
+                session_number,
+                ..d.clone()
+            },
+            d.updated_at,
+        )?;
+        // The commit is the durability point: after it returns, the row is on disk (SQLite's
+        // WAL, PostgreSQL's).
+        Ok(session_number)
+    })
 }
 
 pub(crate) fn get_decision(
@@ -357,8 +360,7 @@ pub(crate) fn get_decision(
     request_id: &str,
     key_id: &str,
 ) -> Result<Option<DecisionView>, StoreError> {
-    let conn = store.conn();
-    find(&conn, request_id, key_id)
+    store.run(|c| find(c, request_id, key_id))
 }
 
 pub(crate) fn review_queue(
@@ -367,23 +369,26 @@ pub(crate) fn review_queue(
     limit: usize,
     offset: usize,
 ) -> Result<Vec<SavedDecision>, StoreError> {
-    // SQLite takes signed 64-bit limits; anything larger means "all" anyway.
+    // Both databases take signed 64-bit limits; anything larger means "all" anyway.
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-    let conn = store.conn();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {DECISION_COLUMNS} FROM decisions WHERE key_id = ?1 AND status = ?2 \
-         ORDER BY created_at, request_id LIMIT ?3 OFFSET ?4"
-    ))?;
     let in_review = Status::InReview.to_string();
-    let rows = stmt.query_map(params![key_id, in_review, limit, offset], decision_from_row)?;
-    let mut out = rows.collect::<Result<Vec<_>, _>>()?;
-    // Nothing leads back to `In Review` (crate::review), so these have no history unless
-    // saved with one; each read is bounded all the same.
-    for d in &mut out {
-        d.history = load_history(&conn, &d.request_id)?.0;
-    }
-    Ok(out)
+    store.run(|c| {
+        let mut out = c.query_map(
+            &format!(
+                "SELECT {DECISION_COLUMNS} FROM decisions WHERE key_id = ?1 AND status = ?2 \
+                 ORDER BY created_at, request_id LIMIT ?3 OFFSET ?4"
+            ),
+            args![key_id, &in_review, limit, offset],
+            decision_from_row,
+        )?;
+        // Nothing leads back to `In Review` (crate::review), so these have no history unless
+        // saved with one; each read is bounded all the same.
+        for d in &mut out {
+            d.history = load_history(c, &d.request_id)?.0;
+        }
+        Ok(out)
+    })
 }
 
 pub(crate) fn update_status(
@@ -395,50 +400,51 @@ pub(crate) fn update_status(
     now: OffsetDateTime,
 ) -> Result<Option<StatusUpdate>, ReviewError> {
     let now_n = db::to_nanos(now)?;
-    let mut conn = store.conn();
-    // IMMEDIATE: the write lock is held from the count to the commit, so two updates (in this
-    // process or another) cannot both see room for one more entry.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(DecisionView {
-        decision: mut d, ..
-    }) = find(&tx, request_id, key_id)?
-    else {
-        return Ok(None);
-    };
-    if !is_a_change(d.status(), new_status) {
-        // Didit's rule: the status the decision already has changes nothing — no history
-        // entry, no event. The transaction is dropped unwritten.
-        return Ok(Some(StatusUpdate::Unchanged(d)));
-    }
-    if history_len(&tx, request_id)? >= MAX_HISTORY {
-        return Err(ReviewError::HistoryFull { limit: MAX_HISTORY });
-    }
-    let change = StatusChange {
-        from: d.status(),
-        to: new_status.into(),
-        comment: comment.map(str::to_owned),
-        at: now,
-    };
-    // The returned face_match object carries the decision's status, so a later GET shows the
-    // reviewer's verdict, not the original one.
-    d.face_match.status = change.to;
-    d.updated_at = now;
-    tx.execute(
-        "UPDATE decisions SET status = ?3, face_match = ?4, updated_at = ?5 \
-         WHERE request_id = ?1 AND key_id = ?2",
-        params![
-            request_id,
-            key_id,
-            change.to.to_string(),
-            face_match_json(&d.face_match)?,
-            now_n
-        ],
-    )?;
-    insert_history(&tx, request_id, &change)?;
-    d.history.push(change);
-    crate::webhooks::enqueue_status_event(&mut crate::backend::sqlite::SqliteConn(&tx), &d, now)?;
-    tx.commit()?;
-    Ok(Some(StatusUpdate::Changed(d)))
+    // One transaction that behaves as if it ran alone (SQLite: the write lock held from the
+    // count to the commit; PostgreSQL: SERIALIZABLE, run again on a conflict), so two updates
+    // (in this process, another, or another replica) cannot both see room for one more entry,
+    // nor both change the same status: the second one sees the first's.
+    store.write(|c| {
+        let Some(DecisionView {
+            decision: mut d, ..
+        }) = find(c, request_id, key_id)?
+        else {
+            return Ok(None);
+        };
+        if !is_a_change(d.status(), new_status) {
+            // Didit's rule: the status the decision already has changes nothing — no history
+            // entry, no event. The transaction ends unwritten.
+            return Ok(Some(StatusUpdate::Unchanged(d)));
+        }
+        if history_len(c, request_id)? >= MAX_HISTORY {
+            return Err(ReviewError::HistoryFull { limit: MAX_HISTORY });
+        }
+        let change = StatusChange {
+            from: d.status(),
+            to: new_status.into(),
+            comment: comment.map(str::to_owned),
+            at: now,
+        };
+        // The returned face_match object carries the decision's status, so a later GET shows
+        // the reviewer's verdict, not the original one.
+        d.face_match.status = change.to;
+        d.updated_at = now;
+        c.execute(
+            "UPDATE decisions SET status = ?3, face_match = ?4, updated_at = ?5 \
+             WHERE request_id = ?1 AND key_id = ?2",
+            args![
+                request_id,
+                key_id,
+                &change.to.to_string(),
+                &face_match_json(&d.face_match)?,
+                now_n
+            ],
+        )?;
+        insert_history(c, request_id, &change)?;
+        d.history.push(change);
+        crate::webhooks::enqueue_status_event(c, &d, now)?;
+        Ok(Some(StatusUpdate::Changed(d)))
+    })
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@
 //! [`MAX_HISTORY`](crate::MAX_HISTORY) history rows), so no deletion holds the write lock
 //! for long, however much is stored.
 
-use rusqlite::{params, Connection, TransactionBehavior};
 use time::OffsetDateTime;
 
+use crate::sql::{args, Conn, Dialect};
 use crate::{db, Store, StoreError};
 
 /// Most decisions one [`Store::delete_decisions`] call may name.
@@ -22,27 +22,26 @@ pub const MAX_DELETE_IDS: usize = 100;
 pub const MAX_PURGE_BATCH: usize = 5_000;
 
 /// Deletes one decision and its history if it belongs to `key_id`; whether it did.
-fn delete_one(conn: &Connection, request_id: &str, key_id: &str) -> Result<bool, StoreError> {
-    let owned: bool = conn.query_row(
+fn delete_one(c: &mut dyn Conn, request_id: &str, key_id: &str) -> Result<bool, StoreError> {
+    let owned: bool = c.query_one(
         "SELECT EXISTS (SELECT 1 FROM decisions WHERE request_id = ?1 AND key_id = ?2)",
-        params![request_id, key_id],
+        args![request_id, key_id],
         |r| r.get(0),
     )?;
-    if owned {
-        // Its webhook events, their deliveries (queued ones too) and their log.
-        crate::webhooks::delete_events_of_decision(
-            &mut crate::backend::sqlite::SqliteConn(conn),
-            request_id,
-        )?;
+    if !owned {
+        // Unknown, already deleted, or another key's: left untouched.
+        return Ok(false);
     }
-    conn.execute(
+    // Its webhook events, their deliveries (queued ones too) and their log.
+    crate::webhooks::delete_events_of_decision(c, request_id)?;
+    c.execute(
         "DELETE FROM decision_history WHERE request_id = ?1 AND EXISTS \
          (SELECT 1 FROM decisions WHERE request_id = ?1 AND key_id = ?2)",
-        params![request_id, key_id],
+        args![request_id, key_id],
     )?;
-    let n = conn.execute(
+    let n = c.execute(
         "DELETE FROM decisions WHERE request_id = ?1 AND key_id = ?2",
-        params![request_id, key_id],
+        args![request_id, key_id],
     )?;
     Ok(n > 0)
 }
@@ -58,14 +57,12 @@ pub(crate) fn delete_decisions(
             request_ids.len()
         )));
     }
-    let mut conn = store.conn();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let deleted = request_ids
-        .iter()
-        .map(|id| delete_one(&tx, id, key_id))
-        .collect::<Result<Vec<_>, _>>()?;
-    tx.commit()?;
-    Ok(deleted)
+    store.write(|c| {
+        request_ids
+            .iter()
+            .map(|id| delete_one(c, id, key_id))
+            .collect::<Result<Vec<_>, _>>()
+    })
 }
 
 /// How a batch delete names a decision: Didit's session number, or our request id.
@@ -88,34 +85,30 @@ pub struct DeletedSession {
 
 /// The decision of `key_id` that `what` names, if any.
 fn find_ref(
-    conn: &Connection,
+    c: &mut dyn Conn,
     what: &SessionRef,
     key_id: &str,
 ) -> Result<Option<DeletedSession>, StoreError> {
-    use rusqlite::OptionalExtension;
-    let read = |r: &rusqlite::Row<'_>| {
+    let read = |r: &crate::sql::Row| {
         Ok(DeletedSession {
             request_id: r.get(0)?,
-            session_number: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+            session_number: r.get::<Option<i64>>(1)?.unwrap_or(0),
         })
     };
-    let found = match what {
-        SessionRef::RequestId(id) => conn
-            .prepare_cached(
-                "SELECT request_id, session_number FROM decisions \
-                 WHERE request_id = ?1 AND key_id = ?2",
-            )?
-            .query_row(params![id, key_id], read)
-            .optional()?,
-        SessionRef::Number(n) => conn
-            .prepare_cached(
-                "SELECT request_id, session_number FROM decisions \
-                 WHERE key_id = ?2 AND session_number = ?1",
-            )?
-            .query_row(params![n, key_id], read)
-            .optional()?,
-    };
-    Ok(found)
+    match what {
+        SessionRef::RequestId(id) => c.query_row(
+            "SELECT request_id, session_number FROM decisions \
+             WHERE request_id = ?1 AND key_id = ?2",
+            args![id, key_id],
+            read,
+        ),
+        SessionRef::Number(n) => c.query_row(
+            "SELECT request_id, session_number FROM decisions \
+             WHERE key_id = ?2 AND session_number = ?1",
+            args![*n, key_id],
+            read,
+        ),
+    }
 }
 
 pub(crate) fn delete_sessions(
@@ -129,18 +122,17 @@ pub(crate) fn delete_sessions(
             refs.len()
         )));
     }
-    let mut conn = store.conn();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut out = Vec::with_capacity(refs.len());
-    for what in refs {
-        let deleted = match find_ref(&tx, what, key_id)? {
-            Some(found) if delete_one(&tx, &found.request_id, key_id)? => Some(found),
-            _ => None,
-        };
-        out.push(deleted);
-    }
-    tx.commit()?;
-    Ok(out)
+    store.write(|c| {
+        let mut out = Vec::with_capacity(refs.len());
+        for what in refs {
+            let deleted = match find_ref(c, what, key_id)? {
+                Some(found) if delete_one(c, &found.request_id, key_id)? => Some(found),
+                _ => None,
+            };
+            out.push(deleted);
+        }
+        Ok(out)
+    })
 }
 
 pub(crate) fn purge_older_than(
@@ -155,28 +147,32 @@ pub(crate) fn purge_older_than(
     }
     let cutoff = db::to_nanos(cutoff)?;
     let limit = i64::try_from(batch).unwrap_or(i64::MAX);
-    let mut conn = store.conn();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Oldest first, through the `decisions_created` index: the batch is found without
-    // scanning the younger rows.
-    let ids = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT request_id FROM decisions WHERE created_at < ?1 \
-             ORDER BY created_at LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![cutoff, limit], |r| r.get::<_, String>(0))?;
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
-    for id in &ids {
-        crate::webhooks::delete_events_of_decision(
-            &mut crate::backend::sqlite::SqliteConn(&tx),
-            id,
-        )?;
-        tx.execute("DELETE FROM decision_history WHERE request_id = ?1", [id])?;
-        tx.execute("DELETE FROM decisions WHERE request_id = ?1", [id])?;
-    }
-    tx.commit()?;
-    Ok(ids.len())
+    store.write(|c| {
+        // Oldest first, through the `decisions_created` index: the batch is found without
+        // scanning the younger rows. On PostgreSQL, replicas purging at once each take
+        // decisions no other one holds (`SKIP LOCKED`) rather than all queueing behind the
+        // same batch.
+        let select = match c.dialect() {
+            Dialect::Sqlite => {
+                "SELECT request_id FROM decisions WHERE created_at < ?1 \
+                 ORDER BY created_at LIMIT ?2"
+            }
+            Dialect::Postgres => {
+                "SELECT request_id FROM decisions WHERE created_at < ?1 \
+                 ORDER BY created_at LIMIT ?2 FOR UPDATE SKIP LOCKED"
+            }
+        };
+        let ids: Vec<String> = c.query_map(select, args![cutoff, limit], |r| r.get(0))?;
+        for id in &ids {
+            crate::webhooks::delete_events_of_decision(c, id)?;
+            c.execute(
+                "DELETE FROM decision_history WHERE request_id = ?1",
+                args![id],
+            )?;
+            c.execute("DELETE FROM decisions WHERE request_id = ?1", args![id])?;
+        }
+        Ok(ids.len())
+    })
 }
 
 #[cfg(test)]

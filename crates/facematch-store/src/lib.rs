@@ -7,7 +7,7 @@
 //! `tokio::task::spawn_blocking`.
 //!
 //! Design choices, and why:
-//! - **One set of rules, two databases.** The modules are written once against [`sql`]'s small
+//! - **One set of rules, two databases.** The modules are written once against the `sql` module's small
 //!   interface in portable SQL; `backend::sqlite` and `backend::postgres` run it. Every
 //!   multi-statement operation is one transaction that behaves as if it ran alone (SQLite's
 //!   `BEGIN IMMEDIATE`, PostgreSQL's `SERIALIZABLE` retried on conflict), so a credit is spent
@@ -56,13 +56,14 @@ mod decisions;
 mod deletion;
 mod error;
 mod keys;
+mod location;
 mod mailbox;
 mod migrations;
 mod otp;
 mod random;
 mod review;
 mod sessions;
-pub mod sql;
+mod sql;
 #[cfg(test)]
 mod test_backends;
 mod webhooks;
@@ -73,6 +74,7 @@ pub use decisions::{DecisionView, ReviewStatus, SavedDecision, StatusChange, Sta
 pub use deletion::{DeletedSession, SessionRef, MAX_DELETE_IDS, MAX_PURGE_BATCH};
 pub use error::{AuthError, StoreError, VerifyError};
 pub use keys::{CreatedKey, KeyRecord, NewKey};
+pub use location::DatabaseLocation;
 pub use migrations::Migrate;
 pub use otp::{OtpSecret, MIN_OTP_SECRET_BYTES};
 pub use review::{is_a_change, ReviewError, MAX_HISTORY};
@@ -101,6 +103,10 @@ pub const MAX_OTP_ATTEMPTS_TOTAL: u32 = 30;
 /// How long an e-mail verification code stays valid after it was issued.
 pub const OTP_TTL: time::Duration = time::Duration::minutes(15);
 
+/// The schema version this build reads and writes (`facematch db migrate` brings a database
+/// to it).
+pub const SCHEMA_VERSION: usize = migrations::LATEST;
+
 /// Every API key starts with this, so a leaked key is recognisable (e.g. by secret scanners).
 pub const KEY_PREFIX: &str = "fm_";
 
@@ -112,8 +118,6 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 #[derive(Clone)]
 pub struct Store {
     db: Arc<dyn sql::Database>,
-    /// The SQLite database again, for the modules not yet written against [`sql`].
-    sqlite: Option<Arc<backend::sqlite::SqliteDatabase>>,
     /// The key of the e-mail codes' HMAC: random per opening unless set with
     /// [`Store::with_otp_secret`].
     otp: Arc<OtpSecret>,

@@ -59,12 +59,6 @@ pub enum ReviewError {
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for ReviewError {
-    fn from(e: rusqlite::Error) -> Self {
-        ReviewError::Store(e.into())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,11 +8,10 @@
 //! `decisions_key_created`. A test pins the plan of the default query.
 
 use facematch_core::Status;
-use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Row};
 use serde_json::{Map, Value as Json};
 use time::OffsetDateTime;
 
+use crate::sql::{Arg, Conn, Dialect, Row, Value};
 use crate::{db, Store, StoreError};
 
 /// Most sessions one page may hold.
@@ -38,7 +37,8 @@ pub struct SessionFilter {
     /// Only decisions made at or before this instant.
     pub created_to: Option<OffsetDateTime>,
     /// Only decisions whose `vendor_data` contains this text (ASCII letters compared
-    /// case-insensitively, as SQLite's `LIKE` does; `%`, `_` and `\` match themselves).
+    /// case-insensitively, as SQLite's `LIKE` does; PostgreSQL's `ILIKE` may also fold
+    /// other letters, as the database's locale says; `%`, `_` and `\` match themselves).
     /// At most [`MAX_SEARCH_CHARS`] characters.
     pub search: Option<String>,
 }
@@ -75,16 +75,31 @@ pub struct SessionPage {
 const SUMMARY_COLUMNS: &str =
     "request_id, session_number, status, score, vendor_data, metadata, created_at";
 
-fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<SessionSummary> {
+fn summary_from_row(row: &Row) -> Result<SessionSummary, StoreError> {
     Ok(SessionSummary {
         request_id: row.get(0)?,
-        session_number: row.get::<_, Option<i64>>(1)?.unwrap_or(0),
-        status: db::status_col(row, 2)?,
+        session_number: row.get::<Option<i64>>(1)?.unwrap_or(0),
+        status: row.status(2)?,
         score: row.get(3)?,
         vendor_data: row.get(4)?,
-        metadata: db::optional_json_col(row, 5)?,
-        created_at: db::time_col(row, 6)?,
+        metadata: row.opt_json(5)?,
+        created_at: row.time(6)?,
     })
+}
+
+/// The placeholders' values of a built query, borrowed for a statement (in the order the
+/// bare `?` appear in its text: PostgreSQL's backend numbers them so).
+fn as_args(params: &[Value]) -> Vec<Arg<'_>> {
+    params
+        .iter()
+        .map(|v| match v {
+            Value::Null => Arg::Null,
+            Value::Int(i) => Arg::Int(*i),
+            Value::Real(r) => Arg::Real(*r),
+            Value::Text(s) => Arg::Text(s),
+            Value::Blob(b) => Arg::Blob(b),
+        })
+        .collect()
 }
 
 /// `text` for a `LIKE … ESCAPE '\'` pattern that matches it anywhere.
@@ -101,8 +116,10 @@ fn contains_pattern(text: &str) -> String {
     pattern
 }
 
-/// The `WHERE` clause of a filter and its parameters (the key first).
+/// The `WHERE` clause of a filter, for `dialect`, and its parameters (the key first; in
+/// the order of their bare `?` in the text).
 pub(crate) fn where_clause(
+    dialect: Dialect,
     key_id: &str,
     filter: &SessionFilter,
 ) -> Result<(String, Vec<Value>), StoreError> {
@@ -110,7 +127,8 @@ pub(crate) fn where_clause(
     let mut params = vec![Value::Text(key_id.to_owned())];
     if let Some(statuses) = &filter.statuses {
         if statuses.is_empty() {
-            sql.push_str(" AND 0");
+            // Not a bare `0`: PostgreSQL's AND takes booleans only.
+            sql.push_str(" AND 1 = 0");
         } else {
             let marks = vec!["?"; statuses.len()].join(", ");
             sql.push_str(&format!(" AND status IN ({marks})"));
@@ -123,11 +141,11 @@ pub(crate) fn where_clause(
     }
     if let Some(from) = filter.created_from {
         sql.push_str(" AND created_at >= ?");
-        params.push(Value::Integer(db::to_nanos(from)?));
+        params.push(Value::Int(db::to_nanos(from)?));
     }
     if let Some(to) = filter.created_to {
         sql.push_str(" AND created_at <= ?");
-        params.push(Value::Integer(db::to_nanos(to)?));
+        params.push(Value::Int(db::to_nanos(to)?));
     }
     if let Some(search) = &filter.search {
         if search.chars().count() > MAX_SEARCH_CHARS {
@@ -135,22 +153,27 @@ pub(crate) fn where_clause(
                 "search is at most {MAX_SEARCH_CHARS} characters"
             )));
         }
-        sql.push_str(" AND vendor_data LIKE ? ESCAPE '\\'");
+        // SQLite's LIKE ignores ASCII case; PostgreSQL's needs ILIKE for that.
+        sql.push_str(match dialect {
+            Dialect::Sqlite => " AND vendor_data LIKE ? ESCAPE '\\'",
+            Dialect::Postgres => " AND vendor_data ILIKE ? ESCAPE '\\'",
+        });
         params.push(Value::Text(contains_pattern(search)));
     }
     Ok((sql, params))
 }
 
-/// The page query of a filter: the `SELECT` and its parameters.
+/// The page query of a filter, for `dialect`: the `SELECT` and its parameters.
 pub(crate) fn page_query(
+    dialect: Dialect,
     key_id: &str,
     filter: &SessionFilter,
     limit: usize,
     offset: usize,
 ) -> Result<(String, Vec<Value>), StoreError> {
-    let (clause, mut params) = where_clause(key_id, filter)?;
-    params.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-    params.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
+    let (clause, mut params) = where_clause(dialect, key_id, filter)?;
+    params.push(Value::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    params.push(Value::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
     Ok((
         format!(
             "SELECT {SUMMARY_COLUMNS} FROM decisions WHERE {clause} \
@@ -177,20 +200,25 @@ pub(crate) fn list_sessions(
             "offset must be from 0 to {MAX_SESSION_OFFSET}"
         )));
     }
-    let (clause, count_params) = where_clause(key_id, filter)?;
-    let (select, page_params) = page_query(key_id, filter, limit, offset)?;
-    // One lock for both reads: the count and the page agree.
-    let conn = store.conn();
-    let count: i64 = conn
-        .prepare_cached(&format!("SELECT count(*) FROM decisions WHERE {clause}"))?
-        .query_row(params_from_iter(count_params), |r| r.get(0))?;
-    let mut stmt = conn.prepare_cached(&select)?;
-    let rows = stmt.query_map(params_from_iter(page_params), summary_from_row)?;
-    let sessions = rows.collect::<Result<Vec<_>, _>>()?;
-    Ok(SessionPage {
-        count: u64::try_from(count).unwrap_or(0),
-        sessions,
-    })
+    let dialect = store.dialect();
+    let (clause, count_params) = where_clause(dialect, key_id, filter)?;
+    let count_sql = format!("SELECT count(*) FROM decisions WHERE {clause}");
+    let (select, page_params) = page_query(dialect, key_id, filter, limit, offset)?;
+    let read = |c: &mut dyn Conn| -> Result<SessionPage, StoreError> {
+        let count: i64 = c.query_one(&count_sql, &as_args(&count_params), |r| r.get(0))?;
+        let sessions = c.query_map(&select, &as_args(&page_params), summary_from_row)?;
+        Ok(SessionPage {
+            count: u64::try_from(count).unwrap_or(0),
+            sessions,
+        })
+    };
+    // Both reads see the same data, so the count and the page agree: on SQLite, under the
+    // one connection's lock (as before, no write lock taken for a read); on PostgreSQL,
+    // whose autocommit statements each see their own snapshot, in one transaction.
+    match dialect {
+        Dialect::Sqlite => store.run(read),
+        Dialect::Postgres => store.write(read),
+    }
 }
 
 #[cfg(test)]

@@ -279,9 +279,6 @@ pub(crate) trait Conn {
 
     /// Runs one query and reads every row.
     fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError>;
-
-    /// Runs several `;`-separated statements without arguments (migrations).
-    fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
 }
 
 impl dyn Conn + '_ {

@@ -169,7 +169,10 @@ impl TestCluster {
     /// # Errors
     /// When the server cannot be signalled.
     pub fn stop(&self) -> Result<(), PgError> {
-        let mut server = self.server.lock().unwrap_or_else(|p| p.into_inner());
+        let mut server = self
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(mut child) = server.take() {
             run(&mut self.pg_ctl_stop())?;
             // The watchdog exits once the server has.
@@ -220,15 +223,17 @@ impl TestCluster {
             program: "postgres".into(),
             source,
         })?;
-        *self.server.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
+        *self
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(child);
         let limit = Duration::from_secs(30);
         let started = Instant::now();
         loop {
             let ready = Command::new(self.bin.join("pg_isready"))
                 .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
                 .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
+                .is_ok_and(|s| s.success());
             if ready {
                 return Ok(());
             }
@@ -321,8 +326,7 @@ fn running_as_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 fn free_port() -> Result<u16, PgError> {

@@ -71,6 +71,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::webhooks::WebhooksCommand,
     },
+    /// The server's database: `db migrate` brings its schema up to this build's.
+    Db {
+        /// What to do with the database.
+        #[command(subcommand)]
+        command: crate::database::DbCommand,
+    },
 }
 
 /// `facematch models …`

@@ -1,22 +1,15 @@
 //! `facematch keys …`: create, list, revoke and top up API keys in the server's
-//! database (safe while the server runs: SQLite WAL, one transaction per change).
+//! database, SQLite or PostgreSQL (safe while the server runs: one transaction per change).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
-use facematch_store::{ExposeSecret, NewKey, Store};
+use clap::Subcommand;
+use facematch_store::{ExposeSecret, Migrate, NewKey, Store};
+
+use crate::database::DatabaseArg;
 
 use crate::CliError;
-
-/// The database a `keys` command works on.
-#[derive(Debug, Args)]
-pub struct DatabaseArg {
-    /// SQLite database file of the server (created if absent).
-    #[arg(long, env = "FACEMATCH_DATABASE", default_value = "facematch.db")]
-    pub database: PathBuf,
-}
 
 /// `facematch keys …`
 #[derive(Debug, Subcommand)]
@@ -67,9 +60,7 @@ pub enum KeysCommand {
 }
 
 fn open(db: &DatabaseArg) -> Result<Store, CliError> {
-    Store::open(&db.database)
-        .with_context(|| format!("cannot open the database {}", db.database.display()))
-        .map_err(CliError::Other)
+    db.open(Migrate::IfEmpty)
 }
 
 /// Runs a `keys` subcommand.

@@ -5,6 +5,7 @@
 
 mod cli;
 mod compare;
+mod database;
 mod input;
 mod keys;
 mod lab;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Keys { command } => keys::run(command),
         Command::Webhooks { command } => webhooks::run(command),
+        Command::Db { command } => database::run(command),
     };
     result.unwrap_or_else(|err| {
         eprintln!("facematch: {err:#}");

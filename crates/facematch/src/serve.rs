@@ -6,7 +6,6 @@ use anyhow::Context;
 use clap::Args;
 use facematch_models::{load_pipeline, BundleOptions};
 use facematch_server::ServerConfig;
-use facematch_store::Store;
 
 use crate::CliError;
 
@@ -67,15 +66,27 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         eprintln!("{}", facematch_fetch::BUFFALO_S_NOTICE);
     }
     let config = args.config;
-    let store = Store::open(&config.database)
-        .with_context(|| format!("cannot open the database {}", config.database.display()))?;
+    if config.database.sqlite_path().is_none()
+        && config.otp_secret.is_none()
+        && config.signup != facematch_server::config::SignupMode::Closed
+    {
+        return Err(CliError::Input(anyhow::anyhow!(
+            "with a PostgreSQL database and sign-up open, --otp-secret is required: every \
+             replica must check e-mail codes with the same secret"
+        )));
+    }
     // The key sealing webhook secrets: --webhook-key-file, or `<database>.webhook-key`
-    // (created 0600 on first start), shared with `facematch webhooks`.
-    let webhook_key = facematch_server::webhooks::key_file::load_key(
+    // (created 0600 on first start), shared with `facematch webhooks`. Checked before the
+    // database is touched.
+    let webhook_key = facematch_server::webhooks::key_file::load_key_for(
         config.webhook_key_file.as_deref(),
         &config.database,
     )
     .context("cannot load the webhook key file (--webhook-key-file)")?;
+    let store = config
+        .database
+        .open(&config.postgres_options(), config.migrate_policy())
+        .with_context(|| format!("cannot open the database {}", config.database))?;
     let store = store.with_webhook_key(webhook_key);
     // One model session per worker, one thread each: the workers are the parallelism.
     let bundle = BundleOptions {

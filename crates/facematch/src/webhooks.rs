@@ -13,18 +13,22 @@ use clap::{Args, Subcommand};
 use facematch_server::webhooks::outbound::{check_url, OutboundPolicy};
 use facematch_server::webhooks::schedule::RetrySchedule;
 use facematch_server::webhooks::{deliver, key_file};
-use facematch_store::{DestinationStats, ExposeSecret, NewDestination, Store, STATUS_UPDATED};
+use facematch_store::{
+    DestinationStats, ExposeSecret, Migrate, NewDestination, Store, STATUS_UPDATED,
+};
 
+use crate::database::DatabaseArg;
 use crate::CliError;
 
 /// The database and key file a `webhooks` command works on.
 #[derive(Debug, Args)]
 pub struct WebhookDbArgs {
-    /// SQLite database file of the server (created if absent).
-    #[arg(long, env = "FACEMATCH_DATABASE", default_value = "facematch.db")]
-    pub database: PathBuf,
+    /// The server's database.
+    #[command(flatten)]
+    pub db: DatabaseArg,
     /// The key that seals destination secrets at rest; the server's must be the same file
-    /// (default: `<database>.webhook-key`, created 0600 when absent).
+    /// (default for SQLite: `<database>.webhook-key`, created 0600 when absent; required
+    /// with PostgreSQL).
     #[arg(long, env = "FACEMATCH_WEBHOOK_KEY_FILE")]
     pub webhook_key_file: Option<PathBuf>,
     /// The API key (id or prefix, as `keys list` shows it) whose destinations these are.
@@ -119,13 +123,10 @@ pub enum WebhooksCommand {
 
 /// The store with its webhook key, and the id of the API key named by `--key`.
 fn open(db: &WebhookDbArgs) -> Result<(Store, String), CliError> {
-    let webhook_key = key_file::load_key(db.webhook_key_file.as_deref(), &db.database)
+    let webhook_key = key_file::load_key_for(db.webhook_key_file.as_deref(), &db.db.database)
         .context("cannot load the webhook key file")
         .map_err(CliError::Input)?;
-    let store = Store::open(&db.database)
-        .with_context(|| format!("cannot open the database {}", db.database.display()))
-        .map_err(CliError::Other)?
-        .with_webhook_key(webhook_key);
+    let store = db.db.open(Migrate::IfEmpty)?.with_webhook_key(webhook_key);
     let key = store
         .get_key(&db.key)
         .context("cannot look the key up")?

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use facematch_store::{DatabaseLocation, Migrate, PostgresOptions};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::client_ip::ForwardedHeader;
@@ -27,9 +28,38 @@ pub struct ServerConfig {
     #[arg(long, env = "FACEMATCH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// SQLite database file (created with its tables on first start).
+    /// Where keys, credits, decisions and webhooks live: an SQLite file (the embedded
+    /// default, created with its tables on first start) or a PostgreSQL URL
+    /// (`postgres://user:password@host:5432/db`, `?sslmode=require` for TLS) shared by
+    /// several replicas.
     #[arg(long, env = "FACEMATCH_DATABASE", default_value = "facematch.db")]
-    pub database: PathBuf,
+    pub database: DatabaseLocation,
+
+    /// Apply pending schema migrations at start. Without it, a database whose schema is
+    /// older than this build is refused (run `facematch db migrate` first); an empty one is
+    /// always set up. A newer schema is always refused.
+    #[arg(long, env = "FACEMATCH_MIGRATE")]
+    pub migrate: bool,
+
+    /// PostgreSQL: connections this replica opens at most.
+    #[arg(long, env = "FACEMATCH_DATABASE_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_pool_size: u32,
+
+    /// PostgreSQL: longest a statement may run before the server cancels it (ms); the
+    /// request then fails with 503.
+    #[arg(long, env = "FACEMATCH_DATABASE_STATEMENT_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub database_statement_timeout_ms: u64,
+
+    /// PostgreSQL: longest a request waits for a connection, and a connection attempt
+    /// may take (ms): with the database down, requests fail with 503 after this, not hang.
+    #[arg(long, env = "FACEMATCH_DATABASE_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub database_timeout_ms: u64,
+
+    /// PostgreSQL with `sslmode=require`: PEM file of the authorities that sign the
+    /// server's certificate (default: the public web roots). The certificate is always
+    /// verified, host name included.
+    #[arg(long, env = "FACEMATCH_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<PathBuf>,
 
     /// Face matches computed at the same time (default: the number of CPU cores). Each
     /// worker has its own model sessions.
@@ -299,6 +329,26 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The PostgreSQL pool settings of these flags.
+    pub fn postgres_options(&self) -> PostgresOptions {
+        PostgresOptions {
+            pool_size: self.database_pool_size,
+            statement_timeout: std::time::Duration::from_millis(self.database_statement_timeout_ms),
+            acquire_timeout: std::time::Duration::from_millis(self.database_timeout_ms),
+            connect_timeout: std::time::Duration::from_millis(self.database_timeout_ms),
+            ca_file: self.database_ca_file.clone(),
+        }
+    }
+
+    /// What opening the database does with an older schema (`--migrate`).
+    pub fn migrate_policy(&self) -> Migrate {
+        if self.migrate {
+            Migrate::Apply
+        } else {
+            Migrate::IfEmpty
+        }
+    }
+
     /// Workers to run: the setting, or the number of CPU cores.
     pub fn effective_workers(&self) -> usize {
         self.workers
@@ -316,7 +366,12 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database: PathBuf::from("facematch.db"),
+            database: DatabaseLocation::Sqlite(PathBuf::from("facematch.db")),
+            migrate: false,
+            database_pool_size: 16,
+            database_statement_timeout_ms: 5000,
+            database_timeout_ms: 2000,
+            database_ca_file: None,
             workers: None,
             queue: None,
             request_timeout_secs: 30,
@@ -363,6 +418,8 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("listen", &self.listen)
             .field("database", &self.database)
+            .field("migrate", &self.migrate)
+            .field("database_pool_size", &self.database_pool_size)
             .field("workers", &self.workers)
             .field("queue", &self.queue)
             .field("request_timeout_secs", &self.request_timeout_secs)

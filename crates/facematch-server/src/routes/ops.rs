@@ -17,32 +17,114 @@ use crate::config::ServerConfig;
 use crate::error::{ApiError, ErrorBody, Fault};
 use crate::state::AppState;
 
-/// Readiness.
+/// Readiness, in one word.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok` once the models are loaded, `loading` before.
+    /// `ok` once the models are loaded and the database answers; `loading` while the models
+    /// load; `database_unavailable` while the database cannot be reached.
     pub status: &'static str,
 }
 
-/// Ready only when the models are loaded (503 while they load).
+/// Readiness with its parts, for operators and load balancers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ok` when both parts are, else `loading` or `database_unavailable`.
+    pub status: &'static str,
+    /// `ok` or `loading`.
+    pub models: &'static str,
+    /// `ok` or `unreachable` (one trivial query, within the pool's acquire timeout).
+    pub database: &'static str,
+}
+
+/// Liveness: the process serves requests.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Liveness {
+    /// Always `alive`.
+    pub status: &'static str,
+}
+
+/// Checks both parts of readiness.
+async fn readiness(state: &AppState) -> (StatusCode, Readiness) {
+    let models = if state.pipeline().is_some() {
+        "ok"
+    } else {
+        "loading"
+    };
+    let store = state.store().clone();
+    let database = match tokio::task::spawn_blocking(move || store.ping()).await {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the database is unreachable");
+            "unreachable"
+        }
+        Err(_) => "unreachable",
+    };
+    let status = match (models, database) {
+        ("ok", "ok") => "ok",
+        (_, "ok") => "loading",
+        _ => "database_unavailable",
+    };
+    let code = if status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Readiness {
+            status,
+            models,
+            database,
+        },
+    )
+}
+
+/// Ready when the models are loaded and the database answers (503 otherwise): the one check
+/// a load balancer needs.
 #[utoipa::path(
     get,
     path = "/health",
     tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "Models still loading", body = Health),
+        (status = 503, description = "Models still loading, or the database unreachable", body = Health),
     )
 )]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    if state.pipeline().is_some() {
-        (StatusCode::OK, Json(Health { status: "ok" }))
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health { status: "loading" }),
-        )
-    }
+    let (code, ready) = readiness(&state).await;
+    (
+        code,
+        Json(Health {
+            status: ready.status,
+        }),
+    )
+}
+
+/// Readiness with the state of the models and of the database reported apart.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Models still loading, or the database unreachable", body = Readiness),
+    )
+)]
+pub async fn health_ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let (code, ready) = readiness(&state).await;
+    (code, Json(ready))
+}
+
+/// Liveness: 200 whenever the process answers, whatever the models and the database do (a
+/// supervisor restarts a replica only when this fails).
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "operations",
+    responses((status = 200, description = "The process serves requests", body = Liveness))
+)]
+pub async fn health_live() -> Json<Liveness> {
+    Json(Liveness { status: "alive" })
 }
 
 /// Prometheus text exposition. With `--metrics-token`, only for

@@ -7,7 +7,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use facematch_store::{StoreError, WebhookKey};
+use facematch_store::{DatabaseLocation, StoreError, WebhookKey};
 
 /// Suffix of the default key file, appended to the database's file name.
 pub const KEY_FILE_SUFFIX: &str = ".webhook-key";
@@ -37,6 +37,23 @@ pub fn load_key(explicit: Option<&Path>, database: &Path) -> Result<WebhookKey, 
     match key_path(explicit, database) {
         Some(path) => WebhookKey::load_or_create(&path),
         None => Ok(WebhookKey::random()),
+    }
+}
+
+/// [`load_key`] for a `--database`: with PostgreSQL there is no file to sit beside and every
+/// replica must seal with the same key, so `explicit` is required.
+pub fn load_key_for(
+    explicit: Option<&Path>,
+    database: &DatabaseLocation,
+) -> Result<WebhookKey, StoreError> {
+    match (database.sqlite_path(), explicit) {
+        (Some(path), _) => load_key(explicit, path),
+        (None, Some(file)) => WebhookKey::load_or_create(file),
+        (None, None) => Err(StoreError::Invalid(
+            "with a PostgreSQL database, --webhook-key-file is required: every replica (and \
+             `facematch webhooks`) must seal webhook secrets with the same key"
+                .into(),
+        )),
     }
 }
 

@@ -83,10 +83,28 @@ impl TestApp {
         Self::build(tweak, facematch_server::ratelimit::Clock::System)
     }
 
+    /// Ready, on `store` (e.g. a PostgreSQL one) instead of a fresh in-memory SQLite.
+    #[allow(dead_code)]
+    pub fn on_store(store: Store, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let app = Self::build_on(tweak, facematch_server::ratelimit::Clock::System, store);
+        app.state.set_pipeline(pipeline());
+        app
+    }
+
     /// Two workers, an in-memory store and mailer, rate limiters on `clock`; no pipeline.
     fn build(
         tweak: impl FnOnce(&mut ServerConfig),
         clock: facematch_server::ratelimit::Clock,
+    ) -> Self {
+        let store = Store::open_in_memory().expect("in-memory store");
+        Self::build_on(tweak, clock, store)
+    }
+
+    /// [`build`](Self::build) on a given store.
+    fn build_on(
+        tweak: impl FnOnce(&mut ServerConfig),
+        clock: facematch_server::ratelimit::Clock,
+        store: Store,
     ) -> Self {
         let mut config = ServerConfig {
             workers: Some(2),
@@ -98,7 +116,6 @@ impl TestApp {
         };
         tweak(&mut config);
         let outbox = Outbox::default();
-        let store = Store::open_in_memory().expect("in-memory store");
         let state = AppState::with_clock(config, store, Mailer::Memory(outbox.clone()), clock)
             .expect("state");
         Self {

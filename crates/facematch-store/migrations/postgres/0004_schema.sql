@@ -108,6 +108,8 @@ CREATE TABLE webhook_deliveries (
     next_attempt_at BIGINT,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
+    -- Insertion order, as SQLite's implicit rowid: due deliveries made at once go oldest first.
+    rowid           BIGINT GENERATED ALWAYS AS IDENTITY,
     UNIQUE (event_id, destination_id)
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_attempt_at);

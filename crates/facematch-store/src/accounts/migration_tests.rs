@@ -1,4 +1,5 @@
 //! Migration 0002's mailbox backfill on accounts written before it.
+//! SQLite only: PostgreSQL support starts at version 4, so no PostgreSQL database predates it.
 
 #![allow(clippy::unwrap_used)]
 

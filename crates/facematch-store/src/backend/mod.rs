@@ -3,3 +3,6 @@
 
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+
+#[cfg(test)]
+mod tests;

@@ -15,12 +15,16 @@
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use postgres::config::SslMode;
 use postgres::error::SqlState;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, NoTls, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::sql::{numbered_placeholders, Arg, Conn, Database, Dialect, Finish, Row, Value};
 use crate::StoreError;
@@ -36,6 +40,9 @@ pub struct PostgresOptions {
     pub acquire_timeout: Duration,
     /// Longest a TCP connect and start-up may take.
     pub connect_timeout: Duration,
+    /// PEM file of the certificate authorities that sign the server's certificate, for
+    /// `sslmode=require` (default: the public web roots).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PostgresOptions {
@@ -45,6 +52,7 @@ impl Default for PostgresOptions {
             statement_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(2),
+            ca_file: None,
         }
     }
 }
@@ -80,9 +88,17 @@ impl PostgresDatabase {
         if config.get_application_name().is_none() {
             config.application_name("facematch");
         }
+        // TLS only when the URL asks for it (`sslmode=require`), and then always verified: a
+        // server's self-signed certificate must be named by --database-ca-file. `prefer` (the
+        // default) connects in plain text, as to a server without TLS.
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Some(tls_connector(options.ca_file.as_deref())?),
+            _ => None,
+        };
         let manager = Manager {
             config,
             statement_timeout: options.statement_timeout,
+            tls,
         };
         // Connect once by hand first: r2d2's own first connection would report only "timed out".
         let first = manager.connect_client().map_err(classify)?;
@@ -109,7 +125,7 @@ impl PostgresDatabase {
         policy: crate::Migrate,
     ) -> Result<(), StoreError> {
         let mut client = self.get()?;
-        let client = &mut client.client;
+        let client = client.raw()?;
         let mut tx = client.transaction()?;
         tx.batch_execute(&format!(
             "SELECT pg_advisory_xact_lock({MIGRATION_LOCK}); \
@@ -229,22 +245,80 @@ impl Database for PostgresDatabase {
 }
 
 /// Opens connections for the pool.
-#[derive(Debug)]
 pub(crate) struct Manager {
     config: postgres::Config,
     statement_timeout: Duration,
+    tls: Option<MakeRustlsConnect>,
+}
+
+impl fmt::Debug for MakeTls<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "rustls" } else { "none" })
+    }
+}
+
+/// How [`Manager`]'s TLS setting shows in `Debug`.
+struct MakeTls<'a>(&'a Option<MakeRustlsConnect>);
+
+impl fmt::Debug for Manager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manager")
+            .field("statement_timeout", &self.statement_timeout)
+            .field("tls", &MakeTls(&self.tls))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A rustls client trusting `ca_file`'s certificates (PEM), or the public web roots.
+fn tls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
+                StoreError::Invalid(format!("--database-ca-file {}: {e}", path.display()))
+            })?;
+            for cert in certs {
+                let cert = cert.map_err(|e| {
+                    StoreError::Invalid(format!("--database-ca-file {}: {e}", path.display()))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    StoreError::Invalid(format!("--database-ca-file {}: {e}", path.display()))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(StoreError::Invalid(format!(
+                    "--database-ca-file {} holds no certificate",
+                    path.display()
+                )));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StoreError::Internal(format!("TLS set-up: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 impl Manager {
     fn connect_client(&self) -> Result<PgClient, postgres::Error> {
-        let mut client = self.config.connect(NoTls)?;
+        let mut client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(NoTls)?,
+        };
         let ms = self.statement_timeout.as_millis().max(1);
         client.batch_execute(&format!(
             "SET statement_timeout = {ms}; SET idle_in_transaction_session_timeout = {}",
             ms.saturating_mul(2)
         ))?;
         Ok(PgClient {
-            client,
+            client: Some(client),
             statements: HashMap::new(),
             broken: false,
         })
@@ -260,17 +334,21 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut PgClient) -> Result<(), postgres::Error> {
-        conn.client.batch_execute("")
+        match conn.client.as_mut() {
+            Some(client) => client.batch_execute(""),
+            None => Ok(()),
+        }
     }
 
     fn has_broken(&self, conn: &mut PgClient) -> bool {
-        conn.broken || conn.client.is_closed()
+        conn.broken || conn.client.as_ref().is_none_or(Client::is_closed)
     }
 }
 
 /// One pooled connection and the statements prepared on it, keyed by their `?N` source text.
 pub(crate) struct PgClient {
-    client: Client,
+    /// Always `Some` until dropped (see the `Drop` below).
+    client: Option<Client>,
     statements: HashMap<String, Statement>,
     /// Set when the connection failed in a way that leaves it unusable.
     broken: bool,
@@ -291,19 +369,37 @@ impl From<Failure> for StoreError {
     }
 }
 
+/// `postgres::Client`'s own `Drop` blocks on its private runtime, which panics on a thread that
+/// drives async tasks (a store dropped by the server's runtime, a pool shrinking there): the
+/// connection is closed on a thread of its own instead.
+impl Drop for PgClient {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = std::thread::Builder::new()
+                .name("pg-close".into())
+                .spawn(move || drop(client));
+        }
+    }
+}
+
 impl PgClient {
+    fn raw(&mut self) -> Result<&mut Client, Failure> {
+        self.client
+            .as_mut()
+            .ok_or_else(|| Failure::Other(StoreError::Internal("the connection was closed".into())))
+    }
+
     fn batch(&mut self, sql: &str) -> Result<(), Failure> {
-        self.client.batch_execute(sql).map_err(|e| self.failure(e))
+        let r = self.raw()?.batch_execute(sql);
+        r.map_err(|e| self.failure(e))
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement, Failure> {
         if let Some(stmt) = self.statements.get(sql) {
             return Ok(stmt.clone());
         }
-        let stmt = self
-            .client
-            .prepare(&numbered_placeholders(sql))
-            .map_err(|e| self.failure(e))?;
+        let stmt = self.raw()?.prepare(&numbered_placeholders(sql));
+        let stmt = stmt.map_err(|e| self.failure(e))?;
         self.statements.insert(sql.to_owned(), stmt.clone());
         Ok(stmt)
     }
@@ -398,7 +494,11 @@ impl Conn for PgConn<'_> {
         let stmt = self.client.statement(sql);
         let stmt = self.check(stmt)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
-        match self.client.client.execute(&stmt, &params) {
+        let result = match self.client.raw() {
+            Ok(raw) => raw.execute(&stmt, &params),
+            Err(f) => return Err(f.into()),
+        };
+        match result {
             Ok(n) => {
                 usize::try_from(n).map_err(|_| StoreError::Corrupt(format!("{n} rows changed")))
             }
@@ -413,7 +513,11 @@ impl Conn for PgConn<'_> {
         let stmt = self.client.statement(sql);
         let stmt = self.check(stmt)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
-        let rows = match self.client.client.query(&stmt, &params) {
+        let result = match self.client.raw() {
+            Ok(raw) => raw.query(&stmt, &params),
+            Err(f) => return Err(f.into()),
+        };
+        let rows = match result {
             Ok(rows) => rows,
             Err(e) => {
                 let f = self.client.failure(e);
@@ -421,11 +525,6 @@ impl Conn for PgConn<'_> {
             }
         };
         rows.iter().map(read_row).collect()
-    }
-
-    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        let r = self.client.batch(sql);
-        r.map_err(|f| self.note(f))
     }
 }
 

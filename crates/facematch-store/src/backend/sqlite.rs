@@ -140,10 +140,6 @@ impl Conn for SqliteConn<'_> {
         }
         Ok(out)
     }
-
-    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        Ok(self.0.execute_batch(sql)?)
-    }
 }
 
 impl ToSql for Arg<'_> {

@@ -78,8 +78,7 @@ fn a_store_waits_five_seconds_for_another_connections_lock() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("fm.db")).unwrap();
     let ms: i64 = store
-        .conn()
-        .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+        .run(|c| c.query_one("PRAGMA busy_timeout", &[], |r| r.get(0)))
         .unwrap();
     assert_eq!(ms, 5000);
     assert_eq!(BUSY_TIMEOUT, Duration::from_secs(5));

@@ -1,4 +1,5 @@
 //! Migration 0004's session numbers, backfilled on decisions saved by the schema before it.
+//! SQLite only: PostgreSQL support starts at version 4, so no PostgreSQL database predates it.
 
 #![allow(clippy::unwrap_used)]
 

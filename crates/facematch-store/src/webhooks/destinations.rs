@@ -2,7 +2,6 @@
 //! key (its own and its account's); their delivery summary.
 
 use base64::Engine as _;
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -13,6 +12,7 @@ use super::{
     VISIBLE_TO_KEY, WEBHOOK_EVENTS,
 };
 use crate::db;
+use crate::sql::{args, Conn, Row};
 use crate::{Store, StoreError};
 
 /// Random bytes of a signing secret: 32, written as 43 URL-safe base64 characters (Didit's
@@ -23,17 +23,17 @@ const SECRET_BYTES: usize = 32;
 const COLUMNS: &str = "w.id, w.key_id, w.account_id, w.label, w.url, w.subscribed_events, \
      w.enabled, w.created_at, w.updated_at";
 
-fn destination_from_row(row: &Row<'_>) -> rusqlite::Result<Destination> {
+fn destination_from_row(row: &Row) -> Result<Destination, StoreError> {
     Ok(Destination {
         id: row.get(0)?,
         key_id: row.get(1)?,
         account_id: row.get(2)?,
         label: row.get(3)?,
         url: row.get(4)?,
-        subscribed_events: db::json_col(row, 5)?,
+        subscribed_events: row.json(5)?,
         enabled: row.get(6)?,
-        created_at: db::time_col(row, 7)?,
-        updated_at: db::time_col(row, 8)?,
+        created_at: row.time(7)?,
+        updated_at: row.time(8)?,
     })
 }
 
@@ -105,16 +105,14 @@ fn new_secret() -> Result<Zeroizing<String>, StoreError> {
     ))
 }
 
-fn find(conn: &Connection, id: &str, key_id: &str) -> Result<Option<Destination>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {COLUMNS} FROM webhook_destinations w WHERE w.id = ?2 AND {VISIBLE_TO_KEY}"
-            ),
-            params![key_id, id],
-            destination_from_row,
-        )
-        .optional()?)
+fn find(c: &mut dyn Conn, id: &str, key_id: &str) -> Result<Option<Destination>, StoreError> {
+    c.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM webhook_destinations w WHERE w.id = ?2 AND {VISIBLE_TO_KEY}"
+        ),
+        args![key_id, id],
+        destination_from_row,
+    )
 }
 
 pub(crate) fn create_destination(
@@ -125,52 +123,52 @@ pub(crate) fn create_destination(
     let label = check_label(&new.label)?;
     let url = check_url(&new.url)?;
     let events = check_events(&new.subscribed_events)?;
+    let events_text = events_json(&events)?;
     let id = new_id();
     let secret = new_secret()?;
     let sealed = store.webhook_key().seal(secret.as_bytes(), &id)?;
     let now_n = db::to_nanos(now)?;
 
-    let mut conn = store.conn();
-    // IMMEDIATE: the count and the insert see the same rows, so two concurrent creations
-    // cannot both take the last place.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let account: Option<Option<String>> = tx
-        .query_row(
+    // One transaction: the count and the insert see the same rows, so two concurrent creations
+    // (in this process, another, or another replica) cannot both take the last place (SQLite:
+    // the write lock; PostgreSQL: SERIALIZABLE, the loser retried and then refused).
+    let account_id = store.write(|c| {
+        let account: Option<Option<String>> = c.query_row(
             "SELECT account_id FROM api_keys WHERE id = ?1",
-            [&new.key_id],
+            args![&new.key_id],
             |r| r.get(0),
-        )
-        .optional()?;
-    let Some(account_id) = account else {
-        return Err(StoreError::NotFound(format!("key {}", new.key_id)));
-    };
-    let existing: i64 = tx.query_row(
-        &format!("SELECT count(*) FROM webhook_destinations w WHERE {VISIBLE_TO_KEY}"),
-        [&new.key_id],
-        |r| r.get(0),
-    )?;
-    if usize::try_from(existing).unwrap_or(usize::MAX) >= MAX_DESTINATIONS_PER_OWNER {
-        return Err(StoreError::Conflict(format!(
-            "at most {MAX_DESTINATIONS_PER_OWNER} webhook destinations per account; delete one first"
-        )));
-    }
-    tx.execute(
-        "INSERT INTO webhook_destinations (id, key_id, account_id, label, url, \
-         subscribed_events, enabled, secret_sealed, backoff_until, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?9)",
-        params![
-            id,
-            new.key_id,
-            account_id,
-            label,
-            url,
-            events_json(&events)?,
-            new.enabled,
-            sealed,
-            now_n
-        ],
-    )?;
-    tx.commit()?;
+        )?;
+        let Some(account_id) = account else {
+            return Err(StoreError::NotFound(format!("key {}", new.key_id)));
+        };
+        let existing: i64 = c.query_one(
+            &format!("SELECT count(*) FROM webhook_destinations w WHERE {VISIBLE_TO_KEY}"),
+            args![&new.key_id],
+            |r| r.get(0),
+        )?;
+        if usize::try_from(existing).unwrap_or(usize::MAX) >= MAX_DESTINATIONS_PER_OWNER {
+            return Err(StoreError::Conflict(format!(
+                "at most {MAX_DESTINATIONS_PER_OWNER} webhook destinations per account; delete one first"
+            )));
+        }
+        c.execute(
+            "INSERT INTO webhook_destinations (id, key_id, account_id, label, url, \
+             subscribed_events, enabled, secret_sealed, backoff_until, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?9)",
+            args![
+                &id,
+                &new.key_id,
+                account_id.as_deref(),
+                &label,
+                &url,
+                &events_text,
+                new.enabled,
+                &sealed,
+                now_n
+            ],
+        )?;
+        Ok(account_id)
+    })?;
     let destination = Destination {
         id,
         key_id: new.key_id,
@@ -189,13 +187,16 @@ pub(crate) fn list_destinations(
     store: &Store,
     key_id: &str,
 ) -> Result<Vec<Destination>, StoreError> {
-    let conn = store.conn();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM webhook_destinations w WHERE {VISIBLE_TO_KEY} \
-         ORDER BY w.created_at, w.id"
-    ))?;
-    let rows = stmt.query_map([key_id], destination_from_row)?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    store.run(|c| {
+        c.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM webhook_destinations w WHERE {VISIBLE_TO_KEY} \
+                 ORDER BY w.created_at, w.id"
+            ),
+            args![key_id],
+            destination_from_row,
+        )
+    })
 }
 
 pub(crate) fn get_destination(
@@ -203,7 +204,7 @@ pub(crate) fn get_destination(
     id: &str,
     key_id: &str,
 ) -> Result<Option<Destination>, StoreError> {
-    find(&store.conn(), id, key_id)
+    store.run(|c| find(c, id, key_id))
 }
 
 pub(crate) fn update_destination(
@@ -221,38 +222,37 @@ pub(crate) fn update_destination(
         .map(check_events)
         .transpose()?;
     let now_n = db::to_nanos(now)?;
-    let mut conn = store.conn();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(mut d) = find(&tx, id, key_id)? else {
-        return Ok(None);
-    };
-    if let Some(label) = label {
-        d.label = label;
-    }
-    if let Some(url) = url {
-        d.url = url;
-    }
-    if let Some(events) = events {
-        d.subscribed_events = events;
-    }
-    if let Some(enabled) = update.enabled {
-        d.enabled = enabled;
-    }
-    d.updated_at = now;
-    tx.execute(
-        "UPDATE webhook_destinations SET label = ?2, url = ?3, subscribed_events = ?4, \
-         enabled = ?5, updated_at = ?6 WHERE id = ?1",
-        params![
-            id,
-            d.label,
-            d.url,
-            events_json(&d.subscribed_events)?,
-            d.enabled,
-            now_n
-        ],
-    )?;
-    tx.commit()?;
-    Ok(Some(d))
+    store.write(|c| {
+        let Some(mut d) = find(c, id, key_id)? else {
+            return Ok(None);
+        };
+        if let Some(label) = &label {
+            d.label.clone_from(label);
+        }
+        if let Some(url) = &url {
+            d.url.clone_from(url);
+        }
+        if let Some(events) = &events {
+            d.subscribed_events.clone_from(events);
+        }
+        if let Some(enabled) = update.enabled {
+            d.enabled = enabled;
+        }
+        d.updated_at = now;
+        c.execute(
+            "UPDATE webhook_destinations SET label = ?2, url = ?3, subscribed_events = ?4, \
+             enabled = ?5, updated_at = ?6 WHERE id = ?1",
+            args![
+                id,
+                &d.label,
+                &d.url,
+                &events_json(&d.subscribed_events)?,
+                d.enabled,
+                now_n
+            ],
+        )?;
+        Ok(Some(d))
+    })
 }
 
 pub(crate) fn rotate_destination_secret(
@@ -264,14 +264,15 @@ pub(crate) fn rotate_destination_secret(
     let secret = new_secret()?;
     let sealed = store.webhook_key().seal(secret.as_bytes(), id)?;
     let now_n = db::to_nanos(now)?;
-    let conn = store.conn();
-    let n = conn.execute(
-        &format!(
-            "UPDATE webhook_destinations AS w SET secret_sealed = ?3, updated_at = ?4 \
-             WHERE w.id = ?2 AND {VISIBLE_TO_KEY}"
-        ),
-        params![key_id, id, sealed, now_n],
-    )?;
+    let n = store.run(|c| {
+        c.execute(
+            &format!(
+                "UPDATE webhook_destinations AS w SET secret_sealed = ?3, updated_at = ?4 \
+                 WHERE w.id = ?2 AND {VISIBLE_TO_KEY}"
+            ),
+            args![key_id, id, &sealed, now_n],
+        )
+    })?;
     Ok((n > 0).then(|| SecretString::from(secret.as_str())))
 }
 
@@ -280,53 +281,49 @@ pub(crate) fn delete_destination(
     id: &str,
     key_id: &str,
 ) -> Result<bool, StoreError> {
-    let mut conn = store.conn();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if find(&tx, id, key_id)?.is_none() {
-        return Ok(false);
-    }
-    // Explicitly, not by ON DELETE CASCADE: the log, the deliveries, then the events left
-    // with no delivery at all.
-    tx.execute(
-        "DELETE FROM webhook_attempts WHERE delivery_id IN \
-         (SELECT id FROM webhook_deliveries WHERE destination_id = ?1)",
-        [id],
-    )?;
-    let events: Vec<String> = {
-        let mut stmt = tx.prepare_cached(
+    store.write(|c| {
+        if find(c, id, key_id)?.is_none() {
+            return Ok(false);
+        }
+        // Explicitly, not by ON DELETE CASCADE: the log, the deliveries, then the events left
+        // with no delivery at all.
+        c.execute(
+            "DELETE FROM webhook_attempts WHERE delivery_id IN \
+             (SELECT id FROM webhook_deliveries WHERE destination_id = ?1)",
+            args![id],
+        )?;
+        let events: Vec<String> = c.query_map(
             "SELECT DISTINCT event_id FROM webhook_deliveries WHERE destination_id = ?1",
+            args![id],
+            |r| r.get(0),
         )?;
-        let rows = stmt.query_map([id], |r| r.get(0))?;
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
-    tx.execute(
-        "DELETE FROM webhook_deliveries WHERE destination_id = ?1",
-        [id],
-    )?;
-    for event in &events {
-        tx.execute(
-            "DELETE FROM webhook_events WHERE id = ?1 AND NOT EXISTS \
-             (SELECT 1 FROM webhook_deliveries WHERE event_id = ?1)",
-            [event],
+        c.execute(
+            "DELETE FROM webhook_deliveries WHERE destination_id = ?1",
+            args![id],
         )?;
-    }
-    tx.execute("DELETE FROM webhook_destinations WHERE id = ?1", [id])?;
-    tx.commit()?;
-    Ok(true)
+        for event in &events {
+            c.execute(
+                "DELETE FROM webhook_events WHERE id = ?1 AND NOT EXISTS \
+                 (SELECT 1 FROM webhook_deliveries WHERE event_id = ?1)",
+                args![event],
+            )?;
+        }
+        c.execute("DELETE FROM webhook_destinations WHERE id = ?1", args![id])?;
+        Ok(true)
+    })
 }
 
 pub(crate) fn destination_secret(
     store: &Store,
     id: &str,
 ) -> Result<Option<SecretString>, StoreError> {
-    let sealed: Option<Vec<u8>> = store
-        .conn()
-        .query_row(
+    let sealed: Option<Vec<u8>> = store.run(|c| {
+        c.query_row(
             "SELECT secret_sealed FROM webhook_destinations WHERE id = ?1",
-            [id],
+            args![id],
             |r| r.get(0),
         )
-        .optional()?;
+    })?;
     let Some(sealed) = sealed else {
         return Ok(None);
     };
@@ -337,24 +334,38 @@ pub(crate) fn destination_secret(
 }
 
 pub(crate) fn destination_stats(store: &Store, id: &str) -> Result<DestinationStats, StoreError> {
-    Ok(store.conn().query_row(
-        "SELECT count(*), \
-                coalesce(sum(a.error IS NOT NULL OR a.response_status IS NULL \
-                             OR a.response_status NOT BETWEEN 200 AND 299), 0), \
-                min(a.response_time_ms), CAST(avg(a.response_time_ms) AS INTEGER), \
-                max(a.response_time_ms), max(a.created_at) \
-         FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
-         WHERE d.destination_id = ?1",
-        [id],
-        |r| {
-            Ok(DestinationStats {
-                total_deliveries: r.get(0)?,
-                failed_deliveries: r.get(1)?,
-                min_response_time_ms: r.get(2)?,
-                avg_response_time_ms: r.get(3)?,
-                max_response_time_ms: r.get(4)?,
-                last_delivery_at: db::opt_time_col(r, 5)?,
-            })
-        },
-    )?)
+    // The mean is computed here from a sum and a count (integers on both databases, rounded
+    // down exactly), not by the databases' AVG (a real on SQLite, a NUMERIC on PostgreSQL).
+    let (stats, sum, timed) = store.run(|c| {
+        c.query_one(
+            "SELECT count(*), \
+                    CAST(coalesce(sum(CASE WHEN a.error IS NOT NULL OR a.response_status IS NULL \
+                         OR a.response_status NOT BETWEEN 200 AND 299 THEN 1 ELSE 0 END), 0) \
+                         AS BIGINT), \
+                    min(a.response_time_ms), CAST(sum(a.response_time_ms) AS BIGINT), \
+                    count(a.response_time_ms), max(a.response_time_ms), max(a.created_at) \
+             FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
+             WHERE d.destination_id = ?1",
+            args![id],
+            |r| {
+                let stats = DestinationStats {
+                    total_deliveries: r.get(0)?,
+                    failed_deliveries: r.get(1)?,
+                    min_response_time_ms: r.get(2)?,
+                    avg_response_time_ms: None,
+                    max_response_time_ms: r.get(5)?,
+                    last_delivery_at: r.opt_time(6)?,
+                };
+                Ok((stats, r.get::<Option<i64>>(3)?, r.get::<i64>(4)?))
+            },
+        )
+    })?;
+    let avg_response_time_ms = match sum {
+        Some(sum) if timed > 0 => Some(sum.div_euclid(timed)),
+        _ => None,
+    };
+    Ok(DestinationStats {
+        avg_response_time_ms,
+        ..stats
+    })
 }

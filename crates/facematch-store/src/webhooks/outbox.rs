@@ -1,12 +1,11 @@
 //! The outbox: events written with the change they report, their deliveries claimed under a
 //! lease, test events, and the retention purge of finished events.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
 use super::{new_id, DueDelivery, STATUS_UPDATED, VISIBLE_TO_KEY};
 use crate::deletion::MAX_PURGE_BATCH;
-use crate::sql::{args, Conn, Dialect};
+use crate::sql::{args, Conn, Dialect, Row};
 use crate::{db, SavedDecision, Store, StoreError};
 
 /// Writes a `status.updated` event for `d` (as it is after the change) and one pending
@@ -47,7 +46,7 @@ pub(crate) fn enqueue_status_event(
         ],
     )?;
     for destination in &destinations {
-        insert_delivery_in(c, &new_id(), &event_id, destination, now_n, now_n)?;
+        insert_delivery(c, &new_id(), &event_id, destination, now_n, now_n)?;
     }
     Ok(())
 }
@@ -65,8 +64,8 @@ pub(crate) fn subscribed_to(dialect: Dialect) -> &'static str {
     }
 }
 
-/// Inserts one pending delivery (portable form).
-fn insert_delivery_in(
+/// Inserts one pending delivery, due at `due`.
+fn insert_delivery(
     c: &mut dyn Conn,
     id: &str,
     event_id: &str,
@@ -80,25 +79,6 @@ fn insert_delivery_in(
         args![id, event_id, destination_id, due, now],
     )?;
     Ok(())
-}
-
-/// Transitional: the rusqlite form, until the rest of this module is ported.
-fn insert_delivery(
-    conn: &Connection,
-    id: &str,
-    event_id: &str,
-    destination_id: &str,
-    due: i64,
-    now: i64,
-) -> Result<(), StoreError> {
-    insert_delivery_in(
-        &mut crate::backend::sqlite::SqliteConn(conn),
-        id,
-        event_id,
-        destination_id,
-        due,
-        now,
-    )
 }
 
 /// Deletes a decision's events with their deliveries (pending ones included: Didit drops
@@ -128,7 +108,7 @@ pub(crate) fn delete_events_of_decision(
 const DUE_COLUMNS: &str = "d.id, d.event_id, d.destination_id, w.url, e.webhook_type, \
      e.key_id, e.request_id, e.snapshot, d.attempts, e.created_at";
 
-fn due_from_row(row: &Row<'_>) -> rusqlite::Result<DueDelivery> {
+fn due_from_row(row: &Row) -> Result<DueDelivery, StoreError> {
     let attempts: i64 = row.get(8)?;
     Ok(DueDelivery {
         delivery_id: row.get(0)?,
@@ -139,28 +119,26 @@ fn due_from_row(row: &Row<'_>) -> rusqlite::Result<DueDelivery> {
         key_id: row.get(5)?,
         request_id: row.get(6)?,
         // A test event's snapshot is JSON `null`.
-        snapshot: db::json_col::<Option<SavedDecision>>(row, 7)?,
+        snapshot: row.json::<Option<SavedDecision>>(7)?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        event_created_at: db::time_col(row, 9)?,
+        event_created_at: row.time(9)?,
     })
 }
 
 /// The delivery `delivery_id` as a [`DueDelivery`] (the destination's current URL).
 pub(super) fn due_delivery(
-    conn: &Connection,
+    c: &mut dyn Conn,
     delivery_id: &str,
 ) -> Result<Option<DueDelivery>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {DUE_COLUMNS} FROM webhook_deliveries d \
-                 JOIN webhook_events e ON e.id = d.event_id \
-                 JOIN webhook_destinations w ON w.id = d.destination_id WHERE d.id = ?1"
-            ),
-            [delivery_id],
-            due_from_row,
-        )
-        .optional()?)
+    c.query_row(
+        &format!(
+            "SELECT {DUE_COLUMNS} FROM webhook_deliveries d \
+             JOIN webhook_events e ON e.id = d.event_id \
+             JOIN webhook_destinations w ON w.id = d.destination_id WHERE d.id = ?1"
+        ),
+        args![delivery_id],
+        due_from_row,
+    )
 }
 
 pub(crate) fn enqueue_test_event(
@@ -172,38 +150,58 @@ pub(crate) fn enqueue_test_event(
 ) -> Result<Option<DueDelivery>, StoreError> {
     let now_n = db::to_nanos(now)?;
     let leased_until = db::to_nanos(now + lease)?;
-    let mut conn = store.conn();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let visible: Option<String> = tx
-        .query_row(
+    store.write(|c| {
+        let visible: Option<String> = c.query_row(
             &format!(
                 "SELECT w.id FROM webhook_destinations w WHERE w.id = ?2 AND {VISIBLE_TO_KEY}"
             ),
-            params![key_id, destination_id],
+            args![key_id, destination_id],
             |r| r.get(0),
-        )
-        .optional()?;
-    if visible.is_none() {
-        return Ok(None);
-    }
-    let event_id = new_id();
-    tx.execute(
-        "INSERT INTO webhook_events (id, key_id, request_id, webhook_type, snapshot, created_at) \
-         VALUES (?1, ?2, NULL, ?3, 'null', ?4)",
-        params![event_id, key_id, STATUS_UPDATED, now_n],
-    )?;
-    let delivery_id = new_id();
-    insert_delivery(
-        &tx,
-        &delivery_id,
-        &event_id,
-        destination_id,
-        leased_until,
-        now_n,
-    )?;
-    let due = due_delivery(&tx, &delivery_id)?;
-    tx.commit()?;
-    Ok(due)
+        )?;
+        if visible.is_none() {
+            return Ok(None);
+        }
+        let event_id = new_id();
+        c.execute(
+            "INSERT INTO webhook_events (id, key_id, request_id, webhook_type, snapshot, \
+             created_at) VALUES (?1, ?2, NULL, ?3, 'null', ?4)",
+            args![&event_id, key_id, STATUS_UPDATED, now_n],
+        )?;
+        let delivery_id = new_id();
+        insert_delivery(
+            c,
+            &delivery_id,
+            &event_id,
+            destination_id,
+            leased_until,
+            now_n,
+        )?;
+        due_delivery(c, &delivery_id)
+    })
+}
+
+/// The due deliveries' query for `dialect`: oldest first, at most `?2`.
+///
+/// SQLite: run in an IMMEDIATE transaction, the choice and the lease are one step, so two
+/// deliverers (or two processes) never take the same delivery. PostgreSQL: the rows chosen are
+/// locked (`FOR UPDATE OF d SKIP LOCKED`) until the lease is written and committed; another
+/// replica's claim skips them instead of waiting, and one that read them before that commit
+/// fails to lock them (a serialization conflict, retried on fresh data, where they are leased).
+/// Ties of `created_at` go by insertion order (`rowid`: SQLite's implicit column, an
+/// identity column in the PostgreSQL schema).
+fn due_query(dialect: Dialect) -> String {
+    let (tie, lock) = match dialect {
+        Dialect::Sqlite => ("d.rowid", ""),
+        Dialect::Postgres => ("d.rowid", " FOR UPDATE OF d SKIP LOCKED"),
+    };
+    format!(
+        "SELECT {DUE_COLUMNS} FROM webhook_deliveries d \
+         JOIN webhook_events e ON e.id = d.event_id \
+         JOIN webhook_destinations w ON w.id = d.destination_id \
+         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND w.enabled = 1 \
+           AND (w.backoff_until IS NULL OR w.backoff_until <= ?1) \
+         ORDER BY d.created_at, {tie} LIMIT ?2{lock}"
+    )
 }
 
 pub(crate) fn claim_due_deliveries(
@@ -215,30 +213,17 @@ pub(crate) fn claim_due_deliveries(
     let now_n = db::to_nanos(now)?;
     let leased_until = db::to_nanos(now + lease)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut conn = store.conn();
-    // IMMEDIATE: the choice and the lease are one step, so two deliverers (or two processes)
-    // never take the same delivery.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let due = {
-        let mut stmt = tx.prepare_cached(&format!(
-            "SELECT {DUE_COLUMNS} FROM webhook_deliveries d \
-             JOIN webhook_events e ON e.id = d.event_id \
-             JOIN webhook_destinations w ON w.id = d.destination_id \
-             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND w.enabled = 1 \
-               AND (w.backoff_until IS NULL OR w.backoff_until <= ?1) \
-             ORDER BY d.created_at, d.rowid LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![now_n, limit], due_from_row)?;
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
-    for d in &due {
-        tx.execute(
-            "UPDATE webhook_deliveries SET next_attempt_at = ?2, updated_at = ?3 WHERE id = ?1",
-            params![d.delivery_id, leased_until, now_n],
-        )?;
-    }
-    tx.commit()?;
-    Ok(due)
+    // One transaction: the choice and the lease are one step (see `due_query`).
+    store.write(|c| {
+        let due = c.query_map(&due_query(c.dialect()), args![now_n, limit], due_from_row)?;
+        for d in &due {
+            c.execute(
+                "UPDATE webhook_deliveries SET next_attempt_at = ?2, updated_at = ?3 WHERE id = ?1",
+                args![&d.delivery_id, leased_until, now_n],
+            )?;
+        }
+        Ok(due)
+    })
 }
 
 pub(crate) fn purge_events_older_than(
@@ -253,30 +238,35 @@ pub(crate) fn purge_events_older_than(
     }
     let cutoff = db::to_nanos(cutoff)?;
     let limit = i64::try_from(batch).unwrap_or(i64::MAX);
-    let mut conn = store.conn();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let ids: Vec<String> = {
-        let mut stmt = tx.prepare_cached(
+    store.write(|c| {
+        let ids: Vec<String> = c.query_map(
             "SELECT e.id FROM webhook_events e WHERE e.created_at < ?1 AND NOT EXISTS \
              (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.state = 'pending') \
              ORDER BY e.created_at LIMIT ?2",
+            args![cutoff, limit],
+            |r| r.get(0),
         )?;
-        let rows = stmt.query_map(params![cutoff, limit], |r| r.get(0))?;
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
-    for id in &ids {
-        tx.execute("DELETE FROM webhook_attempts WHERE event_id = ?1", [id])?;
-        tx.execute("DELETE FROM webhook_deliveries WHERE event_id = ?1", [id])?;
-        tx.execute("DELETE FROM webhook_events WHERE id = ?1", [id])?;
-    }
-    tx.commit()?;
-    Ok(ids.len())
+        for id in &ids {
+            c.execute(
+                "DELETE FROM webhook_attempts WHERE event_id = ?1",
+                args![id],
+            )?;
+            c.execute(
+                "DELETE FROM webhook_deliveries WHERE event_id = ?1",
+                args![id],
+            )?;
+            c.execute("DELETE FROM webhook_events WHERE id = ?1", args![id])?;
+        }
+        Ok(ids.len())
+    })
 }
 
 pub(crate) fn pending_deliveries(store: &Store) -> Result<i64, StoreError> {
-    Ok(store.conn().query_row(
-        "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'",
-        [],
-        |r| r.get(0),
-    )?)
+    store.run(|c| {
+        c.query_one(
+            "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'",
+            args![],
+            |r| r.get(0),
+        )
+    })
 }
