@@ -1,6 +1,8 @@
 //! Who is calling: the `x-api-key` extractor and the credit reservation that makes
 //! "one credit per 200" atomic. (The client address: [`crate::client_ip`].)
 
+use std::time::Duration;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use facematch_core::WorkStarted;
@@ -118,19 +120,67 @@ impl CreditReservation {
         self.settled = true;
     }
 
-    /// The credit goes back to the key now.
+    /// The credit goes back to the key now; while the database is unreachable, again and
+    /// again in the background (see [`REFUND_RETRY_FOR`]).
     pub async fn refund(mut self) {
         self.settled = true;
         let key_id = std::mem::take(&mut self.key_id);
-        let refunded = self
-            .state
-            .with_store(move |store| store.refund_credit(&key_id).map_err(Fault::Store))
-            .await;
-        if let Err(e) = refunded {
-            // Not a response: logged here, with its cause.
-            tracing::error!(error = %crate::middleware::ErrorChain(&e), "credit refund failed");
+        if let Err(e) = refund_once(&self.state, key_id.clone()).await {
+            if is_database_outage(&e) {
+                retry_refund_later(self.state.clone(), key_id);
+            } else {
+                // Not a response: logged here, with its cause.
+                tracing::error!(error = %crate::middleware::ErrorChain(&e), "credit refund failed");
+            }
         }
     }
+}
+
+/// How long a refund that met a database outage keeps being retried (with a growing pause,
+/// at most [`REFUND_RETRY_MAX_PAUSE`]): a request that failed with 503 because the database
+/// went away gets its credit back once it returns, unless this replica stops first.
+pub const REFUND_RETRY_FOR: Duration = Duration::from_secs(15 * 60);
+
+/// The longest pause between two tries of a pending refund.
+pub const REFUND_RETRY_MAX_PAUSE: Duration = Duration::from_secs(5);
+
+async fn refund_once(state: &AppState, key_id: String) -> Result<(), ApiError> {
+    state
+        .with_store(move |store| store.refund_credit(&key_id).map_err(Fault::Store))
+        .await
+}
+
+fn is_database_outage(e: &ApiError) -> bool {
+    matches!(
+        e,
+        ApiError::Internal(Fault::Store(facematch_store::StoreError::Unavailable(_)))
+    )
+}
+
+/// Retries a refund in the background until the database answers (or for
+/// [`REFUND_RETRY_FOR`]).
+fn retry_refund_later(state: AppState, key_id: String) {
+    tracing::warn!("the database is unreachable: the credit refund will be retried");
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + REFUND_RETRY_FOR;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            tokio::time::sleep(pause).await;
+            match refund_once(&state, key_id.clone()).await {
+                Ok(()) => {
+                    tracing::info!("credit refund done after the database came back");
+                    return;
+                }
+                Err(e) if is_database_outage(&e) && tokio::time::Instant::now() < deadline => {
+                    pause = (pause * 2).min(REFUND_RETRY_MAX_PAUSE);
+                }
+                Err(e) => {
+                    tracing::error!(error = %crate::middleware::ErrorChain(&e), "credit refund failed");
+                    return;
+                }
+            }
+        }
+    });
 }
 
 impl Drop for CreditReservation {

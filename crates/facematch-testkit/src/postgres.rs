@@ -58,6 +58,8 @@ pub struct TestCluster {
     run_as: Option<String>,
     server: Mutex<Option<Child>>,
     next_db: AtomicU32,
+    /// With TLS: the authority's certificate (PEM) that signed the server's.
+    ca_file: Option<PathBuf>,
 }
 
 /// The cluster shared by every test of this process, started on first use.
@@ -87,7 +89,26 @@ impl TestCluster {
     /// # Errors
     /// See [`PgError`].
     pub fn start() -> Result<TestCluster, PgError> {
+        Self::start_inner(false)
+    }
+
+    /// [`start`](Self::start) with TLS on: a throwaway authority signs the server's
+    /// certificate for `127.0.0.1` and `localhost`; [`ca_file`](Self::ca_file) names it.
+    ///
+    /// # Errors
+    /// See [`PgError`]; also when `openssl` is missing.
+    pub fn start_tls() -> Result<TestCluster, PgError> {
+        Self::start_inner(true)
+    }
+
+    /// The authority's certificate of a [`start_tls`](Self::start_tls) cluster.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca_file.as_deref()
+    }
+
+    fn start_inner(tls: bool) -> Result<TestCluster, PgError> {
         let bin = find_bin()?;
+        remove_stale_clusters();
         let root = tempfile::Builder::new()
             .prefix("facematch-pg-")
             .tempdir()?
@@ -101,7 +122,7 @@ impl TestCluster {
         if let Some(user) = &run_as {
             run(Command::new("chown").arg(user).arg(&root))?;
         }
-        let cluster = TestCluster {
+        let mut cluster = TestCluster {
             port: free_port()?,
             bin,
             root,
@@ -109,7 +130,11 @@ impl TestCluster {
             run_as,
             server: Mutex::new(None),
             next_db: AtomicU32::new(0),
+            ca_file: None,
         };
+        if tls {
+            cluster.ca_file = Some(cluster.make_certificates()?);
+        }
         let mut initdb = cluster.command("initdb");
         initdb
             .arg("-D")
@@ -192,14 +217,15 @@ impl TestCluster {
     fn start_server(&self) -> Result<(), PgError> {
         let log = self.root.join("server.log");
         // The watchdog: runs the server and, once the test process that started it has gone
-        // (ended, panicked, killed), stops it and removes the cluster's folder (`runuser`
-        // passes the signal on; with no client left, any shutdown mode ends at once).
+        // (ended, panicked, killed), stops it and removes the cluster's folder. TERM, not INT:
+        // a non-interactive shell starts background jobs with SIGINT ignored; `runuser` passes
+        // TERM on, and with no client left the server's smart shutdown ends at once.
         let script = r#"
             root="$1"; shift
             "$@" & pg=$!
             while kill -0 "$PPID" 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.5; done
             if ! kill -0 "$PPID" 2>/dev/null; then
-                kill -INT $pg 2>/dev/null; wait $pg; rm -rf "$root"
+                kill -TERM $pg 2>/dev/null; wait $pg; rm -rf "$root"
             fi
         "#;
         let mut cmd = Command::new("sh");
@@ -216,6 +242,7 @@ impl TestCluster {
             .arg(format!("unix_socket_directories={}", self.root.display()))
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
+            .args(self.tls_settings())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?);
@@ -245,11 +272,82 @@ impl TestCluster {
         }
     }
 
+    /// A throwaway authority and a server certificate it signs (openssl), in the cluster's
+    /// folder, readable by the server's user; returns the authority's certificate.
+    fn make_certificates(&self) -> Result<PathBuf, PgError> {
+        let dir = &self.root;
+        let ca_key = dir.join("ca.key");
+        let ca = dir.join("ca.pem");
+        let key = dir.join("server.key");
+        let csr = dir.join("server.csr");
+        let crt = dir.join("server.crt");
+        let ext = dir.join("server.ext");
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )?;
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        run(Command::new("openssl")
+            .args(["req", "-x509"])
+            .args(ec)
+            .arg("-keyout")
+            .arg(&ca_key)
+            .arg("-out")
+            .arg(&ca)
+            .args(["-days", "2", "-subj", "/CN=facematch test authority"]))?;
+        run(Command::new("openssl")
+            .arg("req")
+            .args(ec)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .args(["-subj", "/CN=localhost"]))?;
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-in"])
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&ca)
+            .arg("-CAkey")
+            .arg(&ca_key)
+            .args(["-CAcreateserial", "-days", "2", "-out"])
+            .arg(&crt)
+            .arg("-extfile")
+            .arg(&ext))?;
+        if let Some(user) = &self.run_as {
+            run(Command::new("chown").arg(user).arg(&key).arg(&crt))?;
+        }
+        run(Command::new("chmod").arg("600").arg(&key))?;
+        Ok(ca)
+    }
+
     /// `pg_ctl stop -m fast`: connected clients are cut off at once.
     fn pg_ctl_stop(&self) -> Command {
         let mut cmd = self.command("pg_ctl");
         cmd.args(["stop", "-m", "fast", "-w", "-D"]).arg(&self.data);
         cmd
+    }
+
+    /// The server's TLS settings (none without TLS).
+    fn tls_settings(&self) -> Vec<String> {
+        if self.ca_file.is_none() {
+            return Vec::new();
+        }
+        vec![
+            "-c".into(),
+            "ssl=on".into(),
+            "-c".into(),
+            format!("ssl_cert_file={}", self.root.join("server.crt").display()),
+            "-c".into(),
+            format!("ssl_key_file={}", self.root.join("server.key").display()),
+        ]
     }
 
     fn command(&self, program: &str) -> Command {
@@ -269,6 +367,38 @@ impl Drop for TestCluster {
     fn drop(&mut self) {
         let _ = self.stop();
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Removes the folders of earlier test clusters whose server is gone (a test process killed
+/// with its watchdog): no `postmaster.pid`, or one naming a process that no longer exists, and
+/// untouched for ten minutes (so a cluster being set up right now is left alone).
+fn remove_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("facematch-pg-")
+        {
+            continue;
+        }
+        let root = entry.path();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(600));
+        let pid = std::fs::read_to_string(root.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().map(str::to_owned));
+        let alive = pid.is_some_and(|pid| std::path::Path::new("/proc").join(pid).exists());
+        if old && !alive {
+            let _ = std::fs::remove_dir_all(&root);
+        }
     }
 }
 

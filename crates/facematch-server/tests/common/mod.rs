@@ -39,6 +39,33 @@ pub fn pipeline() -> Pipeline {
         .clone()
 }
 
+/// The store a test app runs on: a fresh in-memory SQLite database, or with
+/// `FACEMATCH_TEST_DATABASE=postgres` a fresh database on a throwaway PostgreSQL cluster
+/// (to run this whole suite on PostgreSQL by hand; CI runs it on SQLite and the store's own
+/// suite on both).
+pub fn test_store() -> Store {
+    if std::env::var("FACEMATCH_TEST_DATABASE").as_deref() == Ok("postgres") {
+        off_runtime(|| {
+            let url = facematch_testkit::fresh_database().expect("test PostgreSQL");
+            Store::connect_postgres(
+                &url,
+                &facematch_store::PostgresOptions::default(),
+                facematch_store::Migrate::Apply,
+            )
+            .expect("PostgreSQL store")
+        })
+    } else {
+        Store::open_in_memory().expect("in-memory store")
+    }
+}
+
+/// Runs a store call on a thread of its own: the PostgreSQL client blocks on a runtime of its
+/// own, which a thread driving async tasks must not do (the server itself calls the store
+/// from blocking threads).
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("store call panicked"))
+}
+
 /// An app on an in-memory database, with codes captured in an outbox.
 pub struct TestApp {
     /// The state (store, metrics, pipeline).
@@ -96,7 +123,7 @@ impl TestApp {
         tweak: impl FnOnce(&mut ServerConfig),
         clock: facematch_server::ratelimit::Clock,
     ) -> Self {
-        let store = Store::open_in_memory().expect("in-memory store");
+        let store = test_store();
         Self::build_on(tweak, clock, store)
     }
 
@@ -148,27 +175,32 @@ impl TestApp {
 
     /// A new key, admin or not.
     pub fn key_with(&self, credits: i64, admin: bool) -> String {
-        self.store()
-            .create_key(NewKey {
-                name: "test".into(),
-                credits,
-                admin,
-                expires_at: None,
-                account_id: None,
-            })
-            .expect("create key")
-            .secret
-            .expose_secret()
-            .to_owned()
+        let store = self.store();
+        off_runtime(|| {
+            store
+                .create_key(NewKey {
+                    name: "test".into(),
+                    credits,
+                    admin,
+                    expires_at: None,
+                    account_id: None,
+                })
+                .expect("create key")
+                .secret
+                .expose_secret()
+                .to_owned()
+        })
     }
 
     /// The balance of a plaintext key.
     pub fn balance(&self, key: &str) -> i64 {
-        let record = self
-            .store()
-            .authenticate(key, time::OffsetDateTime::now_utc())
-            .expect("valid key");
-        self.store().balance(&record.id).expect("balance")
+        let store = self.store();
+        off_runtime(|| {
+            let record = store
+                .authenticate(key, time::OffsetDateTime::now_utc())
+                .expect("valid key");
+            store.balance(&record.id).expect("balance")
+        })
     }
 
     /// Sends one request through the router.

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use postgres::config::SslMode;
@@ -66,7 +66,23 @@ const MAX_TRIES: u32 = 30;
 /// A pool of connections to one database.
 pub(crate) struct PostgresDatabase {
     pool: r2d2::Pool<Manager>,
+    /// When a wait for a connection last failed: for a moment after, callers fail at once
+    /// instead of each waiting the whole acquire timeout again (a request makes several
+    /// database calls; an outage should cost it one timeout, not one per call).
+    unreachable_at: Outage,
 }
+
+/// When the database was last found unreachable (shared by the pool and its connections).
+type Outage = Arc<Mutex<Option<Instant>>>;
+
+/// Notes that the database was just found unreachable.
+fn mark_unreachable(outage: &Outage) {
+    *outage.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+}
+
+/// How long after a failed wait for a connection callers fail at once (unless an idle
+/// connection is at hand); the next caller after it waits and so probes the database again.
+const FAIL_FAST_FOR: Duration = Duration::from_secs(1);
 
 impl fmt::Debug for PostgresDatabase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,10 +111,12 @@ impl PostgresDatabase {
             SslMode::Require => Some(tls_connector(options.ca_file.as_deref())?),
             _ => None,
         };
+        let outage: Outage = Arc::default();
         let manager = Manager {
             config,
             statement_timeout: options.statement_timeout,
             tls,
+            outage: outage.clone(),
         };
         // Connect once by hand first: r2d2's own first connection would report only "timed out".
         let first = manager.connect_client().map_err(classify)?;
@@ -112,7 +130,10 @@ impl PostgresDatabase {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
         drop(first);
-        Ok(PostgresDatabase { pool })
+        Ok(PostgresDatabase {
+            pool,
+            unreachable_at: outage,
+        })
     }
 
     /// Applies `migrations` (`(version, name, sql)`) above the database's version, under an
@@ -153,9 +174,32 @@ impl PostgresDatabase {
 
     /// A pooled connection, or [`StoreError::Unavailable`] after the acquire timeout.
     pub(crate) fn get(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))
+        let recently = self
+            .unreachable_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|t| t.elapsed() < FAIL_FAST_FOR);
+        if recently {
+            return self.pool.try_get().ok_or_else(|| {
+                StoreError::Unavailable("the database was unreachable a moment ago".into())
+            });
+        }
+        let got = self.pool.get();
+        let mut unreachable_at = self
+            .unreachable_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match got {
+            Ok(conn) => {
+                *unreachable_at = None;
+                Ok(conn)
+            }
+            Err(e) => {
+                drop(unreachable_at);
+                mark_unreachable(&self.unreachable_at);
+                Err(StoreError::Unavailable(Box::new(e)))
+            }
+        }
     }
 }
 
@@ -249,6 +293,7 @@ pub(crate) struct Manager {
     config: postgres::Config,
     statement_timeout: Duration,
     tls: Option<MakeRustlsConnect>,
+    outage: Outage,
 }
 
 impl fmt::Debug for MakeTls<'_> {
@@ -321,6 +366,7 @@ impl Manager {
             client: Some(client),
             statements: HashMap::new(),
             broken: false,
+            outage: self.outage.clone(),
         })
     }
 }
@@ -352,6 +398,8 @@ pub(crate) struct PgClient {
     statements: HashMap<String, Statement>,
     /// Set when the connection failed in a way that leaves it unusable.
     broken: bool,
+    /// The database's outage mark, set when this connection is lost.
+    outage: Outage,
 }
 
 /// Why a statement failed: a serialization conflict (retry) or anything else.
@@ -408,9 +456,20 @@ impl PgClient {
         if is_conflict(&e) {
             return Failure::Conflict;
         }
+        // The connection itself is gone (not a statement timeout or a full server, which
+        // leave it usable): drop it from the pool and let the next callers fail fast.
+        let lost = match e.code() {
+            Some(code) => {
+                code.code().starts_with("08")
+                    || *code == SqlState::ADMIN_SHUTDOWN
+                    || *code == SqlState::CRASH_SHUTDOWN
+            }
+            None => e.is_closed() || caused_by_io(&e),
+        };
         let e = classify(e);
-        if matches!(e, StoreError::Unavailable(_)) {
+        if lost {
             self.broken = true;
+            mark_unreachable(&self.outage);
         }
         Failure::Other(e)
     }

@@ -137,6 +137,16 @@ fn a_stopped_server_gives_unavailable_within_the_timeout_and_recovers() {
             "took {:?}",
             started.elapsed()
         );
+        // Right after a failed wait, the next call fails at once (a request's later steps
+        // do not each wait the whole timeout again).
+        let started = Instant::now();
+        assert!(matches!(store.ping(), Err(StoreError::Unavailable(_))));
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "the second call waited {:?}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(1100));
     }
     cluster.restart().unwrap();
     let started = Instant::now();
@@ -147,4 +157,52 @@ fn a_stopped_server_gives_unavailable_within_the_timeout_and_recovers() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn tls_is_used_and_verified_when_the_url_requires_it() {
+    let cluster = TestCluster::start_tls().unwrap();
+    let url = cluster.create_database().unwrap();
+    let ca = cluster.ca_file().unwrap().to_path_buf();
+    let on_tls = |store: &Store| {
+        store
+            .run(|c| {
+                c.query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                    |r| r.get::<bool>(0),
+                )
+            })
+            .unwrap()
+    };
+    // sslmode=require with the authority that signed the server: an encrypted connection.
+    let with_ca = PostgresOptions {
+        ca_file: Some(ca.clone()),
+        ..PostgresOptions::default()
+    };
+    let secure =
+        Store::connect_postgres(&format!("{url}?sslmode=require"), &with_ca, Migrate::Apply)
+            .unwrap();
+    assert!(on_tls(&secure));
+    // The same server with only the public roots: its certificate is not trusted, and the
+    // connection is refused rather than made unverified.
+    let err = Store::connect_postgres(
+        &format!("{url}?sslmode=require"),
+        &PostgresOptions::default(),
+        Migrate::Apply,
+    )
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    // Without sslmode=require the connection is plain, as documented.
+    let plain = connect(&url, Migrate::Apply).unwrap();
+    assert!(!on_tls(&plain));
+    // A CA file that holds no certificate is a clear error.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let bad = PostgresOptions {
+        ca_file: Some(empty.path().to_path_buf()),
+        ..PostgresOptions::default()
+    };
+    let err = Store::connect_postgres(&format!("{url}?sslmode=require"), &bad, Migrate::Apply)
+        .unwrap_err();
+    assert!(err.to_string().contains("no certificate"), "{err}");
 }
