@@ -31,7 +31,10 @@ source scripts/lib_pg.sh
 require_photos
 
 echo "== building (release)" >&2
-cargo build --release --quiet -p facematch -p facematch-lab --example load
+# Two commands: with `--example`, a `-p facematch` in the same command would build only
+# its library, not the binary this script runs.
+cargo build --release --quiet -p facematch --bin facematch
+cargo build --release --quiet -p facematch-lab --example load
 # FACEMATCH_BIN runs another build of the server (e.g. the one before a change) under the same load tool.
 BIN=${FACEMATCH_BIN:-target/release/facematch}
 LOAD=target/release/examples/load
@@ -56,7 +59,7 @@ URL=http://127.0.0.1:$PORT
 DB=$TMP/db
 DB_ARGS=()
 if [[ $POSTGRES == 1 ]]; then
-    pg_start "$TMP/pg"
+    pg_start
     DB=$PG_URL
     head -c 32 /dev/urandom >"$TMP/webhook.key" && chmod 600 "$TMP/webhook.key"
     DB_ARGS=(--webhook-key-file "$TMP/webhook.key")

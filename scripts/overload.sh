@@ -44,7 +44,10 @@ source scripts/lib.sh
 require_photos
 
 echo "== building (release)" >&2
-cargo build --release --quiet -p facematch -p facematch-lab --example faults
+# Two commands: with `--example`, a `-p facematch` in the same command would build only
+# its library, not the binary this script runs.
+cargo build --release --quiet -p facematch --bin facematch
+cargo build --release --quiet -p facematch-lab --example faults
 BIN=target/release/facematch
 FAULTS=target/release/examples/faults
 

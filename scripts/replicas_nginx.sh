@@ -18,6 +18,11 @@ BIN=${FACEMATCH_BIN:-target/release/facematch}
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
+    if [[ ${STATUS:-1} != 0 ]]; then
+        for f in "$TMP"/nginx-error.log "$TMP"/replica-*.log; do
+            [[ -f $f ]] && { echo "--- $f" >&2; tail -5 "$f" >&2; }
+        done
+    fi
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     [[ -f $TMP/nginx.pid ]] && kill -QUIT "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
     pg_stop
@@ -25,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pg_start "$TMP/pg"
+pg_start
 echo "== PostgreSQL on 127.0.0.1:$PG_PORT"
 "$BIN" db migrate --database "$PG_URL"
 head -c 32 /dev/urandom >"$TMP/webhook.key" && chmod 600 "$TMP/webhook.key"
@@ -42,6 +47,10 @@ done
 
 sed -e "s|@TMP@|$TMP|g" -e "s|@P1@|$P1|g" -e "s|@P2@|$P2|g" -e "s|@PN@|$PN|g" \
     docs/deployment/nginx-replicas.conf >"$TMP/nginx.conf"
+# Under root nginx's workers would run as `nobody`, who cannot use this script's private
+# temporary folder: keep them as the user running the script (a real deployment keeps its
+# usual user and temp paths).
+if [[ $(id -u) == 0 ]]; then sed -i '1i user root;' "$TMP/nginx.conf"; fi
 nginx -c "$TMP/nginx.conf" -p "$TMP"
 echo "== nginx on 127.0.0.1:$PN -> replicas 127.0.0.1:$P1, 127.0.0.1:$P2"
 
@@ -74,4 +83,4 @@ read -r ok2 other2 < <(send)
 echo "== phase 2 (one replica): $ok2 x 200, $other2 other; replica $P2 served $(served "$P2") in all"
 BALANCE=$(curl -s -H "x-api-key: $KEY" "http://127.0.0.1:$PN/v3/billing/balance/" )
 echo "== balance through nginx: $BALANCE (100000 - $((ok + ok2)) expected)"
-[[ $other == 0 && $other2 == 0 ]]
+[[ $other == 0 && $other2 == 0 ]] && STATUS=0
