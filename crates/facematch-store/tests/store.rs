@@ -3,7 +3,9 @@
 //! holds) and PostgreSQL's replicas (several stores on one database).
 #![allow(clippy::unwrap_used)]
 
+// The crate's own test support, shared by file; this suite saves richer decisions of its own.
 #[path = "../src/test_backends.rs"]
+#[allow(dead_code)]
 mod test_backends;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

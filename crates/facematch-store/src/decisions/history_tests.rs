@@ -1,7 +1,7 @@
 //! The history cap and the same-status rule, through the store's own API (and raw SQL for
 //! a database written before the cap existed).
 
-use facematch_core::{FaceMatch, ImageFaces, Status};
+use facematch_core::Status;
 use time::{Duration, OffsetDateTime};
 
 use super::*;
@@ -28,22 +28,7 @@ fn key_with(store: &Store, status: Status) -> String {
         .id;
     let d = SavedDecision {
         request_id: "r".into(),
-        key_id: key.clone(),
-        face_match: FaceMatch {
-            status,
-            score: Some(60),
-            user_image: ImageFaces::default(),
-            ref_image: ImageFaces::default(),
-            warnings: vec![],
-        },
-        decline_threshold: 30.0,
-        review_threshold: Some(70.0),
-        vendor_data: None,
-        metadata: None,
-        session_number: 0,
-        created_at: t0(),
-        updated_at: t0(),
-        history: vec![],
+        ..crate::test_backends::decision(&key, status, t0())
     };
     store.save_decision(&d).expect("save");
     key

@@ -5,13 +5,13 @@
 //! that these tests run on both databases with no other module.
 #![allow(clippy::unwrap_used)]
 
-use facematch_core::{FaceMatch, ImageFaces, Status};
+use facematch_core::Status;
 use time::{Duration, OffsetDateTime};
 
 use crate::sql::{args, Dialect};
 use crate::test_backends::{each_backend, postgres_url};
 use crate::{
-    db, Migrate, NewKey, PostgresOptions, SavedDecision, Store, StoreError, STATUS_UPDATED,
+    db, Migrate, NewKey, PostgresOptions, ReviewStatus, Store, StoreError, STATUS_UPDATED,
 };
 
 fn key(store: &Store) -> String {
@@ -29,59 +29,15 @@ fn key(store: &Store) -> String {
 }
 
 /// Saves an `In Review` decision of `key_id` made at `at`, then approves it (so it has one
-/// history row), writing a `status.updated` event for each of the two changes to every
-/// destination subscribed (as saving and reviewing do); returns its id.
+/// history row, and a `status.updated` event for each change goes to every destination
+/// subscribed); returns its id.
 fn saved(store: &Store, key_id: &str, at: OffsetDateTime) -> String {
-    let id = uuid::Uuid::new_v4().hyphenated().to_string();
-    let mut d = SavedDecision {
-        request_id: id.clone(),
-        key_id: key_id.to_owned(),
-        face_match: FaceMatch {
-            status: Status::InReview,
-            score: Some(60),
-            user_image: ImageFaces::default(),
-            ref_image: ImageFaces::default(),
-            warnings: vec![],
-        },
-        decline_threshold: 30.0,
-        review_threshold: Some(70.0),
-        vendor_data: None,
-        metadata: None,
-        session_number: 0,
-        created_at: at,
-        updated_at: at,
-        history: vec![],
-    };
-    let at_n = db::to_nanos(at).unwrap();
+    let d = crate::test_backends::decision(key_id, Status::InReview, at);
+    let id = d.request_id.clone();
+    store.save_decision(&d).unwrap();
     store
-        .write(|c| {
-            d.session_number = c.query_one(
-                "UPDATE api_keys SET sessions_made = sessions_made + 1 WHERE id = ?1 \
-                 RETURNING sessions_made",
-                args![key_id],
-                |r| r.get(0),
-            )?;
-            c.execute(
-                "INSERT INTO decisions (request_id, key_id, status, score, decline_threshold, \
-                 review_threshold, warnings, face_match, created_at, updated_at, \
-                 session_number) \
-                 VALUES (?1, ?2, 'In Review', 60, 30.0, 70.0, '[]', '{}', ?3, ?3, ?4)",
-                args![&id, key_id, at_n, d.session_number],
-            )?;
-            d.face_match.status = Status::InReview;
-            crate::webhooks::enqueue_status_event(c, &d, at)?;
-            c.execute(
-                "UPDATE decisions SET status = 'Approved' WHERE request_id = ?1",
-                args![&id],
-            )?;
-            c.execute(
-                "INSERT INTO decision_history (request_id, from_status, to_status, comment, at) \
-                 VALUES (?1, 'In Review', 'Approved', 'ok', ?2)",
-                args![&id, at_n],
-            )?;
-            d.face_match.status = Status::Approved;
-            crate::webhooks::enqueue_status_event(c, &d, at)
-        })
+        .update_status(&id, key_id, ReviewStatus::Approved, Some("ok"), at)
+        .unwrap()
         .unwrap();
     id
 }

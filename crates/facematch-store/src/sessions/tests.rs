@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 use super::{as_args, page_query, SessionFilter};
 use crate::sql::{args, Dialect};
 use crate::test_backends::each_backend;
-use crate::{db, NewKey, SessionRef, Store, StoreError};
+use crate::{NewKey, SavedDecision, SessionRef, Store, StoreError};
 
 fn key(store: &Store) -> String {
     store
@@ -28,8 +28,7 @@ fn t0() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_780_000_000).unwrap()
 }
 
-/// Saves a decision of `key_id` as `save_decision` does (the key's next session number),
-/// written here in SQL so that these tests need no other module; returns its id.
+/// Saves a decision of `key_id`; returns its id.
 fn save(
     store: &Store,
     key_id: &str,
@@ -49,25 +48,14 @@ fn save_with(
     metadata: Option<&str>,
     at: OffsetDateTime,
 ) -> String {
-    let id = uuid::Uuid::new_v4().hyphenated().to_string();
-    let at = db::to_nanos(at).unwrap();
-    let status = status.to_string();
-    store
-        .write(|c| {
-            let number: i64 = c.query_one(
-                "UPDATE api_keys SET sessions_made = sessions_made + 1 WHERE id = ?1 \
-                 RETURNING sessions_made",
-                args![key_id],
-                |r| r.get(0),
-            )?;
-            c.execute(
-                "INSERT INTO decisions (request_id, key_id, status, score, decline_threshold, \
-                 warnings, face_match, vendor_data, metadata, created_at, updated_at, \
-                 session_number) VALUES (?1, ?2, ?3, 60, 30.0, '[]', '{}', ?4, ?5, ?6, ?6, ?7)",
-                args![&id, key_id, &status, vendor_data, metadata, at, number],
-            )
-        })
-        .unwrap();
+    let d = SavedDecision {
+        review_threshold: None,
+        vendor_data: vendor_data.map(str::to_owned),
+        metadata: metadata.map(|m| serde_json::from_str(m).unwrap()),
+        ..crate::test_backends::decision(key_id, status, at)
+    };
+    let id = d.request_id.clone();
+    store.save_decision(&d).unwrap();
     id
 }
 

@@ -2,14 +2,14 @@
 //! attempt state machine, the log's scoping, the purge and the limits.
 #![allow(clippy::unwrap_used)]
 
-use facematch_core::{FaceMatch, ImageFaces, Status};
+use facematch_core::Status;
 use secrecy::ExposeSecret;
 use time::{Duration, OffsetDateTime};
 
 use crate::sql::args;
 use crate::test_backends::each_backend;
 use crate::{
-    db, AttemptOutcome, AttemptRecord, DestinationUpdate, NewDestination, NewKey, ReviewStatus,
+    AttemptOutcome, AttemptRecord, DestinationUpdate, NewDestination, NewKey, ReviewStatus,
     SavedDecision, Store, StoreError, WebhookKey, WebhookKeyError, MAX_DESTINATIONS_PER_OWNER,
 };
 
@@ -71,67 +71,15 @@ fn dest(store: &Store, key_id: &str) -> String {
 /// An `In Review` decision of `key_id` made at `at`.
 fn decision(key_id: &str, at: OffsetDateTime) -> SavedDecision {
     SavedDecision {
-        request_id: uuid::Uuid::new_v4().hyphenated().to_string(),
-        key_id: key_id.to_owned(),
-        face_match: FaceMatch {
-            status: Status::InReview,
-            score: Some(60),
-            user_image: ImageFaces::default(),
-            ref_image: ImageFaces::default(),
-            warnings: vec![],
-        },
-        decline_threshold: 30.0,
-        review_threshold: Some(70.0),
         vendor_data: Some("user-1".into()),
-        metadata: None,
-        session_number: 0,
-        created_at: at,
-        updated_at: at,
-        history: vec![],
+        ..crate::test_backends::decision(key_id, Status::InReview, at)
     }
 }
 
-/// Saves an `In Review` decision of `key_id` made at `at` as `save_decision` does (its row,
-/// its session number and its event in one transaction), written here so that these tests
-/// exercise the outbox on both databases whatever the state of the decisions module; returns
-/// its id. (The real `save_decision` path is covered by
-/// `a_review_through_the_decisions_api_writes_an_event_with_the_decision_after_it`.)
+/// Saves an `In Review` decision of `key_id` made at `at`; returns its id.
 fn saved_at(store: &Store, key_id: &str, at: OffsetDateTime) -> String {
     let d = decision(key_id, at);
-    let at_n = db::to_nanos(at).unwrap();
-    let face_match = serde_json::to_string(&d.face_match).unwrap();
-    store
-        .write(|c| {
-            let n: i64 = c.query_one(
-                "UPDATE api_keys SET sessions_made = sessions_made + 1 WHERE id = ?1 \
-                 RETURNING sessions_made",
-                args![key_id],
-                |r| r.get(0),
-            )?;
-            c.execute(
-                "INSERT INTO decisions (request_id, key_id, status, score, decline_threshold, \
-                 review_threshold, warnings, face_match, vendor_data, created_at, updated_at, \
-                 metadata, session_number) \
-                 VALUES (?1, ?2, ?3, 60, 30.0, 70.0, '[]', ?4, 'user-1', ?5, ?5, NULL, ?6)",
-                args![
-                    &d.request_id,
-                    key_id,
-                    d.status().to_string().as_str(),
-                    &face_match,
-                    at_n,
-                    n
-                ],
-            )?;
-            super::enqueue_status_event(
-                c,
-                &SavedDecision {
-                    session_number: n,
-                    ..d.clone()
-                },
-                at,
-            )
-        })
-        .unwrap();
+    store.save_decision(&d).unwrap();
     d.request_id
 }
 
