@@ -226,8 +226,18 @@ impl Database for PostgresDatabase {
             client.batch("BEGIN ISOLATION LEVEL SERIALIZABLE")?;
             let mut conn = PgConn::new(&mut client);
             let outcome = f(&mut conn);
-            let conflict = conn.conflict;
+            let (conflict, failed) = (conn.conflict, conn.failed);
             let finish = match outcome {
+                // A statement failed and the closure carried on: PostgreSQL has aborted the
+                // transaction, and its COMMIT would silently roll back. Say so instead.
+                Ok(Finish::Commit) if failed && !conflict => {
+                    let _ = client.batch("ROLLBACK");
+                    return Err(StoreError::Internal(
+                        "a statement failed inside a transaction that asked to commit; \
+                         nothing was written"
+                            .into(),
+                    ));
+                }
                 Ok(finish) if !conflict => finish,
                 Ok(_) => Finish::Rollback,
                 Err(e) if !conflict => {
@@ -248,10 +258,13 @@ impl Database for PostgresDatabase {
                 }
                 (Finish::Rollback, true) => client.batch("ROLLBACK")?,
             }
-            // Another transaction won the race: wait a moment (longer each time, jittered by the
-            // attempt's own timing) and run the whole operation again on fresh data.
+            // Another transaction won the race: wait a moment (longer each time, plus a random
+            // part so that the losers do not collide again in step) and run the whole
+            // operation again on fresh data.
+            let mut jitter = [0u8; 1];
+            let _ = getrandom::fill(&mut jitter);
             let pause = Duration::from_micros(200 * u64::from(attempt + 1))
-                + Duration::from_micros(u64::from(std::process::id() % 7) * 50);
+                + Duration::from_micros(u64::from(jitter[0]) * 4);
             std::thread::sleep(pause);
         }
         Err(StoreError::Unavailable(
@@ -521,7 +534,10 @@ fn caused_by_io(e: &postgres::Error) -> bool {
 /// A statement-level view of a pooled connection, recording serialization conflicts.
 struct PgConn<'c> {
     client: &'c mut PgClient,
+    /// A statement met a serialization conflict: the transaction is to be run again.
     conflict: bool,
+    /// A statement failed (any other way).
+    failed: bool,
 }
 
 impl<'c> PgConn<'c> {
@@ -529,6 +545,7 @@ impl<'c> PgConn<'c> {
         PgConn {
             client,
             conflict: false,
+            failed: false,
         }
     }
 
@@ -537,8 +554,9 @@ impl<'c> PgConn<'c> {
     }
 
     fn note(&mut self, f: Failure) -> StoreError {
-        if matches!(f, Failure::Conflict) {
-            self.conflict = true;
+        match f {
+            Failure::Conflict => self.conflict = true,
+            Failure::Other(_) => self.failed = true,
         }
         f.into()
     }

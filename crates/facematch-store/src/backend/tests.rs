@@ -206,3 +206,29 @@ fn tls_is_used_and_verified_when_the_url_requires_it() {
         .unwrap_err();
     assert!(err.to_string().contains("no certificate"), "{err}");
 }
+
+#[test]
+fn a_transaction_that_swallowed_a_failed_statement_does_not_report_a_commit() {
+    let store = connect(&postgres_url(), Migrate::Apply).unwrap();
+    let result: Result<(), StoreError> = store.write(|c| {
+        c.execute(
+            "INSERT INTO accounts (id, email, password_hash, created_at, mailbox) \
+             VALUES ('a', 'a@x', 'h', 0, 'a@x')",
+            &[],
+        )?;
+        // A duplicate key: the module "handles" the error and carries on (which a module must
+        // not do inside a transaction; this is the safety net).
+        let _ = c.execute(
+            "INSERT INTO accounts (id, email, password_hash, created_at, mailbox) \
+             VALUES ('a', 'b@x', 'h', 0, 'b@x')",
+            &[],
+        );
+        Ok(())
+    });
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    let n = store
+        .run(|c| c.query_one("SELECT count(*) FROM accounts", &[], |r| r.get::<i64>(0)))
+        .unwrap();
+    assert_eq!(n, 0);
+}
