@@ -36,6 +36,9 @@ pub struct Metrics {
     pub webhook_attempts: IntCounterVec,
     /// Webhook deliveries waiting to be delivered (refreshed every few seconds).
     pub webhook_pending: IntGauge,
+    /// Readiness checks that queried the database (at most about one a second, however
+    /// often the public health routes are called).
+    pub database_checks: IntCounter,
 }
 
 impl Metrics {
@@ -110,6 +113,11 @@ impl Metrics {
         )?;
         registry.register(Box::new(webhook_attempts.clone()))?;
         registry.register(Box::new(webhook_pending.clone()))?;
+        let database_checks = IntCounter::new(
+            "database_checks_total",
+            "Readiness checks that queried the database",
+        )?;
+        registry.register(Box::new(database_checks.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -124,6 +132,7 @@ impl Metrics {
             cancelled,
             webhook_attempts,
             webhook_pending,
+            database_checks,
         })
     }
 

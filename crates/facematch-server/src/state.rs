@@ -81,7 +81,12 @@ struct Inner {
     upload_budget: UploadBudget,
     /// The webhook settings, HTTP client and the deliverer's wake-up.
     webhooks: WebhookRuntime,
+    /// The last readiness check of the database: when, and whether it answered.
+    database_check: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
+
+/// How long one readiness check of the database answers for every caller.
+pub const DATABASE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl AppState {
     /// State for `config`, with the mailer its SMTP settings describe. The pipeline is
@@ -174,8 +179,36 @@ impl AppState {
                 upload_budget,
                 webhooks,
                 config,
+                database_check: tokio::sync::Mutex::new(None),
             }),
         })
+    }
+
+    /// Whether the database answers (one trivial query). Checked at most once per
+    /// [`DATABASE_CHECK_EVERY`], one check at a time, whatever the number of callers: the
+    /// health routes are public, and a flood of them must not become a flood of database
+    /// queries holding the connections that face matches need.
+    pub async fn database_reachable(&self) -> bool {
+        let mut last = self.inner.database_check.lock().await;
+        if let Some((at, ok)) = *last {
+            // A request that met an outage since the last good check makes it stale at once.
+            let outage_since = ok && self.store().found_unreachable_at().is_some_and(|t| t > at);
+            if at.elapsed() < DATABASE_CHECK_EVERY && !outage_since {
+                return ok;
+            }
+        }
+        self.inner.metrics.database_checks.inc();
+        let store = self.store().clone();
+        let ok = match tokio::task::spawn_blocking(move || store.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: the database is unreachable");
+                false
+            }
+            Err(_) => false,
+        };
+        *last = Some((std::time::Instant::now(), ok));
+        ok
     }
 
     /// Makes the server ready; `false` if a pipeline was already set (it is kept).

@@ -9,6 +9,8 @@ mod charging;
 mod common;
 #[path = "attacks/deletes.rs"]
 mod deletes;
+#[path = "attacks/health.rs"]
+mod health;
 #[path = "attacks/history.rs"]
 mod history;
 #[path = "attacks/limits.rs"]

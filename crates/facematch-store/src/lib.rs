@@ -174,6 +174,12 @@ impl Store {
         self.db.ping()
     }
 
+    /// When a call last found the database unreachable, while that is still the latest news
+    /// (a later successful connection clears it). Never for SQLite.
+    pub fn found_unreachable_at(&self) -> Option<std::time::Instant> {
+        self.db.found_unreachable_at()
+    }
+
     /// Runs `f` unless another process of the same database is running it under `lock` (a
     /// PostgreSQL advisory lock; with SQLite `f` always runs). Answers whether it ran. Used so
     /// that one replica at a time sweeps retention.

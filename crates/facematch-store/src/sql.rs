@@ -342,6 +342,12 @@ pub(crate) trait Database: Send + Sync + fmt::Debug {
     /// Answers whether the database can be reached now (a trivial query).
     fn ping(&self) -> Result<(), StoreError>;
 
+    /// When a caller last found the database unreachable, if that is the current state
+    /// (cleared once a connection is had again). SQLite: never.
+    fn found_unreachable_at(&self) -> Option<std::time::Instant> {
+        None
+    }
+
     /// Runs `f` only if no other process is running it under the same `lock` (PostgreSQL: a
     /// session advisory lock; SQLite: a single process's file, `f` always runs). Answers
     /// whether `f` ran.

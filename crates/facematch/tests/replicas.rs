@@ -605,9 +605,10 @@ fn database_outage_gives_503_then_recovers() {
     let down = t0.elapsed();
     let mut ready_during = Vec::new();
     while t0.elapsed() < down + Duration::from_secs(5) {
+        let asked_at = t0.elapsed();
         let asked = Instant::now();
         let r = ready(a.port);
-        ready_during.push((asked.elapsed(), r));
+        ready_during.push((asked_at, asked.elapsed(), r));
         std::thread::sleep(Duration::from_millis(500));
     }
     let up_again = t0.elapsed();
@@ -695,7 +696,12 @@ fn database_outage_gives_503_then_recovers() {
         "only {during_outage} requests fell in the outage {down:.1?}..{up_again:.1?}: {timeline:?}"
     );
     assert!(ready_during.len() >= 2, "{ready_during:?}");
-    for (took, r) in &ready_during {
+    // Readiness checks the database at most once a second (the route is public), so an
+    // answer in the first second of the outage may still be the last good one.
+    for (asked_at, took, r) in &ready_during {
+        if *asked_at < down + Duration::from_secs(1) && *r == Ok((200, "ok".to_owned())) {
+            continue;
+        }
         assert_eq!(
             r,
             &Ok((503, "unreachable".to_owned())),

@@ -272,6 +272,13 @@ impl Database for PostgresDatabase {
         ))
     }
 
+    fn found_unreachable_at(&self) -> Option<Instant> {
+        *self
+            .unreachable_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
         let mut client = self.get()?;
         client.batch("SELECT 1")?;
