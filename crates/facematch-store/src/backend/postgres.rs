@@ -316,20 +316,11 @@ pub(crate) struct Manager {
     outage: Outage,
 }
 
-impl fmt::Debug for MakeTls<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "rustls" } else { "none" })
-    }
-}
-
-/// How [`Manager`]'s TLS setting shows in `Debug`.
-struct MakeTls<'a>(&'a Option<MakeRustlsConnect>);
-
 impl fmt::Debug for Manager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Manager")
             .field("statement_timeout", &self.statement_timeout)
-            .field("tls", &MakeTls(&self.tls))
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -478,14 +469,7 @@ impl PgClient {
         }
         // The connection itself is gone (not a statement timeout or a full server, which
         // leave it usable): drop it from the pool and let the next callers fail fast.
-        let lost = match e.code() {
-            Some(code) => {
-                code.code().starts_with("08")
-                    || *code == SqlState::ADMIN_SHUTDOWN
-                    || *code == SqlState::CRASH_SHUTDOWN
-            }
-            None => e.is_closed() || caused_by_io(&e),
-        };
+        let lost = connection_lost(&e);
         let e = classify(e);
         if lost {
             self.broken = true;
@@ -506,24 +490,32 @@ fn is_conflict(e: &postgres::Error) -> bool {
 /// clients and statement timeouts are `Unavailable` (503); everything else keeps its source as
 /// `Postgres`.
 pub(crate) fn classify(e: postgres::Error) -> StoreError {
-    let unavailable = match e.code() {
-        Some(code) => {
-            code.code().starts_with("08")
-                || [
-                    SqlState::ADMIN_SHUTDOWN,
-                    SqlState::CRASH_SHUTDOWN,
-                    SqlState::CANNOT_CONNECT_NOW,
-                    SqlState::QUERY_CANCELED,
-                    SqlState::TOO_MANY_CONNECTIONS,
-                ]
-                .contains(code)
-        }
-        None => e.is_closed() || caused_by_io(&e),
-    };
+    let unavailable = connection_lost(&e)
+        || e.code().is_some_and(|code| {
+            [
+                SqlState::CANNOT_CONNECT_NOW,
+                SqlState::QUERY_CANCELED,
+                SqlState::TOO_MANY_CONNECTIONS,
+            ]
+            .contains(code)
+        });
     if unavailable {
         StoreError::Unavailable(Box::new(e))
     } else {
         StoreError::Postgres(e)
+    }
+}
+
+/// Whether the connection itself is gone: a connection-class SQLSTATE, the server shutting
+/// down, or (without a SQLSTATE) a closed socket or an I/O failure.
+fn connection_lost(e: &postgres::Error) -> bool {
+    match e.code() {
+        Some(code) => {
+            code.code().starts_with("08")
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+        }
+        None => e.is_closed() || caused_by_io(e),
     }
 }
 
