@@ -170,9 +170,10 @@ pub struct SessionWarning {
 /// One status change, as Didit's `reviews` entries write it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SessionReview {
-    /// Always `"API Client"`: every change is made with an API key.
+    /// `"API Client"` for a change made with an API key; the console user's e-mail for one
+    /// made in the Business Console.
     #[schema(example = "API Client")]
-    pub user: &'static str,
+    pub user: String,
     /// The status set.
     #[schema(value_type = String, example = "Approved")]
     pub new_status: Status,
@@ -199,7 +200,7 @@ impl From<&Warning> for SessionWarning {
 impl From<&StatusChange> for SessionReview {
     fn from(c: &StatusChange) -> Self {
         Self {
-            user: API_CLIENT,
+            user: c.reviewer.clone().unwrap_or_else(|| API_CLIENT.to_owned()),
             new_status: c.to,
             comment: c.comment.clone(),
             created_at: facematch_core::rfc3339_micros(c.at),

@@ -64,6 +64,7 @@ fn save_fixed(app: &TestApp, key: &str) {
         to: Status::Approved,
         comment: Some("same person, checked by hand".into()),
         at: at(60),
+        reviewer: None,
     }];
     let mut declined = base(DECLINED_ID, Status::Declined, Some(12));
     declined.created_at = at(1);

@@ -102,7 +102,7 @@ fn password_matches(password: &str, stored: &str) -> bool {
 /// A hash no password matches, checked when there is no stored one, so that every
 /// registration costs the same two Argon2 runs (no timing difference between a new, a pending
 /// and a verified address).
-fn dummy_password_hash() -> &'static str {
+pub(crate) fn dummy_password_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         // The salt is random; the password is never compared with anything that matters.

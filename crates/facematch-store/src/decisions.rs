@@ -83,6 +83,9 @@ pub struct StatusChange {
     /// When the change was made.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// The console user (e-mail) who made it; `None` when made with an API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewer: Option<String>,
 }
 
 /// A saved face-match decision (never the images).
@@ -192,7 +195,7 @@ fn load_history(
     // One more than kept: its presence says that older entries exist.
     let probe = i64::try_from(MAX_HISTORY + 1).unwrap_or(i64::MAX);
     let mut newest_first = c.query_map(
-        "SELECT from_status, to_status, comment, at FROM decision_history \
+        "SELECT from_status, to_status, comment, at, reviewer FROM decision_history \
          WHERE request_id = ?1 ORDER BY id DESC LIMIT ?2",
         args![request_id, probe],
         |row| {
@@ -201,6 +204,7 @@ fn load_history(
                 to: row.status(1)?,
                 comment: row.get(2)?,
                 at: row.time(3)?,
+                reviewer: row.get(4)?,
             })
         },
     )?;
@@ -226,20 +230,21 @@ fn insert_history(
     change: &StatusChange,
 ) -> Result<(), StoreError> {
     c.execute(
-        "INSERT INTO decision_history (request_id, from_status, to_status, comment, at) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO decision_history (request_id, from_status, to_status, comment, at, \
+         reviewer) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         args![
             request_id,
             &change.from.to_string(),
             &change.to.to_string(),
             change.comment.as_deref(),
-            db::to_nanos(change.at)?
+            db::to_nanos(change.at)?,
+            change.reviewer.as_deref()
         ],
     )?;
     Ok(())
 }
 
-fn find(
+pub(crate) fn find(
     c: &mut dyn Conn,
     request_id: &str,
     key_id: &str,
@@ -399,52 +404,77 @@ pub(crate) fn update_status(
     comment: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<Option<StatusUpdate>, ReviewError> {
-    let now_n = db::to_nanos(now)?;
+    let review = Review {
+        new_status,
+        comment,
+        reviewer: None,
+        now,
+    };
     // One transaction that behaves as if it ran alone (SQLite: the write lock held from the
     // count to the commit; PostgreSQL: SERIALIZABLE, run again on a conflict), so two updates
     // (in this process, another, or another replica) cannot both see room for one more entry,
     // nor both change the same status: the second one sees the first's.
-    store.write(|c| {
-        let Some(DecisionView {
-            decision: mut d, ..
-        }) = find(c, request_id, key_id)?
-        else {
-            return Ok(None);
-        };
-        if !is_a_change(d.status(), new_status) {
-            // Didit's rule: the status the decision already has changes nothing — no history
-            // entry, no event. The transaction ends unwritten.
-            return Ok(Some(StatusUpdate::Unchanged(d)));
-        }
-        if history_len(c, request_id)? >= MAX_HISTORY {
-            return Err(ReviewError::HistoryFull { limit: MAX_HISTORY });
-        }
-        let change = StatusChange {
-            from: d.status(),
-            to: new_status.into(),
-            comment: comment.map(str::to_owned),
-            at: now,
-        };
-        // The returned face_match object carries the decision's status, so a later GET shows
-        // the reviewer's verdict, not the original one.
-        d.face_match.status = change.to;
-        d.updated_at = now;
-        c.execute(
-            "UPDATE decisions SET status = ?3, face_match = ?4, updated_at = ?5 \
-             WHERE request_id = ?1 AND key_id = ?2",
-            args![
-                request_id,
-                key_id,
-                &change.to.to_string(),
-                &face_match_json(&d.face_match)?,
-                now_n
-            ],
-        )?;
-        insert_history(c, request_id, &change)?;
-        d.history.push(change);
-        crate::webhooks::enqueue_status_event(c, &d, now)?;
-        Ok(Some(StatusUpdate::Changed(d)))
+    store.write(|c| match find(c, request_id, key_id)? {
+        Some(view) => apply_review(c, view.decision, &review).map(Some),
+        None => Ok(None),
     })
+}
+
+/// A status change asked for, by the API or the console.
+pub(crate) struct Review<'a> {
+    pub(crate) new_status: ReviewStatus,
+    pub(crate) comment: Option<&'a str>,
+    /// The console user's e-mail; `None` for an API key.
+    pub(crate) reviewer: Option<&'a str>,
+    pub(crate) now: OffsetDateTime,
+}
+
+/// Applies `review` to `d` (read in the same transaction): the status, a history entry, the
+/// `status.updated` event, and the end of its review images (a decided case needs them no more).
+pub(crate) fn apply_review(
+    c: &mut dyn Conn,
+    mut d: SavedDecision,
+    review: &Review<'_>,
+) -> Result<StatusUpdate, ReviewError> {
+    if !is_a_change(d.status(), review.new_status) {
+        // Didit's rule: the status the decision already has changes nothing — no history
+        // entry, no event. The transaction ends unwritten.
+        return Ok(StatusUpdate::Unchanged(d));
+    }
+    if history_len(c, &d.request_id)? >= MAX_HISTORY {
+        return Err(ReviewError::HistoryFull { limit: MAX_HISTORY });
+    }
+    let now = review.now;
+    let change = StatusChange {
+        from: d.status(),
+        to: review.new_status.into(),
+        comment: review.comment.map(str::to_owned),
+        at: now,
+        reviewer: review.reviewer.map(str::to_owned),
+    };
+    // The returned face_match object carries the decision's status, so a later GET shows
+    // the reviewer's verdict, not the original one.
+    d.face_match.status = change.to;
+    d.updated_at = now;
+    c.execute(
+        "UPDATE decisions SET status = ?3, face_match = ?4, updated_at = ?5 \
+         WHERE request_id = ?1 AND key_id = ?2",
+        args![
+            &d.request_id,
+            &d.key_id,
+            &change.to.to_string(),
+            &face_match_json(&d.face_match)?,
+            db::to_nanos(now)?
+        ],
+    )?;
+    insert_history(c, &d.request_id, &change)?;
+    c.execute(
+        "DELETE FROM review_images WHERE request_id = ?1",
+        args![&d.request_id],
+    )?;
+    d.history.push(change);
+    crate::webhooks::enqueue_status_event(c, &d, now)?;
+    Ok(StatusUpdate::Changed(d))
 }
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ pub use time::OffsetDateTime;
 
 mod accounts;
 mod backend;
+mod console;
 mod credits;
 mod db;
 mod decisions;
@@ -58,6 +59,7 @@ mod error;
 mod keys;
 mod location;
 mod mailbox;
+mod manual_checks;
 mod migrations;
 mod otp;
 mod random;
@@ -70,11 +72,18 @@ mod webhooks;
 
 pub use accounts::{OtpCode, Registration};
 pub use backend::postgres::PostgresOptions;
+pub use console::{
+    is_token_shaped, ConsoleSession, ConsoleUser, Role, SessionLimits, SignIn, TokenPurpose,
+    UserAccount, INVITE_TTL, LOCK_AFTER, LOCK_FOR, RESET_TTL,
+};
 pub use decisions::{DecisionView, ReviewStatus, SavedDecision, StatusChange, StatusUpdate};
 pub use deletion::{DeletedSession, SessionRef, MAX_DELETE_IDS, MAX_PURGE_BATCH};
 pub use error::{AuthError, StoreError, VerifyError};
 pub use keys::{CreatedKey, KeyRecord, NewKey};
 pub use location::DatabaseLocation;
+pub use manual_checks::{
+    CheckCursor, CheckFilter, CheckPage, CheckRow, ConsoleReview, MAX_CHECKS_PAGE,
+};
 pub use migrations::Migrate;
 pub use otp::{OtpSecret, MIN_OTP_SECRET_BYTES};
 pub use review::{is_a_change, ReviewError, MAX_HISTORY};

@@ -25,11 +25,18 @@ pub enum Migrate {
 
 /// `(version, name, sql)` for PostgreSQL: support starts at version 4, the whole schema in one
 /// file; later versions are appended here and to [`MIGRATIONS`] together.
-pub(crate) const POSTGRES_MIGRATIONS: &[(usize, &str, &str)] = &[(
-    4,
-    "0004_schema",
-    include_str!("../migrations/postgres/0004_schema.sql"),
-)];
+pub(crate) const POSTGRES_MIGRATIONS: &[(usize, &str, &str)] = &[
+    (
+        4,
+        "0004_schema",
+        include_str!("../migrations/postgres/0004_schema.sql"),
+    ),
+    (
+        5,
+        "0005_console",
+        include_str!("../migrations/postgres/0005_console.sql"),
+    ),
+];
 
 /// The schema version this build reads and writes.
 pub(crate) const LATEST: usize = MIGRATIONS.len();
@@ -72,6 +79,7 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0004_sessions_webhooks",
         include_str!("../migrations/0004_sessions_webhooks.sql"),
     ),
+    ("0005_console", include_str!("../migrations/0005_console.sql")),
 ];
 
 /// Brings an SQLite database to [`LATEST`] under `policy`.

@@ -193,7 +193,7 @@ impl Row {
     }
 }
 
-fn nanos_to_time(n: i64) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn nanos_to_time(n: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
         .map_err(|e| StoreError::Corrupt(format!("stored timestamp {n}: {e}")))
 }

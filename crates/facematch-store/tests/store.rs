@@ -581,6 +581,7 @@ each_backend! {
                 to: Status::Declined,
                 comment: Some("not the same person".into()),
                 at: later,
+                reviewer: None,
             }]
         );
         assert_eq!(s.get_decision("r1", &a.id).unwrap(), Some(updated));
@@ -1021,6 +1022,7 @@ fn decisions_saved_as_json_values_read_back_typed() {
         to: Status::Approved,
         comment: None,
         at: t0(),
+        reviewer: None,
     }];
     assert_eq!(s.get_decision("old-1", &k.id).unwrap(), Some(expected));
 }

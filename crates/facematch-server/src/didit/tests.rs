@@ -34,6 +34,7 @@ fn decision() -> SavedDecision {
             to: Status::Declined,
             comment: Some("c".into()),
             at,
+            reviewer: None,
         }],
     }
 }

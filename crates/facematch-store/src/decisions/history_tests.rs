@@ -130,6 +130,7 @@ each_backend! {
                 to: Status::Declined,
                 comment: Some(format!("#{i}")),
                 at: t0() + Duration::seconds(i as i64),
+                reviewer: None,
             };
             store
                 .run(|c| insert_history(c, "r", &change))
@@ -167,6 +168,7 @@ each_backend! {
                 to: Status::Approved,
                 comment: None,
                 at: t0(),
+                reviewer: None,
             };
             MAX_HISTORY + 1
         ];

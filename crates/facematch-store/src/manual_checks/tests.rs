@@ -1,0 +1,1 @@
+//! Manual Checks listings and console reviews on both databases.
