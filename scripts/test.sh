@@ -17,4 +17,7 @@ if [[ -z "${FACEMATCH_SKIP_PILLOW:-}" ]] &&
     PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore \
         python3 -m pip install --quiet --user -r "$REQ"
 fi
+# The workspace's tests include the console's browser tests (crates/facematch/tests/
+# console_browser.rs: Chromium and chromedriver, installed by .ci/run); without
+# /usr/bin/chromedriver they skip with a message, unless CI is set, where they fail.
 cargo test --workspace "$@"

@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod client_ip;
 pub mod config;
+pub mod console;
 pub mod didit;
 pub mod error;
 pub mod extract;
@@ -29,6 +30,7 @@ pub mod openapi;
 pub mod rate_headers;
 pub mod ratelimit;
 pub mod retention;
+pub mod review_images;
 pub mod router;
 pub mod routes;
 pub mod security;

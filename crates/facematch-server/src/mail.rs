@@ -69,29 +69,77 @@ impl Mailer {
                 Ok(())
             }
             Mailer::Smtp { transport, from } => {
-                let to = email
-                    .parse::<Mailbox>()
-                    .map_err(|e| MailError::Send(format!("recipient: {e}")))?;
-                let message = Message::builder()
-                    .from(from.clone())
-                    .to(to)
-                    .subject("Your facematch verification code")
-                    .body(format!(
-                        "Your facematch verification code is {code}\n\n\
-                         It expires in 15 minutes. If you did not sign up, ignore this e-mail.\n"
-                    ))
-                    .map_err(|e| MailError::Send(e.to_string()))?;
-                transport
-                    .send(message)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| MailError::Send(e.to_string()))
+                let body = format!(
+                    "Your facematch verification code is {code}\n\n\
+                     It expires in 15 minutes. If you did not sign up, ignore this e-mail.\n"
+                );
+                smtp_send(
+                    transport,
+                    from,
+                    email,
+                    "Your facematch verification code",
+                    body,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Delivers a console link (`path` with its one-time token: an invitation or a password
+    /// reset) to `email`. Without SMTP it goes to the log, like verification codes.
+    pub async fn send_console_link(
+        &self,
+        email: &str,
+        subject: &str,
+        path: &str,
+    ) -> Result<(), MailError> {
+        match self {
+            Mailer::Log => {
+                tracing::info!(%email, link = %path, "{subject} (no SMTP configured)");
+                Ok(())
+            }
+            Mailer::Memory(outbox) => {
+                outbox.push(email, path);
+                Ok(())
+            }
+            Mailer::Smtp { transport, from } => {
+                let body = format!(
+                    "{subject}: open this address of your facematch server in a browser\n\n\
+                         {path}\n\n(after the server's own address, e.g. \
+                         https://facematch.example.com{path}).\n\
+                         The link works once. If you did not expect it, ignore this e-mail.\n"
+                );
+                smtp_send(transport, from, email, subject, body).await
             }
         }
     }
 }
 
-/// Codes "sent" by [`Mailer::Memory`]: `(email, code)` pairs.
+/// One plain-text message by SMTP.
+async fn smtp_send(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    from: &Mailbox,
+    email: &str,
+    subject: &str,
+    body: String,
+) -> Result<(), MailError> {
+    let to = email
+        .parse::<Mailbox>()
+        .map_err(|e| MailError::Send(format!("recipient: {e}")))?;
+    let message = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .body(body)
+        .map_err(|e| MailError::Send(e.to_string()))?;
+    transport
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| MailError::Send(e.to_string()))
+}
+
+/// Codes and links "sent" by [`Mailer::Memory`]: `(email, code or link)` pairs.
 #[derive(Clone, Default)]
 pub struct Outbox(Arc<Mutex<Vec<(String, String)>>>);
 
@@ -103,7 +151,7 @@ impl Outbox {
             .push((email.to_owned(), code.to_owned()));
     }
 
-    /// The last code sent to `email`.
+    /// The last code (or console link) sent to `email`.
     pub fn last_code_for(&self, email: &str) -> Option<String> {
         self.0
             .lock()

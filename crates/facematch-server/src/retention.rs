@@ -9,6 +9,13 @@
 //! [`PAUSE_BETWEEN_BATCHES`] before the next one, so requests waiting for the lock get it
 //! in between. A sweep runs at start and then every [`SWEEP_EVERY`]. With several replicas
 //! on one PostgreSQL database, a sweep runs under an advisory lock: one replica at a time.
+//!
+//! With `--review-images` on, each sweep also deletes the kept images past their expiry,
+//! whatever `--retention-days` says, and it runs at least once per images' lifetime
+//! ([`sweep_period`]). Every sweep also deletes the Business Console's expired sessions and
+//! e-mailed tokens (so the task always runs).
+
+use crate::config::{ReviewImages, ServerConfig};
 
 use std::time::Duration;
 
@@ -47,22 +54,44 @@ pub const RETENTION_LOCK: i64 = 0x666d_7265_7465;
 /// returns how many decisions. Does nothing when retention is 0, or (PostgreSQL) while another
 /// replica is sweeping.
 pub async fn sweep(state: &AppState, now: OffsetDateTime) -> Result<usize, ApiError> {
-    let Some(cutoff) = cutoff(now, state.config().retention_days) else {
-        return Ok(0);
-    };
+    let cutoff = cutoff(now, state.config().retention_days);
+    let images = state.config().review_images != ReviewImages::Off;
+    let sessions = crate::console::session::limits(state);
     state
-        .with_store(move |store| sweep_exclusively(store, cutoff))
+        .with_store(move |store| {
+            let purged = store.purge_console_sessions(sessions, now)?;
+            if purged > 0 {
+                tracing::debug!(purged, "expired console sessions and tokens deleted");
+            }
+            if cutoff.is_none() && !images {
+                return Ok(0);
+            }
+            sweep_exclusively(store, cutoff, images.then_some(now))
+        })
         .await
 }
 
-/// The sweep on a blocking thread, under [`RETENTION_LOCK`].
-fn sweep_exclusively(store: &Store, cutoff: OffsetDateTime) -> Result<usize, StoreError> {
+/// The sweep on a blocking thread, under [`RETENTION_LOCK`]: decisions and events older
+/// than `cutoff` (if any), review images expired at `images_at` (if on).
+fn sweep_exclusively(
+    store: &Store,
+    cutoff: Option<OffsetDateTime>,
+    images_at: Option<OffsetDateTime>,
+) -> Result<usize, StoreError> {
     let mut total = 0;
     let ran = store.exclusive(RETENTION_LOCK, || {
-        total = in_batches(|| store.purge_decisions_older_than(cutoff, PURGE_BATCH))?;
-        let events = in_batches(|| store.purge_webhook_events_older_than(cutoff, PURGE_BATCH))?;
-        if events > 0 {
-            tracing::info!(events, "retention: old finished webhook events deleted");
+        if let Some(cutoff) = cutoff {
+            total = in_batches(|| store.purge_decisions_older_than(cutoff, PURGE_BATCH))?;
+            let events = in_batches(|| store.purge_webhook_events_older_than(cutoff, PURGE_BATCH))?;
+            if events > 0 {
+                tracing::info!(events, "retention: old finished webhook events deleted");
+            }
+        }
+        if let Some(now) = images_at {
+            let images = store.purge_expired_review_images(now)?;
+            if images > 0 {
+                tracing::info!(images, "retention: expired review images deleted");
+            }
         }
         Ok(())
     })?;
@@ -86,15 +115,24 @@ fn in_batches(mut batch: impl FnMut() -> Result<usize, StoreError>) -> Result<us
     }
 }
 
-/// Starts the sweeping task (at once, then every [`SWEEP_EVERY`]) when retention is on;
-/// it runs until the runtime stops. A failed sweep is logged and retried next time.
-pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
-    let days = state.config().retention_days;
-    if days == 0 {
-        return None;
+/// How often the sweep runs: [`SWEEP_EVERY`], or the review images' lifetime when that is
+/// shorter (so none outlives it by more than one lifetime).
+pub fn sweep_period(config: &ServerConfig) -> Duration {
+    if config.review_images == ReviewImages::Off {
+        return SWEEP_EVERY;
     }
-    Some(tokio::spawn(async move {
-        let mut every = tokio::time::interval(SWEEP_EVERY);
+    SWEEP_EVERY
+        .min(config.review_images_ttl())
+        .max(Duration::from_secs(1))
+}
+
+/// Starts the sweeping task (at once, then every [`sweep_period`]); it runs until the
+/// runtime stops. A failed sweep is logged and retried next time.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    let days = state.config().retention_days;
+    let period = sweep_period(state.config());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(period);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
@@ -104,7 +142,7 @@ pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
                 Err(e) => tracing::warn!(error = %e, "retention sweep failed; retrying later"),
             }
         }
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -117,5 +155,15 @@ mod tests {
         assert_eq!(cutoff(now, 0), None);
         assert_eq!(cutoff(now, 90), Some(now - time::Duration::days(90)));
         assert_eq!(cutoff(now, u32::MAX), None);
+    }
+
+    #[test]
+    fn review_images_sweep_at_least_once_per_lifetime() {
+        let mut config = ServerConfig::default();
+        assert_eq!(sweep_period(&config), SWEEP_EVERY);
+        config.review_images = ReviewImages::All;
+        assert_eq!(sweep_period(&config), SWEEP_EVERY);
+        config.review_images_ttl_seconds = Some(2);
+        assert_eq!(sweep_period(&config), Duration::from_secs(2));
     }
 }

@@ -93,6 +93,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v3/sessions", get(sessions::redirect_to_slash))
         // Its own Content-Security-Policy: the page's inline script and style by hash.
         .route("/docs", get(ops::docs).layer(security::docs_csp_layer()))
+        // The Business Console: HTML pages with their own CSP and no-store.
+        .merge(crate::console::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         // Innermost: the per-request deadline (a slow upload or a stuck request becomes a

@@ -67,6 +67,8 @@ struct Inner {
     register_limiter: RateLimiter,
     /// E-mail verification tries per client address (`verify_per_15min`).
     verify_limiter: RateLimiter,
+    /// Console sign-in tries per client address (`console_sign_in_per_15min`).
+    sign_in_limiter: RateLimiter,
     /// Face matches per key id; `None` when `rate_per_key` is 0 (no limit).
     key_limiter: Option<RateLimiter<String>>,
     /// Face matches in progress per key id (`max_in_flight_per_key`).
@@ -121,6 +123,9 @@ impl AppState {
                 .with_clock(clock.clone());
         let verify_limiter = RateLimiter::new(config.verify_per_15min, Duration::from_secs(900))
             .with_clock(clock.clone());
+        let sign_in_limiter =
+            RateLimiter::new(config.console_sign_in_per_15min, Duration::from_secs(900))
+                .with_clock(clock.clone());
         // The codes' HMAC key: the configured one, or the random one the store drew.
         let store = match &config.otp_secret {
             Some(text) => store.with_otp_secret(
@@ -171,6 +176,7 @@ impl AppState {
                 mailer,
                 register_limiter,
                 verify_limiter,
+                sign_in_limiter,
                 key_limiter,
                 key_in_flight: KeyInFlight::new(config.max_in_flight_per_key),
                 review_limiter,
@@ -256,6 +262,11 @@ impl AppState {
     /// The e-mail verification rate limiter (per client address).
     pub fn verify_limiter(&self) -> &RateLimiter {
         &self.inner.verify_limiter
+    }
+
+    /// Console sign-in tries per client address.
+    pub fn sign_in_limiter(&self) -> &RateLimiter {
+        &self.inner.sign_in_limiter
     }
 
     /// Takes one face-match token for the key `key_id`: [`ApiError::RateLimited`] when

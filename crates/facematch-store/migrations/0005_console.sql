@@ -2,6 +2,9 @@
 -- password-reset tokens, the reviewer of each status change, review images (sealed),
 -- and per-day usage counters. The same tables as migrations/postgres/0005_console.sql.
 
+-- When a key last made a face match (to the minute), for the console's key list.
+ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+
 -- Who made a status change: the console user's e-mail; NULL for a change made with an API key.
 ALTER TABLE decision_history ADD COLUMN reviewer TEXT;
 

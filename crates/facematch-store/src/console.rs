@@ -204,17 +204,28 @@ fn password_matches(password: &str, stored: &str) -> bool {
         .is_ok()
 }
 
-fn find_user_by_mailbox(
-    c: &mut dyn Conn,
-    mailbox: &str,
-) -> Result<Option<(ConsoleUser, Option<String>, i64, Option<i64>)>, StoreError> {
+/// A user row with what sign-in checks.
+struct Stored {
+    user: ConsoleUser,
+    password_hash: Option<String>,
+    /// Unix nanoseconds.
+    locked_until: Option<i64>,
+}
+
+fn find_user_by_mailbox(c: &mut dyn Conn, mailbox: &str) -> Result<Option<Stored>, StoreError> {
     c.query_row(
         &format!(
-            "SELECT {USER_COLUMNS}, password_hash, failed_logins, locked_until \
+            "SELECT {USER_COLUMNS}, password_hash, locked_until \
              FROM console_users WHERE mailbox = ?1"
         ),
         args![mailbox],
-        |r| Ok((user_from_row(r)?, r.get(7)?, r.get(8)?, r.get(9)?)),
+        |r| {
+            Ok(Stored {
+                user: user_from_row(r)?,
+                password_hash: r.get(7)?,
+                locked_until: r.get(8)?,
+            })
+        },
     )
 }
 
@@ -331,7 +342,12 @@ impl Store {
         };
         let now_n = db::to_nanos(now)?;
         let found = self.run(|c| find_user_by_mailbox(c, &address.mailbox))?;
-        if let Some((user, hash, _, locked)) = found {
+        if let Some(Stored {
+            user,
+            password_hash: hash,
+            locked_until: locked,
+        }) = found
+        {
             if let Some(until) = locked.filter(|&u| u > now_n) {
                 password_matches(password, dummy_password_hash());
                 return Ok(SignIn::Locked {
@@ -392,10 +408,22 @@ impl Store {
                 "INSERT INTO console_users (id, account_id, email, mailbox, role, \
                  password_hash, created_at) VALUES (?1, ?2, ?3, ?4, 'admin', ?5, ?6) \
                  ON CONFLICT DO NOTHING",
-                args![&id, &account_id, &owner_email, &address.mailbox, &hash, now_n],
+                args![
+                    &id,
+                    &account_id,
+                    &owner_email,
+                    &address.mailbox,
+                    &hash,
+                    now_n
+                ],
             )?;
             // The row may be another sign-in's, made meanwhile: read whichever stands.
-            let Some((user, stored, _, _)) = find_user_by_mailbox(c, &address.mailbox)? else {
+            let Some(Stored {
+                user,
+                password_hash: stored,
+                ..
+            }) = find_user_by_mailbox(c, &address.mailbox)?
+            else {
                 return Ok(SignIn::Wrong);
             };
             if stored.as_deref() != Some(hash.as_str()) {
@@ -566,7 +594,7 @@ impl Store {
         let expires = db::to_nanos(now + RESET_TTL)?;
         let token = new_secret()?;
         let user = self.write(|c| {
-            let Some((user, _, _, _)) = find_user_by_mailbox(c, &address.mailbox)? else {
+            let Some(Stored { user, .. }) = find_user_by_mailbox(c, &address.mailbox)? else {
                 return Ok(None);
             };
             c.execute(
@@ -674,12 +702,49 @@ impl Store {
         .map(|n| n > 0)
     }
 
+    /// Deletes the sessions that have expired under `limits` and the e-mailed tokens past
+    /// their time (the retention sweep calls it); returns how many rows went.
+    pub fn purge_console_sessions(
+        &self,
+        limits: SessionLimits,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        let idle_before = db::to_nanos(now - limits.idle)?;
+        let made_before = db::to_nanos(now - limits.absolute)?;
+        let now_n = db::to_nanos(now)?;
+        self.write(|c| {
+            let sessions = c.execute(
+                "DELETE FROM console_sessions WHERE last_seen_at < ?1 OR created_at < ?2",
+                args![idle_before, made_before],
+            )?;
+            let tokens = c.execute(
+                "DELETE FROM console_tokens WHERE expires_at <= ?1",
+                args![now_n],
+            )?;
+            Ok(sessions + tokens)
+        })
+    }
+
+    /// The id of the account whose owner has this e-mail (any spelling of the mailbox).
+    pub fn account_id_by_email(&self, email: &str) -> Result<Option<String>, StoreError> {
+        let Ok(address) = mailbox::parse(email) else {
+            return Ok(None);
+        };
+        self.run(|c| {
+            c.query_row(
+                "SELECT id FROM accounts WHERE mailbox = ?1",
+                args![&address.mailbox],
+                |r| r.get(0),
+            )
+        })
+    }
+
     /// The console user with this e-mail, if any (the CLI's `users list` and tests).
     pub fn console_user_by_email(&self, email: &str) -> Result<Option<ConsoleUser>, StoreError> {
         let Ok(address) = mailbox::parse(email) else {
             return Ok(None);
         };
-        self.run(|c| Ok(find_user_by_mailbox(c, &address.mailbox)?.map(|f| f.0)))
+        self.run(|c| Ok(find_user_by_mailbox(c, &address.mailbox)?.map(|f| f.user)))
     }
 }
 

@@ -147,6 +147,7 @@ fn init(
         db: sqlite,
         otp: Arc::new(crate::OtpSecret::random()?),
         webhook_key: Arc::new(crate::WebhookKey::try_random()?),
+        review_images_key: None,
     })
 }
 
@@ -161,6 +162,7 @@ pub(crate) fn connect_postgres(
         db: Arc::new(db),
         otp: Arc::new(crate::OtpSecret::random()?),
         webhook_key: Arc::new(crate::WebhookKey::try_random()?),
+        review_images_key: None,
     })
 }
 

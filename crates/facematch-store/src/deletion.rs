@@ -1,7 +1,7 @@
 //! Removing saved decisions, with their review history: by the key that made them
 //! (`DELETE …/delete/`, the batch delete) and by age (the retention purge).
 //!
-//! History rows, and the decision's webhook events with their deliveries (queued ones too,
+//! History rows, kept review images, and the decision's webhook events with their deliveries (queued ones too,
 //! as Didit drops them) and attempts, are deleted explicitly, in the same transaction as
 //! their decision, rather
 //! than left to `ON DELETE CASCADE`, so nothing depends on the connection's `foreign_keys`
@@ -34,6 +34,10 @@ fn delete_one(c: &mut dyn Conn, request_id: &str, key_id: &str) -> Result<bool, 
     }
     // Its webhook events, their deliveries (queued ones too) and their log.
     crate::webhooks::delete_events_of_decision(c, request_id)?;
+    c.execute(
+        "DELETE FROM review_images WHERE request_id = ?1",
+        args![request_id],
+    )?;
     c.execute(
         "DELETE FROM decision_history WHERE request_id = ?1 AND EXISTS \
          (SELECT 1 FROM decisions WHERE request_id = ?1 AND key_id = ?2)",
@@ -165,6 +169,7 @@ pub(crate) fn purge_older_than(
         let ids: Vec<String> = c.query_map(select, args![cutoff, limit], |r| r.get(0))?;
         for id in &ids {
             crate::webhooks::delete_events_of_decision(c, id)?;
+            c.execute("DELETE FROM review_images WHERE request_id = ?1", args![id])?;
             c.execute(
                 "DELETE FROM decision_history WHERE request_id = ?1",
                 args![id],

@@ -57,8 +57,11 @@ pub struct KeyRecord {
     /// When the key was revoked, if it was.
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
-    /// Owning account, for keys made by e-mail sign-up.
+    /// Owning account, for keys made by e-mail sign-up, in the console or with `--account`.
     pub account_id: Option<String>,
+    /// When the key last made a face match (to the minute; `None`: never).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 /// A newly created key: its record plus the plaintext key, which is never stored and cannot be
@@ -73,7 +76,8 @@ pub struct CreatedKey {
 
 /// Columns read by [`record_from_row`], in order.
 const KEY_COLUMNS: &str =
-    "id, prefix, name, admin, credits, created_at, expires_at, revoked_at, account_id";
+    "id, prefix, name, admin, credits, created_at, expires_at, revoked_at, account_id, \
+     last_used_at";
 
 fn record_from_row(row: &Row) -> Result<KeyRecord, StoreError> {
     Ok(KeyRecord {
@@ -86,6 +90,7 @@ fn record_from_row(row: &Row) -> Result<KeyRecord, StoreError> {
         expires_at: row.opt_time(6)?,
         revoked_at: row.opt_time(7)?,
         account_id: row.get(8)?,
+        last_used_at: row.opt_time(9)?,
     })
 }
 
@@ -168,6 +173,7 @@ pub(crate) fn insert_key(
                     expires_at: new.expires_at,
                     revoked_at: None,
                     account_id: new.account_id.clone(),
+                    last_used_at: None,
                 };
                 return Ok(CreatedKey {
                     record,
@@ -210,7 +216,7 @@ pub(crate) fn authenticate(
         c.query_row(
             &format!("SELECT {KEY_COLUMNS}, key_hash FROM api_keys WHERE prefix = ?1"),
             args![prefix],
-            |row| Ok((record_from_row(row)?, row.get::<Vec<u8>>(9)?)),
+            |row| Ok((record_from_row(row)?, row.get::<Vec<u8>>(10)?)),
         )
     })?;
     // Looked up by the public prefix; the secret itself is only ever compared as a hash, in
@@ -274,4 +280,107 @@ pub(crate) fn revoke_key(store: &Store, id_or_prefix: &str) -> Result<bool, Stor
         )
     })?;
     Ok(n > 0)
+}
+
+impl Store {
+    /// The keys of an account, oldest first (revoked and expired ones included).
+    pub fn list_account_keys(&self, account_id: &str) -> Result<Vec<KeyRecord>, StoreError> {
+        self.run(|c| {
+            c.query_map(
+                &format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE account_id = ?1 \
+                     ORDER BY created_at, id"
+                ),
+                args![account_id],
+                record_from_row,
+            )
+        })
+    }
+
+    /// The key with this id if it belongs to the account (`None` otherwise: unknown or
+    /// another account's look alike).
+    pub fn get_account_key(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        self.run(|c| {
+            c.query_row(
+                &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1 AND account_id = ?2"),
+                args![id, account_id],
+                record_from_row,
+            )
+        })
+    }
+
+    /// Revokes the account's key with this id (the first revocation time is kept); `false`
+    /// when the account has no such key.
+    pub fn revoke_account_key(&self, account_id: &str, id: &str) -> Result<bool, StoreError> {
+        let now = db::to_nanos(db::now())?;
+        let n = self.run(|c| {
+            c.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) \
+                 WHERE id = ?1 AND account_id = ?2",
+                args![id, account_id, now],
+            )
+        })?;
+        Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod account_key_tests {
+    use crate::test_backends::each_backend;
+    use crate::{NewKey, Store};
+
+    fn account(store: &Store, email: &str) -> String {
+        store
+            .run(|c| {
+                let id = uuid::Uuid::new_v4().to_string();
+                c.execute(
+                    "INSERT INTO accounts (id, email, mailbox, password_hash, created_at) \
+                     VALUES (?1, ?2, ?2, 'x', 0)",
+                    crate::sql::args![&id, email],
+                )?;
+                Ok::<_, crate::StoreError>(id)
+            })
+            .expect("account")
+    }
+
+    fn key(store: &Store, account_id: Option<&str>, name: &str) -> String {
+        store
+            .create_key(NewKey {
+                name: name.into(),
+                credits: 3,
+                admin: false,
+                expires_at: None,
+                account_id: account_id.map(str::to_owned),
+            })
+            .expect("key")
+            .record
+            .id
+    }
+
+    each_backend! {
+        fn an_account_sees_and_revokes_only_its_own_keys(store) {
+            let a = account(&store, "a@example.com");
+            let b = account(&store, "b@example.com");
+            let a1 = key(&store, Some(&a), "a1");
+            let a2 = key(&store, Some(&a), "a2");
+            let b1 = key(&store, Some(&b), "b1");
+            key(&store, None, "operator");
+            let listed: Vec<String> =
+                store.list_account_keys(&a).expect("list").into_iter().map(|k| k.name).collect();
+            assert_eq!(listed, ["a1", "a2"]);
+            assert!(store.get_account_key(&a, &b1).expect("get").is_none());
+            assert!(store.get_account_key(&a, &a2).expect("get").is_some());
+            assert!(!store.revoke_account_key(&a, &b1).expect("revoke"));
+            assert!(store.get_key(&b1).expect("get").expect("b1").revoked_at.is_none());
+            assert!(store.revoke_account_key(&a, &a1).expect("revoke"));
+            let first = store.get_key(&a1).expect("get").expect("a1").revoked_at;
+            assert!(first.is_some());
+            assert!(store.revoke_account_key(&a, &a1).expect("again"));
+            assert_eq!(store.get_key(&a1).expect("get").expect("a1").revoked_at, first);
+        }
+    }
 }

@@ -64,10 +64,12 @@ mod migrations;
 mod otp;
 mod random;
 mod review;
+mod review_images;
 mod sessions;
 mod sql;
 #[cfg(test)]
 mod test_backends;
+mod usage;
 mod webhooks;
 
 pub use accounts::{OtpCode, Registration};
@@ -87,11 +89,17 @@ pub use manual_checks::{
 pub use migrations::Migrate;
 pub use otp::{OtpSecret, MIN_OTP_SECRET_BYTES};
 pub use review::{is_a_change, ReviewError, MAX_HISTORY};
+pub use review_images::{
+    ReviewImagePair, ReviewImageSide, ReviewImagesKey, REVIEW_IMAGES_PURGE_BATCH,
+};
 pub use sessions::{
     SessionFilter, SessionPage, SessionSummary, MAX_SEARCH_CHARS, MAX_SESSION_OFFSET,
     MAX_SESSION_PAGE,
 };
 pub use sql::Dialect;
+pub use usage::{
+    day_of, latency_quantile_bucket, UsageDay, LATENCY_BOUNDS_MS, LATENCY_BUCKETS, SCORE_BUCKETS,
+};
 pub use webhooks::{
     AttemptLog, AttemptOutcome, AttemptRecord, Destination, DestinationStats, DestinationUpdate,
     DueDelivery, NewDestination, WebhookKey, WebhookKeyError, MAX_ATTEMPTS_PAGE,
@@ -133,6 +141,8 @@ pub struct Store {
     /// The key sealing webhook destination secrets: random per opening unless set with
     /// [`Store::with_webhook_key`].
     webhook_key: Arc<WebhookKey>,
+    /// The key sealing review images; `None` (the default) when review images are off.
+    review_images_key: Option<Arc<ReviewImagesKey>>,
 }
 
 impl fmt::Debug for Store {
@@ -226,6 +236,53 @@ impl Store {
     /// The key sealing webhook destination secrets.
     pub(crate) fn webhook_key(&self) -> &WebhookKey {
         &self.webhook_key
+    }
+
+    /// The same database with review images sealed by `key` (`--review-images-key-file`);
+    /// without one, saving review images is refused and none can be read. Set it before
+    /// cloning the store.
+    #[must_use]
+    pub fn with_review_images_key(mut self, key: ReviewImagesKey) -> Store {
+        self.review_images_key = Some(Arc::new(key));
+        self
+    }
+
+    /// The key sealing review images, if review images are on.
+    pub(crate) fn review_images_key(&self) -> Option<&ReviewImagesKey> {
+        self.review_images_key.as_deref()
+    }
+
+    // ---- Review images --------------------------------------------------------------------
+
+    /// Keeps the two uploaded images of saved decision `request_id` for the console until
+    /// `expires_at`, each sealed (AES-256-GCM, bound to the request id and its side), replacing
+    /// any kept before. `Invalid` without a review images key, `NotFound` for an unknown
+    /// decision.
+    pub fn save_review_images(
+        &self,
+        request_id: &str,
+        source: &[u8],
+        target: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        review_images::save(self, request_id, source, target, expires_at)
+    }
+
+    /// The two kept images of `request_id` (source, target), opened; `None` when none are
+    /// kept, they expired before `now`, or review images are off. Bytes sealed with another
+    /// key, or moved to another row, are [`WebhookKeyError::Unseal`].
+    pub fn review_images(
+        &self,
+        request_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ReviewImagePair>, StoreError> {
+        review_images::open(self, request_id, now)
+    }
+
+    /// Deletes every kept image pair whose expiry is at or before `now` (in transactions of
+    /// at most [`REVIEW_IMAGES_PURGE_BATCH`] rows); how many.
+    pub fn purge_expired_review_images(&self, now: OffsetDateTime) -> Result<usize, StoreError> {
+        review_images::purge_expired(self, now)
     }
 
     // ---- API keys -------------------------------------------------------------------------

@@ -169,10 +169,18 @@ impl Store {
             push(&mut sql, " AND d.score <= #", Bound::Int(v));
         }
         if let Some(t) = filter.from {
-            push(&mut sql, " AND d.created_at >= #", Bound::Int(db::to_nanos(t)?));
+            push(
+                &mut sql,
+                " AND d.created_at >= #",
+                Bound::Int(db::to_nanos(t)?),
+            );
         }
         if let Some(t) = filter.to {
-            push(&mut sql, " AND d.created_at < #", Bound::Int(db::to_nanos(t)?));
+            push(
+                &mut sql,
+                " AND d.created_at < #",
+                Bound::Int(db::to_nanos(t)?),
+            );
         }
         if let Some(v) = &filter.vendor_data {
             push(&mut sql, " AND d.vendor_data = #", Bound::Text(v.clone()));
@@ -219,14 +227,17 @@ impl Store {
         self.page(&sql, account_id, &bound, limit)
     }
 
-    /// How many of the account's decisions are `In Review` (the queue's badge).
-    pub fn review_queue_len(&self, account_id: &str) -> Result<i64, StoreError> {
+    /// How many of the account's decisions are `In Review`, counted up to `cap` (the queue's
+    /// heading says "more than `cap`" beyond: an exact count of a long queue would cost a
+    /// walk over all of it on every view).
+    pub fn review_queue_len(&self, account_id: &str, cap: i64) -> Result<i64, StoreError> {
         let in_review = Status::InReview.to_string();
         self.run(|c| {
             c.query_one(
-                "SELECT count(*) FROM decisions d JOIN api_keys k ON k.id = d.key_id \
-                 WHERE k.account_id = ?1 AND d.status = ?2",
-                crate::sql::args![account_id, &in_review],
+                "SELECT count(*) FROM (SELECT 1 FROM decisions d \
+                 JOIN api_keys k ON k.id = d.key_id \
+                 WHERE k.account_id = ?1 AND d.status = ?2 LIMIT ?3) AS waiting",
+                crate::sql::args![account_id, &in_review, cap.saturating_add(1)],
                 |r| r.get(0),
             )
         })
@@ -302,16 +313,16 @@ impl Store {
             }
             let truncated = view.history_truncated;
             match apply_review(c, view.decision, &review)? {
-                StatusUpdate::Changed(decision) => {
-                    Ok(Some(ConsoleReview::Changed(DecisionView {
+                StatusUpdate::Changed(decision) => Ok(Some(ConsoleReview::Changed(DecisionView {
+                    decision,
+                    history_truncated: truncated,
+                }))),
+                StatusUpdate::Unchanged(decision) => {
+                    Ok(Some(ConsoleReview::Unchanged(DecisionView {
                         decision,
                         history_truncated: truncated,
                     })))
                 }
-                StatusUpdate::Unchanged(decision) => Ok(Some(ConsoleReview::Unchanged(DecisionView {
-                    decision,
-                    history_truncated: truncated,
-                }))),
             }
         })
     }

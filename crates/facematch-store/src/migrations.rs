@@ -79,7 +79,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0004_sessions_webhooks",
         include_str!("../migrations/0004_sessions_webhooks.sql"),
     ),
-    ("0005_console", include_str!("../migrations/0005_console.sql")),
+    (
+        "0005_console",
+        include_str!("../migrations/0005_console.sql"),
+    ),
 ];
 
 /// Brings an SQLite database to [`LATEST`] under `policy`.

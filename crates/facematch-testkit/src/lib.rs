@@ -8,7 +8,11 @@
 //! - [`live`]: a server on a free loopback port ([`LiveServer`]), stopped gracefully;
 //! - [`faces`]: the shared photos (`shared/data/faces`);
 //! - [`postgres`]: a throwaway PostgreSQL cluster ([`TestCluster`]), one database per test.
+//! - `browser` (feature `browser`): a real Chromium through WebDriver, for the console's
+//!   browser tests.
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod faces;
 pub mod http1;
 pub mod live;

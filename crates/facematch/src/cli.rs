@@ -71,6 +71,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::webhooks::WebhooksCommand,
     },
+    /// Business Console users: `users create --email … --role admin` makes the first admin.
+    Users {
+        /// What to do with the users.
+        #[command(subcommand)]
+        command: crate::users::UsersCommand,
+    },
     /// The server's database: `db migrate` brings its schema up to this build's.
     Db {
         /// What to do with the database.

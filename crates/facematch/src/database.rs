@@ -48,6 +48,19 @@ pub enum DbCommand {
         #[command(flatten)]
         db: DatabaseArg,
     },
+    /// Fill an account that has no decisions yet with made-up ones (under a new key named
+    /// `seed`): for console benchmarks and demos. Refuses an account with decisions.
+    Seed {
+        /// The account owner's e-mail.
+        #[arg(long)]
+        account: String,
+        /// How many decisions.
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        fake_decisions: u64,
+        /// The database.
+        #[command(flatten)]
+        db: DatabaseArg,
+    },
 }
 
 /// Runs a `db` subcommand.
@@ -56,6 +69,16 @@ pub fn run(command: DbCommand) -> Result<ExitCode, CliError> {
         DbCommand::Migrate { db } => {
             db.open(Migrate::Apply)?;
             println!("{}: schema at version {SCHEMA_VERSION}", db.database);
+            Ok(ExitCode::SUCCESS)
+        }
+        DbCommand::Seed {
+            account,
+            fake_decisions,
+            db,
+        } => {
+            let store = db.open(Migrate::IfEmpty)?;
+            let n = crate::seed::seed(&store, &account, fake_decisions)?;
+            println!("{}: {n} made-up decisions added to {account}", db.database);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -28,6 +28,10 @@ pub enum KeysCommand {
         /// The key stops working after this many days.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         expires_in_days: Option<u32>,
+        /// The account (its owner's e-mail) the key belongs to: its saved decisions show in
+        /// that account's Business Console.
+        #[arg(long)]
+        account: Option<String>,
         /// The database.
         #[command(flatten)]
         db: DatabaseArg,
@@ -71,12 +75,24 @@ pub fn run(command: KeysCommand) -> Result<ExitCode, CliError> {
             name,
             admin,
             expires_in_days,
+            account,
             db,
         } => {
             if credits < 0 {
                 return Err(CliError::Input(anyhow::anyhow!("--credits must be ≥ 0")));
             }
             let store = open(&db)?;
+            let account_id = match &account {
+                Some(email) => Some(
+                    store
+                        .account_id_by_email(email)
+                        .context("cannot read the accounts")?
+                        .ok_or_else(|| {
+                            CliError::Input(anyhow::anyhow!("no account with the e-mail {email}"))
+                        })?,
+                ),
+                None => None,
+            };
             let expires_at = expires_in_days
                 .map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(d)));
             let created = store
@@ -85,7 +101,7 @@ pub fn run(command: KeysCommand) -> Result<ExitCode, CliError> {
                     credits,
                     admin,
                     expires_at,
-                    account_id: None,
+                    account_id,
                 })
                 .context("cannot create the key")?;
             eprintln!(

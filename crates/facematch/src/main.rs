@@ -9,7 +9,9 @@ mod database;
 mod input;
 mod keys;
 mod lab;
+mod seed;
 mod serve;
+mod users;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Keys { command } => keys::run(command),
         Command::Webhooks { command } => webhooks::run(command),
         Command::Db { command } => database::run(command),
+        Command::Users { command } => users::run(command),
     };
     result.unwrap_or_else(|err| {
         eprintln!("facematch: {err:#}");

@@ -83,11 +83,18 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
         &config.database,
     )
     .context("cannot load the webhook key file (--webhook-key-file)")?;
+    // --review-images on: its own key file (never the webhook key), which must exist and be
+    // 0600, or the server does not start.
+    let review_key = facematch_server::review_images::load_key(&config)
+        .map_err(|e| CliError::Input(e.into()))?;
     let store = config
         .database
         .open(&config.postgres_options(), config.migrate_policy())
         .with_context(|| format!("cannot open the database {}", config.database))?;
-    let store = store.with_webhook_key(webhook_key);
+    let mut store = store.with_webhook_key(webhook_key);
+    if let Some(key) = review_key {
+        store = store.with_review_images_key(key);
+    }
     // One model session per worker, one thread each: the workers are the parallelism.
     let bundle = BundleOptions {
         bundle,

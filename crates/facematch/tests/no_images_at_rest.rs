@@ -448,3 +448,240 @@ fn serve_help_documents_the_per_key_rate_limit() {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
 }
+
+/// Every 64-byte window of `bytes`, hashed (FNV-1a over the window, recomputed per
+/// window: simple, and fast enough for a few MiB).
+fn window_hash(window: &[u8]) -> u64 {
+    window.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Whether a 64-byte window is distinctive: at least 32 different byte values. A run of
+/// zeros or a short repeated pattern (an uncompressed stretch of a PNG) also occurs by
+/// chance in any file (SQLite's `-shm` index is mostly zeros) and proves nothing; 64
+/// random bytes hold ~50 different values, ciphertext and compressed pixels likewise.
+fn distinctive(window: &[u8]) -> bool {
+    let mut seen = [false; 256];
+    window.iter().for_each(|&b| seen[usize::from(b)] = true);
+    seen.iter().filter(|&&s| s).count() >= 32
+}
+
+/// The first 64-byte run of any of `uploads` found in `files`: (upload, file, offset).
+/// Every distinctive window of every upload (each upload must have thousands) is looked
+/// for, at every offset of every file.
+fn find_any_run<'a>(
+    files: &'a [(PathBuf, Vec<u8>)],
+    uploads: &'a [(String, Vec<u8>)],
+) -> Option<(&'a str, &'a Path, usize)> {
+    const RUN: usize = 64;
+    let mut wanted: std::collections::HashMap<u64, (usize, usize)> =
+        std::collections::HashMap::new();
+    for (i, (name, bytes)) in uploads.iter().enumerate() {
+        let mut searched = 0;
+        for (at, w) in bytes.windows(RUN).enumerate() {
+            if distinctive(w) {
+                wanted.entry(window_hash(w)).or_insert((i, at));
+                searched += 1;
+            }
+        }
+        assert!(
+            searched >= 10_000 && searched * 10 >= bytes.len(),
+            "{name}: only {searched} distinctive windows to look for"
+        );
+    }
+    for (path, bytes) in files {
+        for (at, w) in bytes.windows(RUN).enumerate() {
+            if let Some(&(i, from)) = wanted.get(&window_hash(w)) {
+                // Confirmed byte for byte (a hash collision is not a finding), and against
+                // every upload holding this window.
+                let hit = uploads[i].1[from..from + RUN] == *w
+                    || uploads
+                        .iter()
+                        .any(|(_, u)| u.windows(RUN).any(|uw| uw == w));
+                if hit {
+                    return Some((uploads[i].0.as_str(), path.as_path(), at));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Rows of `review_images` in the server's SQLite database (read while it runs: WAL).
+fn review_rows(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).expect("open the database");
+    let mut select = conn
+        .prepare("SELECT request_id FROM review_images ORDER BY request_id")
+        .expect("prepare");
+    let rows = select
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    rows
+}
+
+/// `--review-images all`: the two uploads of every saved decision are kept, but only as
+/// ciphertext (no 64-byte run of any upload in any file of the data directory, the
+/// database and its WAL included); a review deletes its pair at once, and the others go
+/// when their lifetime ends (here 15 s through the hidden `--review-images-ttl-seconds`,
+/// which also makes the sweep run every 15 s).
+#[test]
+fn review_images_are_kept_only_as_ciphertext_and_deleted_on_review_and_expiry() {
+    const TTL_SECS: u64 = 15;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().to_path_buf();
+    let db = root.join("facematch.db");
+    let key = create_key(confined(&root), &db, 100);
+    let key_file = root.join("review.key");
+    {
+        use std::io::Read as _;
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut random = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut random))
+            .expect("random key");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key_file)
+            .and_then(|mut f| f.write_all(&random))
+            .expect("key file");
+    }
+
+    // Refused to start without the key file, and with one readable by others.
+    let refused = |extra: &[&str]| {
+        let mut serve = confined(&root);
+        serve_args(&mut serve, free_port(), 1, &db)
+            .args(["--review-images", "all"])
+            .args(extra);
+        let out = serve.output().expect("serve runs");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&[]);
+    assert!(err.contains("--review-images-key-file"), "{err}");
+    let open_key = root.join("open.key");
+    std::fs::write(&open_key, [9u8; 32]).expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&open_key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    let err = refused(&[
+        "--review-images-key-file",
+        open_key.to_str().expect("utf-8"),
+    ]);
+    assert!(err.contains("644"), "{err}");
+    std::fs::remove_file(&open_key).expect("remove");
+
+    let port = free_port();
+    let mut serve = confined(&root);
+    serve_args(&mut serve, port, 1, &db)
+        .args(["--review-images", "all", "--review-images-key-file"])
+        .arg(&key_file)
+        .args(["--review-images-ttl-seconds", &TTL_SECS.to_string()])
+        .stderr(Stdio::null());
+    let server = spawn_healthy(serve, port);
+
+    let mut uploaded: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut ids = Vec::new();
+    for case in CASES.iter().filter(|c| c.save && c.status != TRUNCATED) {
+        let (u, r) = (
+            std::fs::read(faces(case.user)).expect("photo"),
+            std::fs::read(faces(case.reference)).expect("photo"),
+        );
+        let (ctype, body) = multipart(&u, &r, &[("save_api_request", "true")]);
+        let (status, text) = request(
+            port,
+            "POST",
+            "/v3/face-match/",
+            &[("x-api-key", &key)],
+            Some((&ctype, &body)),
+        )
+        .expect("face match");
+        assert_eq!(status, 200, "{}: {text}", case.user);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        ids.push(v["request_id"].as_str().expect("request_id").to_owned());
+        uploaded.push((case.user.to_owned(), u));
+        uploaded.push((case.reference.to_owned(), r));
+    }
+    let saved_at = Instant::now();
+    assert_eq!(ids.len(), 2);
+    let mut kept = ids.clone();
+    kept.sort_unstable();
+    assert_eq!(review_rows(&db), kept, "both pairs kept");
+
+    // The key file is the operator's, 0600; nothing in the data directory holds a run of
+    // an upload. Positive control: the same search finds a run planted in a file.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key_file)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let control = tempfile::tempdir().expect("temp dir");
+    let (name, bytes) = &uploaded[1];
+    let mut planted = b"elsewhere".to_vec();
+    planted.extend_from_slice(&bytes[bytes.len() / 3..bytes.len() / 3 + 64]);
+    std::fs::write(control.path().join("leak"), planted).expect("write");
+    assert!(
+        find_any_run(&all_bytes(control.path()), &uploaded).is_some(),
+        "the search cannot see a run of {name}"
+    );
+    if let Some((name, path, at)) = find_any_run(&all_bytes(&root), &uploaded) {
+        panic!("64 bytes of {name} are in {} at {at}", path.display());
+    }
+
+    // A review through the API deletes that decision's pair at once.
+    let patch = br#"{"new_status":"Declined","comment":"not the same person"}"#;
+    let (status, text) = request(
+        port,
+        "PATCH",
+        &format!("/v3/session/{}/update-status/", ids[0]),
+        &[("x-api-key", &key)],
+        Some(("application/json", patch)),
+    )
+    .expect("update-status");
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        saved_at.elapsed() < Duration::from_secs(TTL_SECS),
+        "the review came after the lifetime: the test proves nothing"
+    );
+    assert_eq!(
+        review_rows(&db),
+        vec![ids[1].clone()],
+        "the reviewed pair is gone"
+    );
+
+    // The other one goes by itself once its lifetime is over (within one more sweep).
+    let deadline = saved_at + Duration::from_secs(3 * TTL_SECS + 10);
+    while !review_rows(&db).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "expired review images were not deleted"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        saved_at.elapsed() >= Duration::from_secs(TTL_SECS),
+        "deleted before their lifetime ended"
+    );
+    // The decisions themselves stay.
+    for id in &ids {
+        let (got, _) = request(
+            port,
+            "GET",
+            &format!("/v3/session/{id}/decision/"),
+            &[("x-api-key", &key)],
+            None,
+        )
+        .expect("decision");
+        assert_eq!(got, 200);
+    }
+    stop(server);
+}

@@ -224,6 +224,31 @@ pub struct ServerConfig {
     )]
     pub session_reads_per_minute: u32,
 
+    /// Business Console: minutes without a request after which a signed-in session ends.
+    #[arg(long, env = "FACEMATCH_CONSOLE_IDLE_MINUTES", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=10_080))]
+    pub console_idle_minutes: u32,
+
+    /// Business Console: hours after sign-in at which a session ends, however active.
+    #[arg(long, env = "FACEMATCH_CONSOLE_SESSION_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub console_session_hours: u32,
+
+    /// Business Console: sign-in attempts per client address per 15 minutes (per replica;
+    /// each user's sign-in also locks for 15 minutes after 5 wrong passwords in a row, in
+    /// the database). 0 means no per-address limit.
+    #[arg(
+        long,
+        env = "FACEMATCH_CONSOLE_SIGN_IN_PER_15MIN",
+        default_value_t = 30
+    )]
+    pub console_sign_in_per_15min: u32,
+
+    /// Business Console: mark its cookies `Secure` although this server speaks plain HTTP
+    /// (a TLS-terminating proxy in front). With `--tls-cert` they always are.
+    #[arg(long, env = "FACEMATCH_CONSOLE_SECURE_COOKIE")]
+    pub console_secure_cookie: bool,
+
     /// Days a saved decision (and its review history) is kept, counted from the face
     /// match; older ones are deleted by a background sweep (at start, then every 5
     /// minutes, 500 per transaction with a pause between, so requests are never held up).
@@ -326,6 +351,34 @@ pub struct ServerConfig {
     /// An in-memory database gets a random key per start.
     #[arg(long, env = "FACEMATCH_WEBHOOK_KEY_FILE")]
     pub webhook_key_file: Option<PathBuf>,
+
+    /// Keep the two uploaded images of saved decisions for the Business Console's
+    /// reviewers: `off` (the default: no image is ever stored), `in-review` (only decisions
+    /// whose status is `In Review`) or `all` (every saved decision). Kept images are sealed
+    /// with AES-256-GCM under `--review-images-key-file`, and deleted when the decision is
+    /// reviewed, after `--review-images-ttl-hours`, or with the decision, whichever comes
+    /// first.
+    #[arg(long, env = "FACEMATCH_REVIEW_IMAGES", value_enum, default_value_t = ReviewImages::Off)]
+    pub review_images: ReviewImages,
+
+    /// The key sealing review images: a file of 32 random bytes or 64 hex digits, mode
+    /// 0600 or narrower (e.g. `head -c 32 /dev/urandom > review.key; chmod 600 review.key`),
+    /// never the webhook key. Required when `--review-images` is not `off`: the server
+    /// refuses to start without it, with a file readable by group or others, or of the
+    /// wrong length. Losing it makes the kept images unreadable (they expire anyway).
+    #[arg(long, env = "FACEMATCH_REVIEW_IMAGES_KEY_FILE")]
+    pub review_images_key_file: Option<PathBuf>,
+
+    /// Hours a kept review image pair lives at most (default 72, at least 1); the
+    /// background sweep deletes expired ones, and an expired pair is never served.
+    #[arg(long, env = "FACEMATCH_REVIEW_IMAGES_TTL_HOURS", default_value_t = 72,
+          value_parser = clap::value_parser!(u32).range(1..=8_760))]
+    pub review_images_ttl_hours: u32,
+
+    /// Tests only: the review images' lifetime in seconds, overriding
+    /// `--review-images-ttl-hours` (the sweep then also runs that often).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub review_images_ttl_seconds: Option<u64>,
 }
 
 impl ServerConfig {
@@ -354,6 +407,17 @@ impl ServerConfig {
         self.workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
             .max(1)
+    }
+
+    /// How long kept review images live: `--review-images-ttl-seconds` when given, else
+    /// `--review-images-ttl-hours`.
+    pub fn review_images_ttl(&self) -> std::time::Duration {
+        match self.review_images_ttl_seconds {
+            Some(seconds) => std::time::Duration::from_secs(seconds.max(1)),
+            None => std::time::Duration::from_secs(
+                3600 * u64::from(self.review_images_ttl_hours.max(1)),
+            ),
+        }
     }
 
     /// Queue length: the setting, or twice the workers.
@@ -394,6 +458,10 @@ impl Default for ServerConfig {
             max_in_flight_per_key: 4,
             review_writes_per_minute: 60,
             session_reads_per_minute: 600,
+            console_idle_minutes: 60,
+            console_session_hours: 12,
+            console_sign_in_per_15min: 30,
+            console_secure_cookie: false,
             retention_days: 0,
             smtp_url: None,
             smtp_from: None,
@@ -408,6 +476,10 @@ impl Default for ServerConfig {
             webhook_timeout_secs: 10,
             webhook_concurrency: 8,
             webhook_key_file: None,
+            review_images: ReviewImages::Off,
+            review_images_key_file: None,
+            review_images_ttl_hours: 72,
+            review_images_ttl_seconds: None,
         }
     }
 }
@@ -445,6 +517,10 @@ impl fmt::Debug for ServerConfig {
             .field("max_in_flight_per_key", &self.max_in_flight_per_key)
             .field("review_writes_per_minute", &self.review_writes_per_minute)
             .field("session_reads_per_minute", &self.session_reads_per_minute)
+            .field("console_idle_minutes", &self.console_idle_minutes)
+            .field("console_session_hours", &self.console_session_hours)
+            .field("console_sign_in_per_15min", &self.console_sign_in_per_15min)
+            .field("console_secure_cookie", &self.console_secure_cookie)
             .field("retention_days", &self.retention_days)
             .field(
                 "smtp_url",
@@ -468,6 +544,10 @@ impl fmt::Debug for ServerConfig {
             .field("webhook_timeout_secs", &self.webhook_timeout_secs)
             .field("webhook_concurrency", &self.webhook_concurrency)
             .field("webhook_key_file", &self.webhook_key_file)
+            .field("review_images", &self.review_images)
+            .field("review_images_key_file", &self.review_images_key_file)
+            .field("review_images_ttl_hours", &self.review_images_ttl_hours)
+            .field("review_images_ttl_seconds", &self.review_images_ttl_seconds)
             .finish()
     }
 }
@@ -479,6 +559,30 @@ pub enum SignupMode {
     Open,
     /// Only the operator creates keys; the sign-up routes answer 403.
     Closed,
+}
+
+/// Which saved decisions keep their two uploaded images for the console
+/// (`--review-images`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReviewImages {
+    /// None: no image is ever stored (the default).
+    #[default]
+    Off,
+    /// Only decisions saved with status `In Review`.
+    InReview,
+    /// Every saved decision.
+    All,
+}
+
+impl ReviewImages {
+    /// Whether a decision saved with `status` keeps its images.
+    pub fn keeps(self, status: facematch_core::Status) -> bool {
+        match self {
+            ReviewImages::Off => false,
+            ReviewImages::InReview => status == facematch_core::Status::InReview,
+            ReviewImages::All => true,
+        }
+    }
 }
 
 /// `scheme://host:port` of a URL, without credentials, path or query.

@@ -209,3 +209,79 @@ fn outbound_webhook_flags_are_off_by_default_and_parse() {
     let shown = format!("{:?}", on.server);
     assert!(shown.contains("allow_private_webhooks: true"), "{shown}");
 }
+
+#[test]
+fn review_images_are_off_by_default_and_the_flags_parse() {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerConfig,
+    }
+    let parsed = <Cli as clap::Parser>::try_parse_from(["facematch"]).expect("parses");
+    assert_eq!(parsed.server.review_images, ReviewImages::Off);
+    assert_eq!(parsed.server.review_images_key_file, None);
+    assert_eq!(parsed.server.review_images_ttl_hours, 72);
+    assert_eq!(
+        parsed.server.review_images_ttl(),
+        std::time::Duration::from_secs(72 * 3600)
+    );
+    assert_eq!(ServerConfig::default().review_images, ReviewImages::Off);
+    let on = <Cli as clap::Parser>::try_parse_from([
+        "facematch",
+        "--review-images",
+        "in-review",
+        "--review-images-key-file",
+        "/etc/fm/review.key",
+        "--review-images-ttl-hours",
+        "2",
+    ])
+    .expect("parses");
+    assert_eq!(on.server.review_images, ReviewImages::InReview);
+    assert_eq!(
+        on.server.review_images_ttl(),
+        std::time::Duration::from_secs(7200)
+    );
+    assert_eq!(
+        on.server.review_images_key_file.as_deref(),
+        Some(std::path::Path::new("/etc/fm/review.key"))
+    );
+    let all = <Cli as clap::Parser>::try_parse_from([
+        "facematch",
+        "--review-images",
+        "all",
+        "--review-images-ttl-seconds",
+        "3",
+    ])
+    .expect("parses");
+    assert_eq!(all.server.review_images, ReviewImages::All);
+    assert_eq!(
+        all.server.review_images_ttl(),
+        std::time::Duration::from_secs(3)
+    );
+    for bad in [
+        ["--review-images", "yes"],
+        ["--review-images", ""],
+        ["--review-images-ttl-hours", "0"],
+        ["--review-images-ttl-hours", "-1"],
+        ["--review-images-ttl-hours", "99999999999"],
+        ["--review-images-ttl-seconds", "0"],
+    ] {
+        assert!(
+            <Cli as clap::Parser>::try_parse_from(["facematch", bad[0], bad[1]]).is_err(),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn which_decisions_keep_their_images() {
+    use facematch_core::Status;
+    for status in [Status::Approved, Status::Declined, Status::InReview] {
+        assert!(!ReviewImages::Off.keeps(status));
+        assert!(ReviewImages::All.keeps(status));
+        assert_eq!(
+            ReviewImages::InReview.keeps(status),
+            status == Status::InReview
+        );
+    }
+}

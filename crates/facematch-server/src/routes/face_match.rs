@@ -37,6 +37,7 @@ use facematch_core::{
 use facematch_store::{KeyRecord, SavedDecision};
 
 use crate::auth::{ApiKey, CreditReservation};
+use crate::config::ReviewImages;
 use crate::error::{ApiError, ErrorBody, Fault};
 use crate::form::{read_form, FaceMatchForm};
 use crate::key_in_flight::InFlightSlot;
@@ -212,6 +213,7 @@ async fn run(
     multipart: Multipart,
     job: Job,
 ) -> Result<FaceMatchResponse, ApiError> {
+    let begun = std::time::Instant::now();
     let FaceMatchForm {
         user_image,
         ref_image,
@@ -226,6 +228,11 @@ async fn run(
         decline_threshold: options.decline_threshold,
         review_threshold: options.review_threshold,
     });
+    // With --review-images, the uploads as received stay (shared, not copied) until the
+    // decision is saved, then are sealed into the store; nowhere else.
+    let review_images = state.config().review_images;
+    let uploads = (save && review_images != ReviewImages::Off)
+        .then(|| (user_image.clone(), ref_image.clone()));
     let metrics = state.metrics().clone();
     let limits = state.decode_limits();
     let Job {
@@ -258,6 +265,7 @@ async fn run(
     let request_id = uuid::Uuid::new_v4().to_string();
     record_request_id(&request_id);
     record(state.metrics(), &face_match);
+    record_usage(state, key_id, now, face_match.status, begun.elapsed());
     if save {
         let decision = SavedDecision {
             request_id: request_id.clone(),
@@ -272,9 +280,29 @@ async fn run(
             updated_at: now,
             history: vec![],
         };
+        let keep = uploads.filter(|_| review_images.keeps(face_match.status));
+        let ttl = state.config().review_images_ttl();
         // The server built this record: any refusal of the store is our fault (500).
         state
-            .with_store(move |store| store.save_decision(&decision).map_err(Fault::Store))
+            .with_store(move |store| {
+                store.save_decision(&decision).map_err(Fault::Store)?;
+                if let Some((source, target)) = keep {
+                    let kept = crate::review_images::keep(
+                        store,
+                        ttl,
+                        &decision.request_id,
+                        &source,
+                        &target,
+                        now,
+                    );
+                    // The decision is saved and the credit spent: the answer stands, and
+                    // the reviewer sees that no image was kept.
+                    if let Err(e) = kept {
+                        tracing::error!(error = %e, "review images could not be kept");
+                    }
+                }
+                Ok::<_, Fault>(())
+            })
             .await?;
         // Its status.updated event (if any destination wants it) is in the outbox now.
         state.webhooks().wake();
@@ -282,6 +310,28 @@ async fn run(
     Ok(FaceMatchResponse::new(
         request_id, face_match, now, thresholds,
     ))
+}
+
+/// Counts the face match in the key's daily usage (the console's Usage page), in the
+/// background: a failure is logged, never the request's.
+fn record_usage(
+    state: &AppState,
+    key_id: &str,
+    at: time::OffsetDateTime,
+    status: facematch_core::Status,
+    took: std::time::Duration,
+) {
+    let state = state.clone();
+    let key_id = key_id.to_owned();
+    let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    tokio::spawn(async move {
+        let recorded = state
+            .with_store(move |store| store.record_usage(&key_id, at, status, ms))
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "face match usage not recorded");
+        }
+    });
 }
 
 /// Feeds the stage histogram: one observation per decoded part, per analysed image and

@@ -16,7 +16,7 @@
 pub mod deliveries;
 pub mod destinations;
 mod record;
-mod send;
+pub(crate) mod send;
 
 pub use record::{DeliveryDetail, DeliveryRecord, DeliveryStatus};
 

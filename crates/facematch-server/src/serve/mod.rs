@@ -157,7 +157,8 @@ where
         tracing::warn!("{warning}");
     }
 
-    // Deletes decisions older than --retention-days (nothing when it is 0).
+    // Deletes decisions older than --retention-days (nothing when it is 0), expired review
+    // images and expired console sessions.
     let retention = crate::retention::spawn(state.clone());
     // Sends the webhook outbox (retries, and events left pending by a previous run).
     let deliverer = crate::webhooks::deliver::Deliverer::spawn(state.clone());
@@ -200,9 +201,7 @@ where
         Some(certs) => serve_tls_on(listener, state, certs, stopped).await?,
         None => serve_on(listener, state, stopped).await?,
     }
-    if let Some(task) = retention {
-        task.abort();
-    }
+    retention.abort();
     deliverer.stop().await;
     match reason_rx.await {
         Ok(Some(err)) => Err(ServerError::Models(err)),

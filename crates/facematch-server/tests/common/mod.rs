@@ -22,6 +22,7 @@ use tower::ServiceExt;
 
 pub use facematch_testkit::{faces_dir, photo, Form, BOUNDARY};
 
+pub mod console;
 pub mod gate;
 
 /// The real model pipeline, loaded once for the whole test binary.

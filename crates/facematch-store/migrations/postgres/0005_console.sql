@@ -3,6 +3,9 @@
 -- and per-day usage counters. The same tables as ../0005_console.sql (SQLite), in
 -- PostgreSQL's types.
 
+-- When a key last made a face match (to the minute), for the console's key list.
+ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT;
+
 -- Who made a status change: the console user's e-mail; NULL for a change made with an API key.
 ALTER TABLE decision_history ADD COLUMN reviewer TEXT;
 

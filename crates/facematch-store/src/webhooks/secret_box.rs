@@ -23,12 +23,13 @@ const NONCE_BYTES: usize = 12;
 /// one is refused before it is read.
 const MAX_KEY_FILE_BYTES: u64 = 128;
 
-/// Why the webhook key could not be loaded, or a sealed secret not opened.
+/// Why a sealing key (the webhook key, the review images key) could not be loaded, or a
+/// sealed value not opened.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WebhookKeyError {
     /// The key file could not be read or created.
-    #[error("webhook key file {path}: {source}")]
+    #[error("key file {path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -38,7 +39,7 @@ pub enum WebhookKeyError {
     },
     /// The key file may be read by its group or others (like an ssh key, it must be 0600 or
     /// narrower).
-    #[error("webhook key file {path} has mode {mode:o}: readable by others; run chmod 600 on it")]
+    #[error("key file {path} has mode {mode:o}: readable by others; run chmod 600 on it")]
     Permissions {
         /// The file.
         path: PathBuf,
@@ -46,9 +47,7 @@ pub enum WebhookKeyError {
         mode: u32,
     },
     /// The key file holds neither 32 raw bytes nor 64 hex characters.
-    #[error(
-        "webhook key file {path} holds {len} bytes: expected 32 raw bytes or 64 hex characters"
-    )]
+    #[error("key file {path} holds {len} bytes: expected 32 raw bytes or 64 hex characters")]
     Malformed {
         /// The file.
         path: PathBuf,
@@ -60,7 +59,7 @@ pub enum WebhookKeyError {
     Random(String),
     /// A sealed secret did not open: it was sealed with another key (the key file was
     /// replaced), or the row was altered.
-    #[error("a webhook secret could not be opened: sealed with another key, or altered")]
+    #[error("a sealed value could not be opened: sealed with another key, or altered")]
     Unseal,
 }
 
@@ -95,6 +94,13 @@ impl WebhookKey {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(read_key_file(path)?),
             Err(e) => Err(io(e).into()),
         }
+    }
+
+    /// Reads an existing key file (32 raw bytes, or 64 hex characters and an optional
+    /// newline) and never creates one: for a key the operator must provide. A missing,
+    /// group/other-readable or malformed file is a [`WebhookKeyError`].
+    pub fn load(path: &Path) -> Result<WebhookKey, StoreError> {
+        Ok(read_key_file(path)?)
     }
 
     /// A fresh random key, kept in memory only (tests, in-memory stores, the default of a

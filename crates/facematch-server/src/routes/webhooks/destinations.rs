@@ -239,7 +239,7 @@ fn check_version(version: Option<&str>) -> Result<(), ApiError> {
 }
 
 /// An explicit empty list is refused (Didit's rule: no wildcard, no "nothing").
-fn check_events(events: &[String]) -> Result<(), ApiError> {
+pub(crate) fn check_events(events: &[String]) -> Result<(), ApiError> {
     if events.is_empty() {
         return Err(ApiError::InvalidField {
             field: "subscribed_events",
@@ -250,7 +250,7 @@ fn check_events(events: &[String]) -> Result<(), ApiError> {
 }
 
 /// The URL through the server's outbound policy: a refusal is a 400 naming the reason.
-fn checked_url(state: &AppState, url: &str) -> Result<(), ApiError> {
+pub(crate) fn checked_url(state: &AppState, url: &str) -> Result<(), ApiError> {
     check_url(url, state.webhooks().policy)
         .map(|_| ())
         .map_err(|e| ApiError::InvalidField {

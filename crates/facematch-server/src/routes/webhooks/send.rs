@@ -12,7 +12,7 @@ use crate::webhooks::deliver::{send_once, DeliverError};
 /// receiver; returns the id of the try it logged. A receiver that fails is not an error
 /// here: the try is logged as failed and the caller answers it. A destination deleted
 /// meanwhile is `gone` (a 404).
-pub(super) async fn send_now(
+pub(crate) async fn send_now(
     state: &AppState,
     due: DueDelivery,
     resend: bool,
