@@ -5,9 +5,8 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use common::{off_runtime, Reply, TestApp};
+use axum::http::StatusCode;
+use common::{console, off_runtime, Reply, TestApp};
 use facematch_core::Status;
 use facematch_store::{ExposeSecret, Role, SignIn, UserAccount};
 
@@ -21,7 +20,7 @@ struct Who {
     id: String,
 }
 
-fn user(app: &TestApp, email: &str, role: Role, owner: Option<&str>) -> Who {
+async fn user(app: &TestApp, email: &str, role: Role, owner: Option<&str>) -> Who {
     let store = app.store().clone();
     let (user, token) = off_runtime(move || {
         let now = time::OffsetDateTime::now_utc();
@@ -39,42 +38,22 @@ fn user(app: &TestApp, email: &str, role: Role, owner: Option<&str>) -> Who {
     });
     let cookie = format!("fm_console={token}");
     Who {
-        csrf: csrf_of(&token),
+        // As a page gives it (every page's sign-out form carries it).
+        csrf: console::csrf(app, &cookie).await,
         cookie,
         account: user.account_id,
         id: user.id,
     }
 }
 
-/// The CSRF token as the pages compute it (HMAC of a label keyed by the session secret).
-fn csrf_of(token: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(b"facematch console csrf");
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
+/// A GET as `who` (or as nobody).
 async fn get(app: &TestApp, who: Option<&Who>, uri: &str) -> Reply {
-    let mut b = Request::get(uri);
-    if let Some(w) = who {
-        b = b.header("cookie", &w.cookie);
-    }
-    app.call(b.body(Body::empty()).unwrap()).await
+    console::get(app, uri, who.map_or("", |w| w.cookie.as_str())).await
 }
 
+/// A form POST as `who` (or as nobody).
 async fn post(app: &TestApp, who: Option<&Who>, uri: &str, form: &[(&str, &str)]) -> Reply {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    let mut b = Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
-    if let Some(w) = who {
-        b = b.header("cookie", &w.cookie);
-    }
-    app.call(b.body(Body::from(body)).unwrap()).await
+    console::post(app, uri, who.map_or("", |w| w.cookie.as_str()), form).await
 }
 
 fn location(r: &Reply) -> String {
@@ -107,13 +86,14 @@ const PAGES: [&str; 6] = [
 #[tokio::test]
 async fn every_admin_page_needs_a_session_and_the_admin_role() {
     let app = TestApp::loading(|_| {});
-    let admin = user(&app, "admin@example.com", Role::Admin, None);
+    let admin = user(&app, "admin@example.com", Role::Admin, None).await;
     let reviewer = user(
         &app,
         "rev@example.com",
         Role::Reviewer,
         Some("admin@example.com"),
-    );
+    )
+    .await;
     for page in PAGES {
         let r = get(&app, None, page).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{page}");
@@ -141,7 +121,7 @@ async fn every_admin_page_needs_a_session_and_the_admin_role() {
 #[tokio::test]
 async fn a_key_is_created_shown_once_works_and_stops_when_revoked() {
     let app = TestApp::loading(|_| {});
-    let admin = user(&app, "admin@example.com", Role::Admin, None);
+    let admin = user(&app, "admin@example.com", Role::Admin, None).await;
     let r = post(
         &app,
         Some(&admin),
@@ -182,8 +162,8 @@ async fn a_key_is_created_shown_once_works_and_stops_when_revoked() {
 #[tokio::test]
 async fn key_forms_refuse_bad_csrf_bad_input_and_other_accounts() {
     let app = TestApp::loading(|_| {});
-    let admin = user(&app, "admin@example.com", Role::Admin, None);
-    let other = user(&app, "other@example.com", Role::Admin, None);
+    let admin = user(&app, "admin@example.com", Role::Admin, None).await;
+    let other = user(&app, "other@example.com", Role::Admin, None).await;
     for csrf in ["", "0".repeat(64).as_str(), other.csrf.as_str()] {
         let r = post(
             &app,
@@ -274,8 +254,8 @@ async fn key_forms_refuse_bad_csrf_bad_input_and_other_accounts() {
 #[tokio::test]
 async fn billing_tops_up_only_the_accounts_keys() {
     let app = TestApp::loading(|_| {});
-    let admin = user(&app, "admin@example.com", Role::Admin, None);
-    let other = user(&app, "other@example.com", Role::Admin, None);
+    let admin = user(&app, "admin@example.com", Role::Admin, None).await;
+    let other = user(&app, "other@example.com", Role::Admin, None).await;
     post(
         &app,
         Some(&admin),
@@ -346,8 +326,8 @@ async fn billing_tops_up_only_the_accounts_keys() {
 #[tokio::test]
 async fn an_invited_reviewer_gets_a_link_and_users_are_removed_but_not_oneself() {
     let app = TestApp::loading(|_| {});
-    let admin = user(&app, "admin@example.com", Role::Admin, None);
-    let other = user(&app, "other@example.com", Role::Admin, None);
+    let admin = user(&app, "admin@example.com", Role::Admin, None).await;
+    let other = user(&app, "other@example.com", Role::Admin, None).await;
     let r = post(
         &app,
         Some(&admin),
@@ -448,8 +428,8 @@ async fn an_invited_reviewer_gets_a_link_and_users_are_removed_but_not_oneself()
 #[tokio::test]
 async fn usage_shows_what_was_recorded_for_the_account_only() {
     let app = TestApp::loading(|_| {});
-    let admin = user(&app, "admin@example.com", Role::Admin, None);
-    let other = user(&app, "other@example.com", Role::Admin, None);
+    let admin = user(&app, "admin@example.com", Role::Admin, None).await;
+    let other = user(&app, "other@example.com", Role::Admin, None).await;
     post(
         &app,
         Some(&admin),
@@ -503,8 +483,8 @@ async fn usage_shows_what_was_recorded_for_the_account_only() {
 #[tokio::test]
 async fn webhooks_use_the_api_rules_and_stay_in_the_account() {
     let app = TestApp::loading(|_| {});
-    let admin = user(&app, "admin@example.com", Role::Admin, None);
-    let other = user(&app, "other@example.com", Role::Admin, None);
+    let admin = user(&app, "admin@example.com", Role::Admin, None).await;
+    let other = user(&app, "other@example.com", Role::Admin, None).await;
     // No key yet: the page says so and links to Keys.
     let page = get(&app, Some(&admin), "/console/webhooks").await.text();
     assert!(page.contains("no active key") && page.contains("href=\"/console/keys\""));
@@ -631,7 +611,7 @@ async fn webhooks_use_the_api_rules_and_stay_in_the_account() {
 #[tokio::test]
 async fn settings_show_retention_and_thresholds() {
     let app = TestApp::loading(|c| c.retention_days = 90);
-    let admin = user(&app, "admin@example.com", Role::Admin, None);
+    let admin = user(&app, "admin@example.com", Role::Admin, None).await;
     let page = get(&app, Some(&admin), "/console/settings").await.text();
     assert!(page.contains("deleted 90 days after"), "{page}");
     assert!(page.contains("Default decline threshold"));

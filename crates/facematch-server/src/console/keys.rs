@@ -12,7 +12,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::error::PageError;
-use super::form::{uuid_id, CsrfOnly, DoneQuery, PageForm};
+use super::form::{CsrfOnly, DoneQuery, PageForm};
 use super::layout::{self, csrf_field, when, Nav};
 use super::session::AdminAuth;
 use crate::state::AppState;
@@ -217,9 +217,7 @@ pub async fn revoke(
     Path(raw): Path<String>,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    auth.0.check_csrf(&form.csrf)?;
-    let id = uuid_id(&raw, no_key)?;
-    state.check_review_rate(&auth.0.user().id)?;
+    let id = auth.item_write(&state, &form.csrf, &raw, no_key)?;
     let account = auth.0.user().account_id.clone();
     let revoked = state
         .with_store(move |store| store.revoke_account_key(&account, &id))

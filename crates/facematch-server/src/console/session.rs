@@ -264,6 +264,24 @@ impl FromRequestParts<AppState> for AdminAuth {
     }
 }
 
+impl AdminAuth {
+    /// The start of an admin's change to one item: the form's CSRF token, the item's id (a
+    /// UUID, else `not_found`, before any query) and the user's write budget (the
+    /// `--review-writes-per-minute` limiter, per user). Answers the id.
+    pub fn item_write(
+        &self,
+        state: &AppState,
+        csrf: &str,
+        raw_id: &str,
+        not_found: fn() -> PageError,
+    ) -> Result<String, PageError> {
+        self.0.check_csrf(csrf)?;
+        let id = super::form::uuid_id(raw_id, not_found)?;
+        state.check_review_rate(&self.0.user().id)?;
+        Ok(id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

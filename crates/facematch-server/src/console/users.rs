@@ -10,7 +10,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::error::PageError;
-use super::form::{uuid_id, CsrfOnly, DoneQuery, PageForm};
+use super::form::{CsrfOnly, DoneQuery, PageForm};
 use super::layout::{self, csrf_field, when, Nav};
 use super::session::AdminAuth;
 use crate::state::AppState;
@@ -153,12 +153,10 @@ pub async fn remove(
     Path(raw): Path<String>,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    auth.0.check_csrf(&form.csrf)?;
-    let id = uuid_id(&raw, no_user)?;
+    let id = auth.item_write(&state, &form.csrf, &raw, no_user)?;
     if id == auth.0.user().id {
         return Err(PageError::BadRequest("you cannot remove yourself".into()));
     }
-    state.check_review_rate(&auth.0.user().id)?;
     let account = auth.0.user().account_id.clone();
     let removed = state
         .with_store(move |store| store.remove_console_user(&account, &id))

@@ -282,9 +282,7 @@ pub async fn rotate(
     Path(raw): Path<String>,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    auth.0.check_csrf(&form.csrf)?;
-    let id = uuid_id(&raw, no_destination)?;
-    state.check_review_rate(&auth.0.user().id)?;
+    let id = auth.item_write(&state, &form.csrf, &raw, no_destination)?;
     let key = key_of(&state, &auth).await?;
     let found = state
         .with_store(move |store| {
@@ -313,9 +311,7 @@ pub async fn test(
     Path(raw): Path<String>,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    auth.0.check_csrf(&form.csrf)?;
-    let id = uuid_id(&raw, no_destination)?;
-    state.check_review_rate(&auth.0.user().id)?;
+    let id = auth.item_write(&state, &form.csrf, &raw, no_destination)?;
     let key = key_of(&state, &auth).await?;
     let lease = state.webhooks().lease();
     let due = state
