@@ -165,8 +165,10 @@ pub enum UserAccount<'a> {
     OwnedBy(&'a str),
 }
 
+/// The columns [`user_from_row`] reads, of `console_users` under the alias `u`.
 const USER_COLUMNS: &str =
-    "id, account_id, email, role, password_hash IS NOT NULL, invited_by, created_at";
+    "u.id, u.account_id, u.email, u.role, u.password_hash IS NOT NULL, u.invited_by, \
+     u.created_at";
 
 fn user_from_row(r: &Row) -> Result<ConsoleUser, StoreError> {
     let role: String = r.get(3)?;
@@ -215,8 +217,8 @@ struct Stored {
 fn find_user_by_mailbox(c: &mut dyn Conn, mailbox: &str) -> Result<Option<Stored>, StoreError> {
     c.query_row(
         &format!(
-            "SELECT {USER_COLUMNS}, password_hash, locked_until \
-             FROM console_users WHERE mailbox = ?1"
+            "SELECT {USER_COLUMNS}, u.password_hash, u.locked_until \
+             FROM console_users u WHERE u.mailbox = ?1"
         ),
         args![mailbox],
         |r| {
@@ -231,7 +233,7 @@ fn find_user_by_mailbox(c: &mut dyn Conn, mailbox: &str) -> Result<Option<Stored
 
 fn find_user(c: &mut dyn Conn, id: &str) -> Result<Option<ConsoleUser>, StoreError> {
     c.query_row(
-        &format!("SELECT {USER_COLUMNS} FROM console_users WHERE id = ?1"),
+        &format!("SELECT {USER_COLUMNS} FROM console_users u WHERE u.id = ?1"),
         args![id],
         user_from_row,
     )
@@ -448,15 +450,19 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<ConsoleSession>, StoreError> {
         let hash = db::sha256(token);
-        let found: Option<(String, i64, i64)> = self.run(|c| {
+        // The session and its user in one read (every console page asks).
+        let found: Option<(ConsoleUser, i64, i64)> = self.run(|c| {
             c.query_row(
-                "SELECT user_id, created_at, last_seen_at FROM console_sessions \
-                 WHERE token_hash = ?1",
+                &format!(
+                    "SELECT {USER_COLUMNS}, s.created_at, s.last_seen_at \
+                     FROM console_sessions s JOIN console_users u ON u.id = s.user_id \
+                     WHERE s.token_hash = ?1"
+                ),
                 args![hash.as_slice()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((user_from_row(r)?, r.get(7)?, r.get(8)?)),
             )
         })?;
-        let Some((user_id, created, seen)) = found else {
+        let Some((user, created, seen)) = found else {
             return Ok(None);
         };
         let created_at = crate::sql::nanos_to_time(created)?;
@@ -479,8 +485,7 @@ impl Store {
                 )
             })?;
         }
-        let user = self.run(|c| find_user(c, &user_id))?;
-        Ok(user.map(|user| ConsoleSession { user, created_at }))
+        Ok(Some(ConsoleSession { user, created_at }))
     }
 
     /// Ends the session of a cookie's secret (sign-out). Unknown secrets are ignored.
@@ -681,7 +686,7 @@ impl Store {
         self.run(|c| {
             c.query_map(
                 &format!(
-                    "SELECT {USER_COLUMNS} FROM console_users WHERE account_id = ?1 \
+                    "SELECT {USER_COLUMNS} FROM console_users u WHERE u.account_id = ?1 \
                      ORDER BY created_at, id"
                 ),
                 args![account_id],

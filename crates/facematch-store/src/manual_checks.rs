@@ -81,8 +81,6 @@ pub struct CheckRow {
     pub vendor_data: Option<String>,
     /// When it was made.
     pub created_at: OffsetDateTime,
-    /// Whether encrypted review images are kept for it.
-    pub has_images: bool,
 }
 
 impl CheckRow {
@@ -118,8 +116,7 @@ pub enum ConsoleReview {
 }
 
 const ROW_COLUMNS: &str = "d.request_id, d.session_number, k.name, d.status, d.score, \
-     d.vendor_data, d.created_at, \
-     EXISTS (SELECT 1 FROM review_images i WHERE i.request_id = d.request_id)";
+     d.vendor_data, d.created_at";
 
 fn row_from(r: &Row) -> Result<CheckRow, StoreError> {
     Ok(CheckRow {
@@ -130,7 +127,6 @@ fn row_from(r: &Row) -> Result<CheckRow, StoreError> {
         score: r.get(4)?,
         vendor_data: r.get(5)?,
         created_at: r.time(6)?,
-        has_images: r.get(7)?,
     })
 }
 
