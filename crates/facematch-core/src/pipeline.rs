@@ -73,9 +73,10 @@ impl Pipeline {
     }
 
     /// Analyse the two images of a comparison on two threads. Halves the latency of
-    /// one comparison on a multi-core machine (the CLI); a server already busy with
-    /// concurrent requests gains nothing and keeps it off. Needs at least two
-    /// inference sessions per model to pay off.
+    /// one comparison on a multi-core machine with two inference sessions per model
+    /// (`facematch bench`); with one (`facematch compare`) the sides overlap everywhere
+    /// but in model runs. A server already busy with concurrent requests gains nothing
+    /// and keeps it off.
     pub fn with_parallel_sides(mut self, parallel: bool) -> Self {
         self.parallel_sides = parallel;
         self

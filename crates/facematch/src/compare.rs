@@ -9,14 +9,21 @@ use crate::cli::CompareArgs;
 use crate::input::read_image;
 use crate::CliError;
 
-/// The bundle as the CLI loads it: two sessions per model so that the two images of a
-/// comparison are analysed in parallel.
+/// The bundle as `facematch compare` loads it: one session per model. The two images are
+/// still analysed on two threads (decoding, landmarks, chips and quality run side by side;
+/// a model runs one image at a time), because a second session of each model costs more
+/// to build than it saves on one comparison: the whole process took 0.22–0.24 s instead of
+/// 0.30–0.31 s (median of 8, docs/benchmarks.md).
 pub fn cli_bundle_options() -> BundleOptions {
     BundleOptions {
-        sessions: 2,
+        sessions: 1,
         ..BundleOptions::default()
     }
 }
+
+/// Sessions per model for a process that compares many pairs (`facematch bench`): two, so
+/// that the two images of a comparison never wait for each other's model runs.
+pub const MANY_PAIRS_SESSIONS: usize = 2;
 
 /// Runs the comparison and prints the JSON response; the exit code is the decision.
 pub fn run(args: &CompareArgs) -> Result<ExitCode, CliError> {

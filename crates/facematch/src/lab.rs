@@ -11,7 +11,7 @@ use facematch_lab::eval::EvalOptions;
 use facematch_lab::LabError;
 
 use crate::cli::{BenchArgs, CalibrateArgs, DegradeArgs, EvalArgs, EvalAttributesArgs, PlotArgs};
-use crate::compare::cli_bundle_options;
+use crate::compare::MANY_PAIRS_SESSIONS;
 use crate::CliError;
 
 /// A lab error at the binary's edge: input errors exit 2, the others 4.
@@ -79,13 +79,14 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<(), CliError> {
     facematch_lab::calibrate::run(&options, &mut crate::print_progress).map_err(cli_error)
 }
 
-/// Runs `facematch bench`, with the bundle loaded as `compare` loads it.
+/// Runs `facematch bench`, with the bundle loaded as a process comparing many pairs loads
+/// it (two sessions per model; `facematch compare`, a single comparison, builds one).
 pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
     let options = BenchOptions {
         root: args.root.clone(),
         iterations: args.iterations,
         bundle: args.bundle.clone(),
-        sessions: cli_bundle_options().sessions,
+        sessions: MANY_PAIRS_SESSIONS,
         photos: args
             .photos
             .clone()

@@ -102,12 +102,12 @@ impl DlibLayers for GraphBuilder {
                         conv.out_channels
                     )));
                 }
-                let weights = conv
-                    .weights
-                    .chunks(per_filter)
-                    .zip(&a.gamma)
-                    .flat_map(|(filter, &g)| filter.iter().map(move |&v| v * g))
-                    .collect();
+                // One exact-size extend per filter (not a flat_map, whose unknown length
+                // regrows and copies the 22 MB of a large network's weights).
+                let mut weights = Vec::with_capacity(conv.weights.len());
+                for (filter, &g) in conv.weights.chunks(per_filter).zip(&a.gamma) {
+                    weights.extend(filter.iter().map(|&v| v * g));
+                }
                 let bias = conv
                     .bias
                     .iter()

@@ -1,0 +1,133 @@
+"""The int8 study of issue 14: is dlib's ResNet, quantized to 8 bits, as accurate as the
+float model the server runs, and how much faster is it on this CPU?
+
+Reads what `int8_inputs` wrote (scripts/int8_study.sh runs both): `resnet.onnx` (the
+server's float graph), `chips/*.png` (the served 150x150 chips) and the rewritten pair
+lists. Builds two int8 models with ONNX Runtime's own quantizer: dynamic (8-bit weights,
+activations quantized per run) and static QDQ (per-channel int8 weights, activation
+ranges calibrated on the chips of the celebrity list). For each list: accuracy at
+dlib's threshold 0.6, the best accuracy over thresholds 0.30-0.90, ROC AUC of the
+distances, pairs whose decision at 0.6 differs from the float model's, and how far the
+distances moved. Then the median time of one chip through each model, one thread.
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+import onnxruntime as ort
+from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                      quantize_dynamic, quantize_static)
+from PIL import Image
+
+LISTS = ["pairs_lfw_dev.tsv", "pairs_lfw_dev_deepfunneled.tsv", "pairs_celebs.tsv"]
+
+
+def chip(folder, name):
+    """A chip as the server feeds it: 1x3x150x150 float RGB, 0-255."""
+    pixels = np.asarray(Image.open(os.path.join(folder, name)).convert("RGB"), np.float32)
+    return pixels.transpose(2, 0, 1)[None]
+
+
+def pairs(folder, listname):
+    rows = []
+    with open(os.path.join(folder, listname)) as f:
+        for line in f:
+            a, b, same = line.rstrip("\n").split("\t")
+            rows.append((a, b, same == "1"))
+    return rows
+
+
+def session(path):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def auc(distances, same):
+    """P(a same-person pair is closer than a different-person pair); ties count half."""
+    genuine = distances[same]
+    impostor = distances[~same]
+    wins = (genuine[:, None] < impostor[None, :]).sum()
+    ties = (genuine[:, None] == impostor[None, :]).sum()
+    return (wins + 0.5 * ties) / (len(genuine) * len(impostor))
+
+
+class Calibration(CalibrationDataReader):
+    def __init__(self, inputs, name):
+        self.items = iter([{name: x} for x in inputs])
+
+    def get_next(self):
+        return next(self.items, None)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="what int8_inputs wrote")
+    parser.add_argument("--iterations", type=int, default=100, help="timed runs per model")
+    args = parser.parse_args()
+    folder = args.folder
+
+    float_path = os.path.join(folder, "resnet.onnx")
+    input_name = session(float_path).get_inputs()[0].name
+    lists = {name: pairs(folder, name) for name in LISTS}
+    names = sorted({n for rows in lists.values() for a, b, _ in rows for n in (a, b)})
+    chips = {n: chip(folder, n) for n in names}
+    with open(os.path.join(folder, "calibration.txt")) as f:
+        calibration = [chip(folder, line.strip()) for line in f if line.strip()]
+
+    models = {"float32 (served)": float_path}
+    models["int8 dynamic"] = os.path.join(folder, "resnet_int8_dynamic.onnx")
+    # ORT's CPU ConvInteger takes unsigned 8-bit weights only.
+    quantize_dynamic(float_path, models["int8 dynamic"], weight_type=QuantType.QUInt8)
+    models["int8 static QDQ"] = os.path.join(folder, "resnet_int8_qdq.onnx")
+    quantize_static(float_path, models["int8 static QDQ"],
+                    Calibration(calibration, input_name),
+                    quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+    embeddings = {}
+    timings = {}
+    for label, path in models.items():
+        s = session(path)
+        embeddings[label] = {n: s.run(None, {input_name: x})[0][0] for n, x in chips.items()}
+        sample = chips[names[0]]
+        for _ in range(5):
+            s.run(None, {input_name: sample})
+        runs = []
+        for _ in range(args.iterations):
+            began = time.perf_counter()
+            s.run(None, {input_name: sample})
+            runs.append(time.perf_counter() - began)
+        timings[label] = np.median(runs) * 1e3
+
+    print(f"chips: {len(names)}; static calibration on {len(calibration)} UTKFace chips")
+    print("| list | model | pairs | acc at 0.6 | best acc | AUC | decisions at 0.6 changed "
+          "| mean abs. distance change | max |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for listname, rows in lists.items():
+        same = np.array([s for _, _, s in rows])
+        base = None
+        for label in models:
+            e = embeddings[label]
+            d = np.array([np.linalg.norm(e[a] - e[b]) for a, b, _ in rows])
+            if base is None:
+                base = d
+            acc = ((d < 0.6) == same).mean()
+            best = max(((d < t) == same).mean() for t in np.arange(0.30, 0.905, 0.01))
+            changed = int(((d < 0.6) != (base < 0.6)).sum())
+            delta = np.abs(d - base)
+            print(f"| {listname} | {label} | {len(rows)} | {acc:.2%} | {best:.2%} | "
+                  f"{auc(d, same):.4f} | {changed} | {delta.mean():.4f} | {delta.max():.4f} |")
+    print()
+    print("| model | one chip, one thread (median) |")
+    print("|---|---:|")
+    for label, ms in timings.items():
+        print(f"| {label} | {ms:.2f} ms |")
+
+
+if __name__ == "__main__":
+    main()
