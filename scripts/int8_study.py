@@ -2,7 +2,7 @@
 float model the server runs, and how much faster is it on this CPU?
 
 Reads what `int8_inputs` wrote (scripts/int8_study.sh runs both): `resnet.onnx` (the
-server's float graph), `chips/*.png` (the served 150x150 chips) and the rewritten pair
+server's float graph), `chips/*.png` (the recognizer's 150x150 chips) and the rewritten pair
 lists. Builds two int8 models with ONNX Runtime's own quantizer: dynamic (8-bit weights,
 activations quantized per run) and static QDQ (per-channel int8 weights, activation
 ranges calibrated on the chips of the celebrity list). For each list: accuracy at

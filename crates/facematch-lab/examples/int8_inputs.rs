@@ -1,7 +1,9 @@
 //! Writes the inputs of the int8 study (`scripts/int8_study.sh`): dlib's ResNet as the
-//! ONNX graph the server builds from the pinned `.dat`, and the served 150×150 chip of
-//! every photo in the dev pair lists (YuNet's full pass, the largest face, dlib's
-//! landmarks and chip), with each list rewritten to name the chips; and the chips of the
+//! ONNX graph the server builds from the pinned `.dat`, and the 150×150 chip the
+//! recognizer is fed for every photo in the dev pair lists, cut as the pipeline cuts it
+//! (YuNet's full pass, the largest face, dlib's landmarks and chip; the photo read as
+//! stored, without its EXIF orientation, as the `flip_check` study reads it), with each
+//! list rewritten to name the chips; and the chips of the
 //! UTKFace dev photos (`calibration.txt`), a set apart from the pair lists that the
 //! study calibrates the static int8 model on. A photo without a face gets no chip; its
 //! pairs are left out of the rewritten list (and counted).
