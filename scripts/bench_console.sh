@@ -29,10 +29,7 @@ BIN=${FACEMATCH_BIN:-target/release/facematch}
 TMP=$(mktemp -d)
 SERVER_PID=
 cleanup() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    stop_server
     pg_stop
     rm -rf "$TMP"
 }
@@ -58,11 +55,7 @@ URL=http://127.0.0.1:$PORT
 "$BIN" serve --listen "127.0.0.1:$PORT" --database "$DB" "${DB_ARGS[@]}" --log warn \
     >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 1 120); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/health/live" || true)
-    [[ $code == 200 ]] && break
-    sleep 0.25
-done
+wait_until_ready "$URL/health/live" "$TMP/server.log"
 
 JAR=$TMP/jar
 curl -s -c "$JAR" -b "$JAR" "$URL/console/sign-in" >"$TMP/signin.html"

@@ -42,10 +42,7 @@ LOAD=target/release/examples/load
 TMP=$(mktemp -d)
 SERVER_PID=
 cleanup() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    stop_server
     pg_stop
     rm -rf "$TMP"
 }
@@ -73,17 +70,8 @@ echo "== starting facematch serve on $URL (log: server.log in $TMP)" >&2
     >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 
-# Ready when /health answers 200 (models loaded); give up after 120 s.
-ready=0
-for _ in $(seq 1 240); do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        echo "server exited:" >&2; cat "$TMP/server.log" >&2; exit 1
-    fi
-    code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/health" || true)
-    if [[ $code == 200 ]]; then ready=1; break; fi
-    sleep 0.5
-done
-[[ $ready == 1 ]] || { echo "server not ready after 120 s" >&2; cat "$TMP/server.log" >&2; exit 1; }
+# Ready when /health answers 200 (models loaded).
+wait_until_ready "$URL/health" "$TMP/server.log"
 
 if [[ $QUICK == 1 ]]; then
     DEFAULTS=(--requests 8 --concurrency 1,2 --warmup 1 --max-secs 60)

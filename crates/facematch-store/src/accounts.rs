@@ -390,3 +390,20 @@ mod tests {
 
 #[cfg(test)]
 mod migration_tests;
+
+/// A bare account row (no console user, no keys) with this e-mail; returns its id. For the
+/// unit tests of other modules (keys, usage) that need an account to own keys.
+#[cfg(test)]
+pub(crate) fn test_account(store: &crate::Store, email: &str) -> String {
+    store
+        .run(|c| {
+            let id = uuid::Uuid::new_v4().to_string();
+            c.execute(
+                "INSERT INTO accounts (id, email, mailbox, password_hash, created_at) \
+                 VALUES (?1, ?2, ?2, 'x', 0)",
+                crate::sql::args![&id, email],
+            )?;
+            Ok::<_, StoreError>(id)
+        })
+        .expect("account")
+}

@@ -330,22 +330,9 @@ impl Store {
 
 #[cfg(test)]
 mod account_key_tests {
+    use crate::accounts::test_account as account;
     use crate::test_backends::each_backend;
     use crate::{NewKey, Store};
-
-    fn account(store: &Store, email: &str) -> String {
-        store
-            .run(|c| {
-                let id = uuid::Uuid::new_v4().to_string();
-                c.execute(
-                    "INSERT INTO accounts (id, email, mailbox, password_hash, created_at) \
-                     VALUES (?1, ?2, ?2, 'x', 0)",
-                    crate::sql::args![&id, email],
-                )?;
-                Ok::<_, crate::StoreError>(id)
-            })
-            .expect("account")
-    }
 
     fn key(store: &Store, account_id: Option<&str>, name: &str) -> String {
         store

@@ -4,25 +4,12 @@ use facematch_core::Status;
 use time::{Duration, OffsetDateTime};
 
 use super::*;
+use crate::accounts::test_account as account;
 use crate::test_backends::{decision, each_backend};
 use crate::NewKey;
 
 fn t0() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("valid time")
-}
-
-fn account(store: &Store, email: &str) -> String {
-    store
-        .run(|c| {
-            let id = uuid::Uuid::new_v4().to_string();
-            c.execute(
-                "INSERT INTO accounts (id, email, mailbox, password_hash, created_at) \
-                 VALUES (?1, ?2, ?2, 'x', 0)",
-                args![&id, email],
-            )?;
-            Ok::<_, StoreError>(id)
-        })
-        .expect("account")
 }
 
 fn key(store: &Store, account_id: &str) -> String {
