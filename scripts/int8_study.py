@@ -3,12 +3,16 @@ float model the server runs, and how much faster is it on this CPU?
 
 Reads what `int8_inputs` wrote (scripts/int8_study.sh runs both): `resnet.onnx` (the
 server's float graph), `chips/*.png` (the recognizer's 150x150 chips) and the rewritten pair
-lists. Builds two int8 models with ONNX Runtime's own quantizer: dynamic (8-bit weights,
-activations quantized per run) and static QDQ (per-channel int8 weights, activation
-ranges calibrated on the chips of the celebrity list). For each list: accuracy at
-dlib's threshold 0.6, the best accuracy over thresholds 0.30-0.90, ROC AUC of the
-distances, pairs whose decision at 0.6 differs from the float model's, and how far the
-distances moved. Then the median time of one chip through each model, one thread.
+lists. Builds int8 models with ONNX Runtime's own quantizer: dynamic (8-bit weights,
+activations quantized per run); static QDQ (per-channel int8 weights) with activation
+ranges calibrated on the UTKFace dev chips (research data, a set apart from the pair
+lists); the same calibrated on augmented variants of the open-licence fixtures' faces
+(public domain / CC0: ranges that could ship); and that again with 7-bit weights
+(`reduce_range`), which keeps ONNX Runtime's u8 x s8 products exact on CPUs without
+VNNI. For each list: accuracy at dlib's threshold 0.6, the best accuracy over thresholds
+0.30-0.90, ROC AUC of the distances, pairs whose decision at 0.6 differs from the float
+model's, and how far the distances moved. Then the median time of one chip through each
+model, one thread. Integer results depend on the CPU: run it where you deploy.
 """
 
 import argparse
@@ -19,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                       quantize_dynamic, quantize_static)
-from PIL import Image
+from PIL import Image, ImageEnhance, ImageFilter
 
 LISTS = ["pairs_lfw_dev.tsv", "pairs_lfw_dev_deepfunneled.tsv", "pairs_celebs.tsv"]
 
@@ -28,6 +32,30 @@ def chip(folder, name):
     """A chip as the server feeds it: 1x3x150x150 float RGB, 0-255."""
     pixels = np.asarray(Image.open(os.path.join(folder, name)).convert("RGB"), np.float32)
     return pixels.transpose(2, 0, 1)[None]
+
+
+def augmented(folder, names, count, seed=14):
+    """`count` variants of the open-licence chips: mirrored, turned a little, lighter or
+    darker, more or less contrast and colour, blurred or noisy, at a fixed seed."""
+    rng = np.random.default_rng(seed)
+    bases = [Image.open(os.path.join(folder, n)).convert("RGB") for n in names]
+    out = []
+    for i in range(count):
+        img = bases[i % len(bases)]
+        if rng.random() < 0.5:
+            img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        img = img.rotate(rng.uniform(-8, 8), resample=Image.BILINEAR,
+                         translate=tuple(rng.uniform(-4, 4, 2)))
+        img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.5, 1.5))
+        img = ImageEnhance.Contrast(img).enhance(rng.uniform(0.6, 1.5))
+        img = ImageEnhance.Color(img).enhance(rng.uniform(0.0, 1.6))
+        if rng.random() < 0.3:
+            img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.0)))
+        pixels = np.asarray(img, np.float32)
+        if rng.random() < 0.3:
+            pixels = np.clip(pixels + rng.normal(0, rng.uniform(2, 10), pixels.shape), 0, 255)
+        out.append(pixels.astype(np.float32).transpose(2, 0, 1)[None])
+    return out
 
 
 def pairs(folder, listname):
@@ -68,6 +96,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="what int8_inputs wrote")
     parser.add_argument("--iterations", type=int, default=100, help="timed runs per model")
+    parser.add_argument("--open-count", type=int, default=300,
+                        help="augmented open-licence chips to calibrate on")
     args = parser.parse_args()
     folder = args.folder
 
@@ -79,6 +109,10 @@ def main():
     with open(os.path.join(folder, "calibration.txt")) as f:
         calibration = [chip(folder, line.strip()) for line in f if line.strip()]
 
+    with open(os.path.join(folder, "calibration_open.txt")) as f:
+        open_names = [line.strip() for line in f if line.strip()]
+    calibration_open = augmented(folder, open_names, args.open_count)
+
     models = {"float32 (served)": float_path}
     models["int8 dynamic"] = os.path.join(folder, "resnet_int8_dynamic.onnx")
     # ORT's CPU ConvInteger takes unsigned 8-bit weights only.
@@ -87,6 +121,20 @@ def main():
     quantize_static(float_path, models["int8 static QDQ"],
                     Calibration(calibration, input_name),
                     quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    models["int8 static QDQ, open calibration"] = os.path.join(folder, "resnet_int8_qdq_open.onnx")
+    quantize_static(float_path, models["int8 static QDQ, open calibration"],
+                    Calibration(calibration_open, input_name),
+                    quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+    # 7-bit weights: on CPUs without VNNI ONNX Runtime multiplies u8 x s8 pairs into int16
+    # with saturation (VPMADDUBSW); reduce_range keeps every sum exact there.
+    models["int8 static QDQ, open calibration, 7-bit weights"] = os.path.join(
+        folder, "resnet_int8_qdq_open_rr.onnx")
+    quantize_static(float_path, models["int8 static QDQ, open calibration, 7-bit weights"],
+                    Calibration(calibration_open, input_name),
+                    quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
     embeddings = {}
@@ -104,7 +152,8 @@ def main():
             runs.append(time.perf_counter() - began)
         timings[label] = np.median(runs) * 1e3
 
-    print(f"chips: {len(names)}; static calibration on {len(calibration)} UTKFace chips")
+    print(f"chips: {len(names)}; static calibration on {len(calibration)} UTKFace chips, "
+          f"or on {len(calibration_open)} augmented variants of {len(open_names)} open-licence chips")
     print("| list | model | pairs | acc at 0.6 | best acc | AUC | decisions at 0.6 changed "
           "| mean abs. distance change | max |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The int8 study of issue 14: dlib's ResNet quantized to 8 bits by ONNX Runtime's own
-# quantizer (dynamic, and static QDQ calibrated on the UTKFace dev chips) against the
-# float model the server runs, on the served chips of every dev pair list: accuracy,
+# quantizer (dynamic; static QDQ calibrated on the UTKFace dev chips or on augmented
+# open-licence fixture faces, with 8- or 7-bit weights) against the float model the
+# server runs, on the served chips of every dev pair list: accuracy,
 # AUC, decisions changed, distance drift, and one chip's time on one thread
 # (scripts/int8_study.py; results in docs/benchmarks.md). Nothing here is served.
 #
@@ -35,4 +36,7 @@ echo "== chips and the float graph (into $OUT)" >&2
 cargo run --release --quiet -p facematch-lab --example int8_inputs -- "$OUT" ../shared/data/faces
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# ONNX Runtime's int8 kernels differ with these (u8 x s8 products saturate without VNNI).
+INT8_FLAGS=$(grep -o -w -E 'avx512_vnni|avx_vnni|amx_int8' /proc/cpuinfo | sort -u | xargs || true)
+echo "== int8 instructions: ${INT8_FLAGS:-none (no VNNI: 8-bit weights may saturate)}"
 exec "$VENV/bin/python" scripts/int8_study.py "$OUT" "$@"

@@ -5,8 +5,10 @@
 //! stored, without its EXIF orientation, as the `flip_check` study reads it), with each
 //! list rewritten to name the chips; and the chips of the
 //! UTKFace dev photos (`calibration.txt`), a set apart from the pair lists that the
-//! study calibrates the static int8 model on. A photo without a face gets no chip; its
-//! pairs are left out of the rewritten list (and counted).
+//! study calibrates the static int8 model on; and every face of the public-domain and
+//! CC0 fixtures (`calibration_open.txt`), which the study augments into a calibration
+//! set whose ranges could ship. A photo without a face gets no chip; its pairs are left
+//! out of the rewritten list (and counted).
 //!
 //! Run: `cargo run --release -p facematch-lab --example int8_inputs -- OUT [ROOT]`
 
@@ -25,6 +27,15 @@ const LISTS: [&str; 3] = [
     "pairs_lfw_dev.tsv",
     "pairs_lfw_dev_deepfunneled.tsv",
     "pairs_celebs.tsv",
+];
+
+/// Public-domain and CC0 fixtures whose faces calibrate an int8 model that may ship.
+const OPEN_FIXTURES: [&str; 5] = [
+    "fixtures/one_face_astronaut.png",
+    "fixtures/one_face_hopper.jpg",
+    "fixtures/one_face_hopper_gray.jpg",
+    "fixtures/several_faces_collage.jpg",
+    "fixtures/profile_face_camera.png",
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -97,6 +108,24 @@ fn main() -> anyhow::Result<()> {
         }
     }
     std::fs::write(out.join("calibration.txt"), calibration)?;
+
+    // Every face of the open-licence fixtures (public domain / CC0, `fixtures.tsv`): a
+    // calibration set that may ship, augmented by the study.
+    let mut open = String::new();
+    for photo in OPEN_FIXTURES {
+        let image = image::open(root.join(photo))
+            .with_context(|| format!("reading {photo}"))?
+            .to_rgb8();
+        for face in detector.detect(&image)? {
+            let points = attributes.landmarks(&image, &face)?;
+            let chip = extract_image_chip(&image, &get_face_chip_details(&points, 150, 0.25));
+            let name = format!("chips/open_{}.png", open.lines().count());
+            chip.save(out.join(&name))?;
+            open.push_str(&name);
+            open.push('\n');
+        }
+    }
+    std::fs::write(out.join("calibration_open.txt"), open)?;
     println!("wrote {}", out.display());
     Ok(())
 }
