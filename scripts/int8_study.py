@@ -117,25 +117,23 @@ def main():
     models["int8 dynamic"] = os.path.join(folder, "resnet_int8_dynamic.onnx")
     # ORT's CPU ConvInteger takes unsigned 8-bit weights only.
     quantize_dynamic(float_path, models["int8 dynamic"], weight_type=QuantType.QUInt8)
-    models["int8 static QDQ"] = os.path.join(folder, "resnet_int8_qdq.onnx")
-    quantize_static(float_path, models["int8 static QDQ"],
-                    Calibration(calibration, input_name),
-                    quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    models["int8 static QDQ, open calibration"] = os.path.join(folder, "resnet_int8_qdq_open.onnx")
-    quantize_static(float_path, models["int8 static QDQ, open calibration"],
-                    Calibration(calibration_open, input_name),
-                    quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
+    def static_qdq(label, file, data, reduce_range=False):
+        """A static QDQ model: per-channel int8 weights, uint8 activations whose ranges
+        come from running `data` through the float model."""
+        models[label] = os.path.join(folder, file)
+        quantize_static(float_path, models[label], Calibration(data, input_name),
+                        quant_format=QuantFormat.QDQ, per_channel=True,
+                        reduce_range=reduce_range,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+    static_qdq("int8 static QDQ", "resnet_int8_qdq.onnx", calibration)
+    static_qdq("int8 static QDQ, open calibration", "resnet_int8_qdq_open.onnx",
+               calibration_open)
     # 7-bit weights: on CPUs without VNNI ONNX Runtime multiplies u8 x s8 pairs into int16
     # with saturation (VPMADDUBSW); reduce_range keeps every sum exact there.
-    models["int8 static QDQ, open calibration, 7-bit weights"] = os.path.join(
-        folder, "resnet_int8_qdq_open_rr.onnx")
-    quantize_static(float_path, models["int8 static QDQ, open calibration, 7-bit weights"],
-                    Calibration(calibration_open, input_name),
-                    quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    static_qdq("int8 static QDQ, open calibration, 7-bit weights",
+               "resnet_int8_qdq_open_rr.onnx", calibration_open, reduce_range=True)
 
     embeddings = {}
     timings = {}
