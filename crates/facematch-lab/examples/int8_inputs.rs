@@ -13,14 +13,16 @@
 //! Run: `cargo run --release -p facematch-lab --example int8_inputs -- OUT [ROOT]`
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use facematch_core::pipeline::{sort_largest_first, FaceDetector};
+use facematch_core::pipeline::{sort_largest_first, Detection, FaceDetector};
 use facematch_dlib::chip::{extract_image_chip, get_face_chip_details};
 use facematch_fetch::manifest::{default_file, ModelRole};
+use facematch_models::attributes::Attributes;
 use facematch_models::lab::{load_attributes, load_detector, prepare_runtime};
 use facematch_models::BundleOptions;
+use image::RgbImage;
 
 /// The dev lists the study reads, each a TSV of `photo, photo, same (1/0)`.
 const LISTS: [&str; 3] = [
@@ -37,6 +39,26 @@ const OPEN_FIXTURES: [&str; 5] = [
     "fixtures/several_faces_collage.jpg",
     "fixtures/profile_face_camera.png",
 ];
+
+/// A photo as stored (no EXIF orientation applied), as RGB.
+fn read_rgb(root: &Path, photo: &str) -> anyhow::Result<RgbImage> {
+    Ok(image::open(root.join(photo))
+        .with_context(|| format!("reading {photo}"))?
+        .to_rgb8())
+}
+
+/// Writes the recognizer's 150×150 chip of `face` (dlib's landmarks, padding 0.25) to
+/// `path`, cut as the pipeline cuts it.
+fn save_chip(
+    attributes: &Attributes,
+    image: &RgbImage,
+    face: &Detection,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let points = attributes.landmarks(image, face)?;
+    extract_image_chip(image, &get_face_chip_details(&points, 150, 0.25)).save(path)?;
+    Ok(())
+}
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -61,17 +83,13 @@ fn main() -> anyhow::Result<()> {
         if let Some(known) = chips.get(photo) {
             return Ok(known.clone());
         }
-        let image = image::open(root.join(photo))
-            .with_context(|| format!("reading {photo}"))?
-            .to_rgb8();
+        let image = read_rgb(&root, photo)?;
         let mut faces = detector.detect(&image)?;
         sort_largest_first(&mut faces);
         let name = match faces.first() {
             Some(face) => {
-                let points = attributes.landmarks(&image, face)?;
-                let chip = extract_image_chip(&image, &get_face_chip_details(&points, 150, 0.25));
                 let name = format!("chips/{}.png", chips.len());
-                chip.save(out.join(&name))?;
+                save_chip(&attributes, &image, face, &out.join(&name))?;
                 Some(name)
             }
             None => None,
@@ -113,14 +131,10 @@ fn main() -> anyhow::Result<()> {
     // calibration set that may ship, augmented by the study.
     let mut open = String::new();
     for photo in OPEN_FIXTURES {
-        let image = image::open(root.join(photo))
-            .with_context(|| format!("reading {photo}"))?
-            .to_rgb8();
+        let image = read_rgb(&root, photo)?;
         for face in detector.detect(&image)? {
-            let points = attributes.landmarks(&image, &face)?;
-            let chip = extract_image_chip(&image, &get_face_chip_details(&points, 150, 0.25));
             let name = format!("chips/open_{}.png", open.lines().count());
-            chip.save(out.join(&name))?;
+            save_chip(&attributes, &image, &face, &out.join(&name))?;
             open.push_str(&name);
             open.push('\n');
         }
